@@ -1,0 +1,159 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// RedisClient is the part of go-redis the runtime uses. *redis.Client,
+// *redis.ClusterClient and *redis.Ring all satisfy it; batches are pipelines
+// of single-key commands so that they work on a cluster too.
+type RedisClient interface {
+	Get(ctx context.Context, key string) *redis.StringCmd
+	Set(ctx context.Context, key string, value any, expiration time.Duration) *redis.StatusCmd
+	Del(ctx context.Context, keys ...string) *redis.IntCmd
+	Ping(ctx context.Context) *redis.StatusCmd
+	Pipeline() redis.Pipeliner
+	AddHook(hook redis.Hook)
+	Close() error
+}
+
+// identityCache is the Redis side: key -> 24-hex ObjectID. Every failure is
+// absorbed: it is counted, logged, and the cache is bypassed for a while
+// (retryAfter) so that a dead Redis costs one timeout, not one per call.
+type identityCache struct {
+	rdb        RedisClient
+	ns         string
+	retryAfter time.Duration
+	log        *slog.Logger
+	counters   *counters
+	now        func() time.Time
+	downUntil  atomic.Int64 // unix nanoseconds; 0 when healthy
+}
+
+func (c *identityCache) usable() bool {
+	if c == nil {
+		return false
+	}
+	until := c.downUntil.Load()
+	return until == 0 || c.now().UnixNano() >= until
+}
+
+func (c *identityCache) ok() {
+	if c.downUntil.Load() != 0 {
+		c.downUntil.Store(0)
+		c.log.Info("persistgen: redis answers again; identity cache back in use")
+	}
+}
+
+func (c *identityCache) fail(ctx context.Context, op string, err error) {
+	c.counters.redisFailures.Add(1)
+	if tr, _ := ctx.Value(trackKey{}).(*tracking); tr != nil && tr.op != nil {
+		tr.op.redisFailures.Add(1)
+	}
+	wasDown := c.downUntil.Load() != 0
+	c.downUntil.Store(c.now().Add(c.retryAfter).UnixNano())
+	if !wasDown {
+		c.log.Warn("persistgen: redis failed; continuing against MongoDB alone", "op", op, "err", err, "retry_after", c.retryAfter)
+	}
+}
+
+// get returns the identity stored under key, if any and well formed.
+func (c *identityCache) get(ctx context.Context, key string) (bson.ObjectID, bool) {
+	if !c.usable() {
+		return bson.ObjectID{}, false
+	}
+	s, err := c.rdb.Get(ctx, key).Result()
+	if err != nil {
+		if errors.Is(err, redis.Nil) {
+			c.ok()
+		} else {
+			c.fail(ctx, "get", err)
+		}
+		return bson.ObjectID{}, false
+	}
+	c.ok()
+	id, err := bson.ObjectIDFromHex(s)
+	return id, err == nil
+}
+
+// set stores one identity (no expiry, as upstream).
+func (c *identityCache) set(ctx context.Context, key string, id bson.ObjectID) {
+	if !c.usable() {
+		return
+	}
+	if err := c.rdb.Set(ctx, key, id.Hex(), 0).Err(); err != nil {
+		c.fail(ctx, "set", err)
+		return
+	}
+	c.ok()
+}
+
+// getMany reads many identities in one pipeline; found[i] is false for a
+// key without a well-formed identity.
+func (c *identityCache) getMany(ctx context.Context, keys []string) (ids []bson.ObjectID, found []bool) {
+	ids = make([]bson.ObjectID, len(keys))
+	found = make([]bool, len(keys))
+	if len(keys) == 0 || !c.usable() {
+		return ids, found
+	}
+	p := c.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = p.Get(ctx, k)
+	}
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		c.fail(ctx, "pipeline get", err)
+		return ids, found
+	}
+	c.ok()
+	for i, cmd := range cmds {
+		if s, err := cmd.Result(); err == nil {
+			if id, err := bson.ObjectIDFromHex(s); err == nil {
+				ids[i], found[i] = id, true
+			}
+		}
+	}
+	return ids, found
+}
+
+type identity struct {
+	key string
+	id  bson.ObjectID
+}
+
+// writeMany sets and deletes identities in one pipeline.
+func (c *identityCache) writeMany(ctx context.Context, set []identity, del []string) {
+	if (len(set) == 0 && len(del) == 0) || !c.usable() {
+		return
+	}
+	p := c.rdb.Pipeline()
+	for _, e := range set {
+		p.Set(ctx, e.key, e.id.Hex(), 0)
+	}
+	for _, k := range del {
+		p.Del(ctx, k)
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		c.fail(ctx, "pipeline set", err)
+		return
+	}
+	c.ok()
+}
+
+func (c *identityCache) del(ctx context.Context, key string) {
+	if !c.usable() {
+		return
+	}
+	if err := c.rdb.Del(ctx, key).Err(); err != nil {
+		c.fail(ctx, "del", err)
+		return
+	}
+	c.ok()
+}

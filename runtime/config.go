@@ -1,0 +1,157 @@
+package runtime
+
+import (
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultMongoURI is upstream's default connection string.
+const DefaultMongoURI = "mongodb://localhost:27017/backtest-kit?wtimeoutMS=15000"
+
+// DefaultDatabase is used when the connection string names no database.
+const DefaultDatabase = "backtest-kit"
+
+// Config configures a Conn. The zero value works against MongoDB and Redis
+// on localhost with upstream's defaults; ConfigFromEnv reads upstream's
+// environment variables into it.
+type Config struct {
+	// MongoURI is the MongoDB connection string (DefaultMongoURI when empty).
+	MongoURI string
+	// Database overrides the database named in MongoURI (DefaultDatabase
+	// when neither names one).
+	Database string
+
+	// RedisURL, when set, configures Redis from a redis:// URL and takes
+	// precedence over RedisAddr, RedisUsername, RedisPassword and RedisDB.
+	RedisURL string
+	// RedisAddr is host:port (127.0.0.1:6379 when empty).
+	RedisAddr     string
+	RedisUsername string
+	RedisPassword string
+	RedisDB       int
+	// Redis, when set, is used instead of a client built from the fields
+	// above: a *redis.Client, *redis.ClusterClient or *redis.Ring. The Conn
+	// adds its accounting hook to it and does not close it.
+	Redis RedisClient
+	// DisableRedis runs without the identity cache: every read goes to MongoDB.
+	DisableRedis bool
+	// KeyPrefix is put in front of every Redis key (a namespace, e.g. for
+	// tests or several deployments sharing one Redis). Empty by default, which
+	// keeps the keys identical to upstream's.
+	KeyPrefix string
+
+	// ReadyTimeout bounds the wait for each server on the first operation
+	// (15s when zero).
+	ReadyTimeout time.Duration
+	// RedisRequired makes the first operation fail when Redis does not answer
+	// within ReadyTimeout. By default a Redis that is down is logged and the
+	// runtime works against MongoDB alone until Redis answers again.
+	RedisRequired bool
+	// RedisTimeout bounds each Redis round trip of a client the Conn builds
+	// (500ms when zero). A slow Redis is treated as a down one.
+	RedisTimeout time.Duration
+	// RedisRetryAfter is how long the cache is bypassed after a Redis failure
+	// before it is tried again (1s when zero).
+	RedisRetryAfter time.Duration
+
+	// WriteChunk is the most updates one bulk write carries. Zero chooses 40
+	// on FerretDB (larger bulk updates can hang it) and 1000 on MongoDB.
+	WriteChunk int
+	// ReadChunk is the most keys one batch read query carries (1000 when zero).
+	ReadChunk int
+	// ListBatch is the cursor batch size of an unlimited list (1000 when zero).
+	ListBatch int
+	// UpsertRetries bounds the retries of a write answered with a duplicate
+	// key error by a racing upsert (10 when zero).
+	UpsertRetries int
+
+	// Logger receives warnings (Redis failures, healed identities). Silent
+	// when nil.
+	Logger *slog.Logger
+	// Now is the clock for createDate and updatedDate (time.Now when nil).
+	Now func() time.Time
+}
+
+// ConfigFromEnv returns a Config filled from upstream's environment
+// variables: CC_MONGO_CONNECTION_STRING, CC_REDIS_HOST, CC_REDIS_PORT,
+// CC_REDIS_USER and CC_REDIS_PASSWORD. Unset variables keep the defaults.
+func ConfigFromEnv() Config {
+	return configFrom(os.LookupEnv)
+}
+
+func configFrom(lookup func(string) (string, bool)) Config {
+	var c Config
+	if v, ok := lookup("CC_MONGO_CONNECTION_STRING"); ok && v != "" {
+		c.MongoURI = v
+	}
+	host, port := "127.0.0.1", "6379"
+	if v, ok := lookup("CC_REDIS_HOST"); ok && v != "" {
+		host = v
+	}
+	if v, ok := lookup("CC_REDIS_PORT"); ok && v != "" {
+		port = v
+	}
+	c.RedisAddr = host + ":" + port
+	c.RedisUsername, _ = lookup("CC_REDIS_USER")
+	c.RedisPassword, _ = lookup("CC_REDIS_PASSWORD")
+	return c
+}
+
+func (c Config) withDefaults() Config {
+	if c.MongoURI == "" {
+		c.MongoURI = DefaultMongoURI
+	}
+	if c.RedisAddr == "" {
+		c.RedisAddr = "127.0.0.1:6379"
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 15 * time.Second
+	}
+	if c.RedisTimeout <= 0 {
+		c.RedisTimeout = 500 * time.Millisecond
+	}
+	if c.RedisRetryAfter <= 0 {
+		c.RedisRetryAfter = time.Second
+	}
+	if c.ReadChunk <= 0 {
+		c.ReadChunk = 1000
+	}
+	if c.ListBatch <= 0 {
+		c.ListBatch = 1000
+	}
+	if c.UpsertRetries <= 0 {
+		c.UpsertRetries = 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c Config) redisOptions() (*redis.Options, error) {
+	var o *redis.Options
+	if c.RedisURL != "" {
+		var err error
+		if o, err = redis.ParseURL(c.RedisURL); err != nil {
+			return nil, errorf(ErrInvalidArgument, "RedisURL %q: %v; use redis://[user:password@]host:port/db", c.RedisURL, err)
+		}
+	} else {
+		o = &redis.Options{Addr: c.RedisAddr, Username: c.RedisUsername, Password: c.RedisPassword, DB: c.RedisDB}
+	}
+	o.DialTimeout = c.RedisTimeout
+	o.ReadTimeout = c.RedisTimeout
+	o.WriteTimeout = c.RedisTimeout
+	o.PoolTimeout = c.RedisTimeout
+	o.MaxRetries = -1 // a failed round trip falls back to MongoDB at once
+	o.DisableIdentity = true
+	return o, nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,240 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+)
+
+// ServerKind tells which MongoDB-wire server answered.
+type ServerKind string
+
+const (
+	ServerUnknown  ServerKind = ""
+	ServerMongoDB  ServerKind = "mongodb"
+	ServerFerretDB ServerKind = "ferretdb"
+)
+
+// ServerInfo describes the MongoDB-wire server, known once Ready succeeded.
+type ServerInfo struct {
+	Kind    ServerKind
+	Version string // e.g. "8.0.4", or FerretDB's own version
+}
+
+// Conn holds the MongoDB client and database, the Redis client, the logger
+// and the counters. It is safe for concurrent use; every repository built on
+// it shares them. Create it with Open, release it with Close.
+type Conn struct {
+	cfg       Config
+	client    *mongo.Client
+	db        *mongo.Database
+	mongoAddr string
+	rdb       RedisClient
+	ownsRedis bool
+	redisAddr string
+	cache     *identityCache
+	log       *slog.Logger
+	counters  counters
+
+	ready      atomic.Bool
+	readyMu    sync.Mutex
+	server     ServerInfo
+	writeChunk int
+}
+
+// Open builds a Conn without touching the network: the first operation (or
+// an explicit Ready) waits for the servers.
+func Open(cfg Config) (*Conn, error) {
+	cfg = cfg.withDefaults()
+	cs, err := connstring.ParseAndValidate(cfg.MongoURI)
+	if err != nil {
+		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB connection string: %v; set CC_MONGO_CONNECTION_STRING to mongodb://host:port/database", err)}
+	}
+	dbName := cfg.Database
+	if dbName == "" {
+		dbName = cs.Database
+	}
+	if dbName == "" {
+		dbName = DefaultDatabase
+	}
+	c := &Conn{cfg: cfg, log: cfg.Logger, mongoAddr: strings.Join(cs.Hosts, ",")}
+	opts := options.Client().ApplyURI(cfg.MongoURI).SetMonitor(c.counters.commandMonitor())
+	if c.client, err = mongo.Connect(opts); err != nil {
+		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB client for %s: %v", c.mongoAddr, err)}
+	}
+	c.db = c.client.Database(dbName)
+
+	if !cfg.DisableRedis {
+		if cfg.Redis != nil {
+			c.rdb, c.redisAddr = cfg.Redis, "(caller's client)"
+		} else {
+			ro, err := cfg.redisOptions()
+			if err != nil {
+				_ = c.client.Disconnect(context.Background())
+				return nil, &OpError{Op: "open", Err: err}
+			}
+			c.rdb, c.ownsRedis, c.redisAddr = redis.NewClient(ro), true, ro.Addr
+		}
+		c.rdb.AddHook(redisHook{&c.counters})
+		c.cache = &identityCache{rdb: c.rdb, ns: cfg.KeyPrefix, retryAfter: cfg.RedisRetryAfter, log: c.log, counters: &c.counters, now: cfg.Now}
+	}
+	return c, nil
+}
+
+// Database returns the MongoDB database the Conn writes to.
+func (c *Conn) Database() *mongo.Database { return c.db }
+
+// Stats returns a snapshot of the counters.
+func (c *Conn) Stats() Stats { return c.counters.snapshot() }
+
+// Server describes the MongoDB-wire server (after Ready).
+func (c *Conn) Server() ServerInfo {
+	c.readyMu.Lock()
+	defer c.readyMu.Unlock()
+	return c.server
+}
+
+// WriteChunk is the most updates one bulk write carries (after Ready).
+func (c *Conn) WriteChunk() int {
+	c.readyMu.Lock()
+	defer c.readyMu.Unlock()
+	return c.writeChunk
+}
+
+// Ready is the infrastructure guard: it waits until MongoDB answers and Redis
+// answers (each for at most Config.ReadyTimeout). Every repository operation
+// calls it; once it has succeeded it costs one atomic load. A failed wait
+// returns an error wrapping ErrUnavailable that names the server and its
+// address, and the next call waits again.
+func (c *Conn) Ready(ctx context.Context) error {
+	if c.ready.Load() {
+		return nil
+	}
+	return c.waitReady(ctx)
+}
+
+func (c *Conn) waitReady(ctx context.Context) error {
+	c.readyMu.Lock()
+	defer c.readyMu.Unlock()
+	if c.ready.Load() {
+		return nil
+	}
+	ctx = untracked(ctx)
+	var wg sync.WaitGroup
+	var redisErr error
+	if c.rdb != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			redisErr = c.waitRedis(ctx)
+		}()
+	}
+	mongoErr := c.waitMongo(ctx)
+	wg.Wait()
+	if mongoErr != nil {
+		return &OpError{Op: "ready", Err: mongoErr}
+	}
+	if redisErr != nil {
+		if c.cfg.RedisRequired {
+			return &OpError{Op: "ready", Err: redisErr}
+		}
+		c.log.Warn("persistgen: redis is not answering; starting with MongoDB alone", "err", redisErr)
+		c.cache.fail(ctx, "ready", redisErr)
+	}
+	c.ready.Store(true)
+	return nil
+}
+
+func (c *Conn) waitMongo(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.ReadyTimeout)
+	defer cancel()
+	var last error
+	for {
+		last = c.client.Ping(wctx, readpref.Primary())
+		if last == nil {
+			break
+		}
+		select {
+		case <-wctx.Done():
+			return &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
+				"mongodb at %s did not answer within %s (last error: %v); start it or point CC_MONGO_CONNECTION_STRING at a running server",
+				c.mongoAddr, c.cfg.ReadyTimeout, last)}
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	var info bson.M
+	c.server = ServerInfo{Kind: ServerMongoDB}
+	if err := c.db.RunCommand(wctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err == nil {
+		if v, ok := info["version"].(string); ok {
+			c.server.Version = v
+		}
+		if fv, ok := info["ferretdb"].(bson.M); ok {
+			c.server.Kind = ServerFerretDB
+			if v, ok := fv["version"].(string); ok {
+				c.server.Version = v
+			}
+		} else if _, ok := info["ferretdbVersion"]; ok {
+			c.server.Kind = ServerFerretDB
+		}
+	}
+	c.writeChunk = c.cfg.WriteChunk
+	if c.writeChunk <= 0 {
+		c.writeChunk = 1000
+		if c.server.Kind == ServerFerretDB {
+			c.writeChunk = 40
+		}
+	}
+	return nil
+}
+
+func (c *Conn) waitRedis(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.ReadyTimeout)
+	defer cancel()
+	for {
+		last := c.rdb.Ping(wctx).Err()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			return &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
+				"redis at %s did not answer within %s (last error: %v); start it or set CC_REDIS_HOST and CC_REDIS_PORT",
+				c.redisAddr, c.cfg.ReadyTimeout, last)}
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Close disconnects from MongoDB and closes the Redis client it built.
+func (c *Conn) Close(ctx context.Context) error {
+	err := c.client.Disconnect(ctx)
+	if c.ownsRedis {
+		err = errors.Join(err, c.rdb.Close())
+	}
+	return err
+}
+
+// classify wraps server errors that mean "not reachable" with ErrUnavailable.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var sse topology.ServerSelectionError
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) || errors.Is(err, mongo.ErrClientDisconnected) {
+		return &causeError{kind: ErrUnavailable, cause: err}
+	}
+	return err
+}

@@ -1,0 +1,82 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Every error the runtime returns wraps one of these (or a
+// driver error) inside an *OpError, so callers test them with errors.Is.
+var (
+	// ErrNotFound: no document for the key (or it is soft-removed, or its
+	// when is later than an as-of read allows).
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidKey: a key part is missing, empty, of an unsupported type or
+	// not valid UTF-8.
+	ErrInvalidKey = errors.New("invalid key")
+	// ErrInvalidArgument: an argument other than the key is wrong (a when on a
+	// domain that has none, a missing when, an oversized payload...).
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrUnavailable: MongoDB (or Redis, where it is required) did not answer.
+	ErrUnavailable = errors.New("server unavailable")
+	// ErrIndexConflict: an index with the wanted name exists with another
+	// definition. The runtime never drops or changes indexes on its own.
+	ErrIndexConflict = errors.New("index conflict")
+	// ErrSchema: a domain description is inconsistent.
+	ErrSchema = errors.New("invalid schema")
+)
+
+// OpError carries the operation, the domain and the key of a failed call.
+type OpError struct {
+	Op     string // e.g. "Get", "PutMany", "ready"
+	Domain string // e.g. "signal"; empty for connection-level operations
+	Key    string // the key parts joined with "/" (or a count for batches)
+	Err    error
+}
+
+func (e *OpError) Error() string {
+	var b strings.Builder
+	b.WriteString("persistgen: ")
+	if e.Domain != "" {
+		b.WriteString(e.Domain)
+		b.WriteByte('.')
+	}
+	b.WriteString(e.Op)
+	if e.Key != "" {
+		b.WriteString(" [")
+		b.WriteString(e.Key)
+		b.WriteByte(']')
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// detailError attaches a sentinel to a specific message so that errors.Is
+// sees the sentinel while the text says what is wrong and what to do.
+type detailError struct {
+	kind error
+	msg  string
+}
+
+func (e *detailError) Error() string { return e.kind.Error() + ": " + e.msg }
+func (e *detailError) Unwrap() error { return e.kind }
+
+func errorf(kind error, format string, args ...any) error {
+	return &detailError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// driverError marks an error that came from a server as ErrUnavailable when
+// it is a network, timeout or server-selection failure, keeping the cause.
+type causeError struct {
+	kind  error
+	cause error
+}
+
+func (e *causeError) Error() string { return e.kind.Error() + ": " + e.cause.Error() }
+func (e *causeError) Unwrap() []error {
+	return []error{e.kind, e.cause}
+}

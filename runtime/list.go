@@ -1,0 +1,190 @@
+package runtime
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Range bounds one field of a list: From <= field < To (nil: unbounded).
+type Range struct {
+	Field    string
+	From, To any
+}
+
+// SortField orders a list.
+type SortField struct {
+	Field string
+	Desc  bool
+}
+
+// ListOptions selects the rows of a list.
+type ListOptions struct {
+	// Prefix holds the values of the leading key fields, in index order: the
+	// rows listed share them (so the unique index serves the query).
+	Prefix []any
+	// Range bounds a key field, createDate, updatedDate or when.
+	Range *Range
+	// AsOf, when non-zero, hides rows whose when is later (the database
+	// enforces it). Only for domains with a when column.
+	AsOf time.Time
+	// Sort orders the rows; by default the key fields ascending. _id is
+	// always appended as the final tie-breaker, in the direction of the
+	// first sort field, so the order is total.
+	Sort []SortField
+	// Limit caps the rows (0: no cap).
+	Limit int
+	// IncludeRemoved also lists soft-removed rows.
+	IncludeRemoved bool
+}
+
+// List streams the rows that match o. A list with a limit is one round trip
+// (the whole answer is asked for in the first batch, as long as it fits
+// MongoDB's 16 MiB reply); without one, rows come in batches of ListBatch.
+// Stopping the iteration early releases the cursor.
+func (r *Repo[K, P]) List(ctx context.Context, o ListOptions) iter.Seq2[Record[K, P], error] {
+	return func(yield func(Record[K, P], error) bool) {
+		var zero Record[K, P]
+		ctx, err := r.beginBatch(ctx, opList)
+		if err != nil {
+			yield(zero, err)
+			return
+		}
+		filter, findOpts, err := r.listQuery(o)
+		if err != nil {
+			yield(zero, r.opErr(opList, o.Prefix, err))
+			return
+		}
+		cur, err := r.coll.Find(ctx, filter, findOpts)
+		if err != nil {
+			yield(zero, r.opErr(opList, o.Prefix, err))
+			return
+		}
+		defer cur.Close(context.WithoutCancel(ctx))
+		for cur.Next(ctx) {
+			rec, err := r.decode(cur.Current)
+			if err != nil {
+				err = r.opErr(opList, o.Prefix, err)
+			}
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
+		if err := cur.Err(); err != nil {
+			yield(zero, r.opErr(opList, o.Prefix, err))
+		}
+	}
+}
+
+func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuilder, error) {
+	if len(o.Prefix) > len(r.s.Key) {
+		return nil, nil, errorf(ErrInvalidKey, "prefix has %d values, the key has %d fields (%s)", len(o.Prefix), len(r.s.Key), r.s.keyNames())
+	}
+	filter := bson.D{}
+	for i, v := range o.Prefix {
+		nv, err := normalise(v)
+		if err != nil {
+			return nil, nil, errorf(ErrInvalidKey, "prefix field %q: %v", r.s.Key[i].Name, err)
+		}
+		if s, ok := nv.(string); ok && s == "" && !r.s.Key[i].Optional {
+			return nil, nil, errorf(ErrInvalidKey, "prefix field %q is empty", r.s.Key[i].Name)
+		}
+		filter = append(filter, bson.E{Key: r.s.Key[i].Name, Value: nv})
+	}
+	if o.Range != nil {
+		if !r.sortable(o.Range.Field) {
+			return nil, nil, errorf(ErrInvalidArgument, "range field %q is not a key field, createDate, updatedDate or when", o.Range.Field)
+		}
+		cond := bson.D{}
+		if o.Range.From != nil {
+			cond = append(cond, bson.E{Key: "$gte", Value: rangeValue(o.Range.Field, o.Range.From)})
+		}
+		if o.Range.To != nil {
+			cond = append(cond, bson.E{Key: "$lt", Value: rangeValue(o.Range.Field, o.Range.To)})
+		}
+		if len(cond) > 0 {
+			filter = append(filter, bson.E{Key: o.Range.Field, Value: cond})
+		}
+	}
+	if !o.AsOf.IsZero() {
+		if !r.s.HasWhen {
+			return nil, nil, errorf(ErrInvalidArgument, "%s has no when column; AsOf does not apply", r.s.Domain)
+		}
+		filter = append(filter, bson.E{Key: FieldWhen, Value: bson.D{{Key: "$lte", Value: whenValue(o.AsOf)}}})
+	}
+	if r.s.HasRemoved && !o.IncludeRemoved {
+		filter = append(filter, bson.E{Key: FieldRemoved, Value: bson.D{{Key: "$ne", Value: true}}})
+	}
+	sortSpec := bson.D{}
+	if len(o.Sort) == 0 {
+		for _, k := range r.s.Key {
+			sortSpec = append(sortSpec, bson.E{Key: k.Name, Value: 1})
+		}
+	}
+	for _, s := range o.Sort {
+		if !r.sortable(s.Field) {
+			return nil, nil, errorf(ErrInvalidArgument, "sort field %q is not a key field, createDate, updatedDate, when or _id", s.Field)
+		}
+		sortSpec = append(sortSpec, bson.E{Key: s.Field, Value: dir(s.Desc)})
+	}
+	if len(o.Sort) == 0 || o.Sort[len(o.Sort)-1].Field != FieldID {
+		sortSpec = append(sortSpec, bson.E{Key: FieldID, Value: dir(len(o.Sort) > 0 && o.Sort[0].Desc)})
+	}
+	fo := options.Find().SetSort(sortSpec)
+	if o.Limit < 0 {
+		return nil, nil, errorf(ErrInvalidArgument, "limit %d is negative", o.Limit)
+	}
+	if o.Limit > 0 {
+		fo.SetLimit(int64(o.Limit)).SetBatchSize(int32(o.Limit))
+	} else {
+		fo.SetBatchSize(int32(r.conn.cfg.ListBatch))
+	}
+	return filter, fo, nil
+}
+
+func dir(desc bool) int {
+	if desc {
+		return -1
+	}
+	return 1
+}
+
+// rangeValue turns a time bound into the field's stored form: epoch
+// milliseconds for when, a date elsewhere.
+func rangeValue(field string, v any) any {
+	if t, ok := v.(time.Time); ok {
+		if field == FieldWhen {
+			return whenValue(t)
+		}
+		return t.UTC()
+	}
+	return v
+}
+
+func (r *Repo[K, P]) sortable(f string) bool {
+	if _, ok := r.s.keyIndex[f]; ok {
+		return true
+	}
+	switch f {
+	case FieldCreateDate, FieldUpdatedDate, FieldID:
+		return true
+	case FieldWhen:
+		return r.s.HasWhen
+	}
+	return false
+}
+
+// Collect drains a list into a slice, stopping at the first error.
+func Collect[T any](seq iter.Seq2[T, error]) ([]T, error) {
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

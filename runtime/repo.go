@@ -1,0 +1,479 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// MaxPayloadBytes is the largest encoded payload a write accepts: MongoDB's
+// 16 MiB document limit less room for the key and the bookkeeping fields.
+const MaxPayloadBytes = 16*1024*1024 - 64*1024
+
+// Key is a typed key. KeyValues returns the key's values in unique-index
+// order (string, bool, int, int32, int64 or float64). The key type must also
+// decode from a stored document with bson.Unmarshal (a struct whose fields
+// carry the key's BSON names), so that lists can return typed keys.
+type Key interface {
+	KeyValues() []any
+}
+
+// Record is one stored row.
+type Record[K Key, P any] struct {
+	ID      bson.ObjectID
+	Key     K
+	Payload P
+	// When is the simulation time of the last write (zero for domains
+	// without when).
+	When time.Time
+	// Removed is true for a soft-removed row (only lists that include
+	// removed rows return such a row).
+	Removed     bool
+	CreateDate  time.Time
+	UpdatedDate time.Time
+}
+
+// Item is one element of a batch write.
+type Item[K Key, P any] struct {
+	Key     K
+	Payload P
+	When    time.Time
+}
+
+type opID int
+
+const (
+	opGet opID = iota
+	opGetAsOf
+	opPut
+	opInsert
+	opRemove
+	opExists
+	opList
+	opGetMany
+	opInsertMany
+	opPutMany
+	numOps
+)
+
+var opNames = [numOps]string{"Get", "GetAsOf", "Put", "Insert", "Remove", "Exists", "List", "GetMany", "InsertMany", "PutMany"}
+
+// Repo is the generic repository of one domain. Generated code wraps it with
+// typed, domain-named methods; it can also be used directly.
+type Repo[K Key, P any] struct {
+	conn *Conn
+	s    *compiled
+	coll *mongo.Collection
+	ops  [numOps]*opCounters
+}
+
+// NewRepo builds the repository of the domain s on c.
+func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
+	cs, err := compile(s)
+	if err != nil {
+		return nil, err
+	}
+	r := &Repo[K, P]{conn: c, s: cs, coll: c.db.Collection(s.Collection)}
+	for i := range r.ops {
+		r.ops[i] = c.counters.op(s.Domain + "." + opNames[i])
+	}
+	return r, nil
+}
+
+// Schema returns the domain description.
+func (r *Repo[K, P]) Schema() *Schema { return r.s.Schema }
+
+// Collection returns the MongoDB collection.
+func (r *Repo[K, P]) Collection() *mongo.Collection { return r.coll }
+
+// RedisKey returns the Redis identity key of k, including the Conn's
+// KeyPrefix.
+func (r *Repo[K, P]) RedisKey(k K) (string, error) {
+	vals, err := r.s.keyValues(k.KeyValues())
+	if err != nil {
+		return "", r.opErr(opGet, nil, err)
+	}
+	return r.s.redisKey(r.conn.cfg.KeyPrefix, vals), nil
+}
+
+// begin validates the key, counts the call, runs the guard and tags ctx.
+func (r *Repo[K, P]) begin(ctx context.Context, op opID, k *K) (context.Context, []any, error) {
+	r.ops[op].calls.Add(1)
+	var vals []any
+	if k != nil {
+		var err error
+		if vals, err = r.s.keyValues((*k).KeyValues()); err != nil {
+			return ctx, nil, r.opErr(op, nil, err)
+		}
+	}
+	if err := r.conn.Ready(ctx); err != nil {
+		r.ops[op].errors.Add(1)
+		return ctx, vals, err
+	}
+	return withOp(ctx, r.ops[op]), vals, nil
+}
+
+func (r *Repo[K, P]) opErr(op opID, vals []any, err error) error {
+	if !errors.Is(err, ErrNotFound) {
+		r.ops[op].errors.Add(1)
+	}
+	return &OpError{Op: opNames[op], Domain: r.s.Domain, Key: keyString(vals), Err: classify(err)}
+}
+
+func (r *Repo[K, P]) hit(op opID)  { r.ops[op].hits.Add(1) }
+func (r *Repo[K, P]) miss(op opID) { r.ops[op].misses.Add(1) }
+
+// Get reads the row of k: Redis identity, then find by _id (and key); a stale
+// identity falls back to the compound filter; a miss finds by the compound
+// filter and backfills the identity. A soft-removed row is ErrNotFound.
+func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
+	var zero Record[K, P]
+	ctx, vals, err := r.begin(ctx, opGet, &k)
+	if err != nil {
+		return zero, err
+	}
+	rk := r.s.redisKey(r.conn.cfg.KeyPrefix, vals)
+	filter := r.s.filter(vals)
+	stale := false
+	if id, ok := r.conn.cache.get(ctx, rk); ok {
+		// The key fields in the filter make a wrong identity (another
+		// engine's colliding key, a recreated document) a miss, never a
+		// wrong answer.
+		byID := append(bson.D{{Key: FieldID, Value: id}}, filter...)
+		raw, err := r.coll.FindOne(ctx, byID).Raw()
+		switch {
+		case err == nil:
+			r.hit(opGet)
+			return r.visible(opGet, vals, raw)
+		case !errors.Is(err, mongo.ErrNoDocuments):
+			return zero, r.opErr(opGet, vals, err)
+		}
+		stale = true
+		r.conn.log.Debug("persistgen: stale identity", "key", rk)
+	}
+	r.miss(opGet)
+	raw, err := r.coll.FindOne(ctx, filter).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		if stale {
+			r.conn.cache.del(ctx, rk)
+		}
+		return zero, r.opErr(opGet, vals, ErrNotFound)
+	}
+	if err != nil {
+		return zero, r.opErr(opGet, vals, err)
+	}
+	if id, ok := raw.Lookup(FieldID).ObjectIDOK(); ok {
+		r.conn.cache.set(ctx, rk, id)
+	}
+	return r.visible(opGet, vals, raw)
+}
+
+// visible decodes raw, reporting a soft-removed row as ErrNotFound.
+func (r *Repo[K, P]) visible(op opID, vals []any, raw bson.Raw) (Record[K, P], error) {
+	rec, err := r.decode(raw)
+	if err != nil {
+		return rec, r.opErr(op, vals, err)
+	}
+	if rec.Removed {
+		return Record[K, P]{}, r.opErr(op, vals, ErrNotFound)
+	}
+	return rec, nil
+}
+
+// GetAsOf reads the row of k only if its when is at or before t; the
+// database enforces the bound. It goes straight to the compound filter (one
+// round trip): the identity cache cannot tell "absent" from "later".
+func (r *Repo[K, P]) GetAsOf(ctx context.Context, k K, t time.Time) (Record[K, P], error) {
+	var zero Record[K, P]
+	ctx, vals, err := r.begin(ctx, opGetAsOf, &k)
+	if err != nil {
+		return zero, err
+	}
+	if !r.s.HasWhen {
+		return zero, r.opErr(opGetAsOf, vals, errorf(ErrInvalidArgument, "%s has no when column; use Get", r.s.Domain))
+	}
+	filter := append(r.s.filter(vals), bson.E{Key: FieldWhen, Value: bson.D{{Key: "$lte", Value: whenValue(t)}}})
+	raw, err := r.coll.FindOne(ctx, filter).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return zero, r.opErr(opGetAsOf, vals, ErrNotFound)
+	}
+	if err != nil {
+		return zero, r.opErr(opGetAsOf, vals, err)
+	}
+	return r.visible(opGetAsOf, vals, raw)
+}
+
+// Put writes p under k, last writer wins (a smaller when overwrites a larger
+// one): one findOneAndUpdate upsert on the compound filter, then the Redis
+// identity is set. when is required for domains with a when column and must
+// be zero for the others. A duplicate key error from a racing upsert is
+// retried and never returned.
+func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
+	ctx, vals, err := r.begin(ctx, opPut, &k)
+	if err != nil {
+		return err
+	}
+	set, err := r.setFields(p, when)
+	if err != nil {
+		return r.opErr(opPut, vals, err)
+	}
+	update := bson.D{
+		{Key: "$set", Value: set},
+		{Key: "$setOnInsert", Value: bson.D{{Key: FieldCreateDate, Value: set[len(set)-1].Value}}},
+	}
+	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After))
+	id, _, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
+	if err != nil {
+		return r.opErr(opPut, vals, err)
+	}
+	r.conn.cache.set(ctx, r.s.redisKey(r.conn.cfg.KeyPrefix, vals), id)
+	return nil
+}
+
+// Insert writes p under k only if k has no row yet, first writer wins (for
+// immutable data such as candles). It reports whether it inserted.
+func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool, error) {
+	ctx, vals, err := r.begin(ctx, opInsert, &k)
+	if err != nil {
+		return false, err
+	}
+	doc, err := r.insertDoc(vals, p, when, bson.NewObjectID())
+	if err != nil {
+		return false, r.opErr(opInsert, vals, err)
+	}
+	newID := doc[0].Value.(bson.ObjectID)
+	update := bson.D{{Key: "$setOnInsert", Value: doc}}
+	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before))
+	id, existed, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
+	if err != nil {
+		return false, r.opErr(opInsert, vals, err)
+	}
+	if !existed {
+		id = newID
+	}
+	r.conn.cache.set(ctx, r.s.redisKey(r.conn.cfg.KeyPrefix, vals), id)
+	return !existed, nil
+}
+
+// returnIDOnly asks MongoDB to send back only _id. FerretDB does not
+// implement a projection on findAndModify, so there the document comes back
+// whole (only _id is decoded either way).
+func (c *Conn) returnIDOnly(o *options.FindOneAndUpdateOptionsBuilder) *options.FindOneAndUpdateOptionsBuilder {
+	if c.Server().Kind == ServerFerretDB {
+		return o
+	}
+	return o.SetProjection(bson.D{{Key: FieldID, Value: 1}})
+}
+
+// upsertOne runs findOneAndUpdate with upsert, retrying duplicate key errors
+// (racing upserts on FerretDB, and on MongoDB in some cases). existed is
+// false when a return-before upsert inserted.
+func (r *Repo[K, P]) upsertOne(ctx context.Context, filter, update bson.D, opts *options.FindOneAndUpdateOptionsBuilder) (bson.ObjectID, bool, error) {
+	for attempt := 0; ; attempt++ {
+		var got struct {
+			ID bson.ObjectID `bson:"_id"`
+		}
+		err := r.coll.FindOneAndUpdate(ctx, filter, update, opts).Decode(&got)
+		switch {
+		case err == nil:
+			return got.ID, true, nil
+		case errors.Is(err, mongo.ErrNoDocuments):
+			return bson.ObjectID{}, false, nil
+		case mongo.IsDuplicateKeyError(err) && attempt < r.conn.cfg.UpsertRetries:
+			if err := backoff(ctx, attempt); err != nil {
+				return bson.ObjectID{}, false, err
+			}
+		default:
+			return bson.ObjectID{}, false, err
+		}
+	}
+}
+
+// backoff sleeps a short, jittered, growing time before a retry.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(1+rand.IntN(1+attempt*2)) * time.Millisecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Remove soft-deletes k's row (removed = true, no upsert: removing an absent
+// key creates nothing). It reports whether a visible row was removed.
+func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
+	ctx, vals, err := r.begin(ctx, opRemove, &k)
+	if err != nil {
+		return false, err
+	}
+	if !r.s.HasRemoved {
+		return false, r.opErr(opRemove, vals, errorf(ErrInvalidArgument, "%s does not soft-delete", r.s.Domain))
+	}
+	filter := append(r.s.filter(vals), bson.E{Key: FieldRemoved, Value: bson.D{{Key: "$ne", Value: true}}})
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: r.now()}}}}
+	res, err := r.coll.UpdateOne(ctx, filter, update)
+	if err != nil {
+		return false, r.opErr(opRemove, vals, err)
+	}
+	return res.MatchedCount > 0, nil
+}
+
+// Exists reports whether k has a row, removed or not (one round trip).
+func (r *Repo[K, P]) Exists(ctx context.Context, k K) (bool, error) {
+	ctx, vals, err := r.begin(ctx, opExists, &k)
+	if err != nil {
+		return false, err
+	}
+	err = r.coll.FindOne(ctx, r.s.filter(vals), options.FindOne().SetProjection(bson.D{{Key: FieldID, Value: 1}})).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, r.opErr(opExists, vals, err)
+	}
+	return true, nil
+}
+
+func (r *Repo[K, P]) now() time.Time { return r.conn.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// whenValue stores when as epoch milliseconds in a BSON double, the type
+// upstream's JavaScript numbers have.
+func whenValue(t time.Time) float64 { return float64(t.UnixMilli()) }
+
+func (r *Repo[K, P]) checkWhen(when time.Time) error {
+	switch {
+	case r.s.HasWhen && when.IsZero():
+		return errorf(ErrInvalidArgument, "%s records the simulation time of each write: pass a non-zero when", r.s.Domain)
+	case !r.s.HasWhen && !when.IsZero():
+		return errorf(ErrInvalidArgument, "%s has no when column: pass the zero time", r.s.Domain)
+	}
+	return nil
+}
+
+// payloadFields encodes p once, checks its size, and returns the fields to
+// store: {payload: p} or, for a top-level payload, p's own fields except
+// _id, the key fields and the bookkeeping fields.
+func (r *Repo[K, P]) payloadFields(p P) (bson.D, error) {
+	t, data, err := bson.MarshalValue(p)
+	if err != nil {
+		return nil, errorf(ErrInvalidArgument, "payload does not encode to BSON: %v", err)
+	}
+	if len(data) > MaxPayloadBytes {
+		return nil, errorf(ErrInvalidArgument, "payload is %d bytes encoded; a document is limited to 16 MiB, so keep a payload under %d bytes (split it across keys)", len(data), MaxPayloadBytes)
+	}
+	if r.s.Payload != "" {
+		return bson.D{{Key: r.s.Payload, Value: bson.RawValue{Type: t, Value: data}}}, nil
+	}
+	if t != bson.TypeEmbeddedDocument {
+		return nil, errorf(ErrInvalidArgument, "%s stores its payload at the top level, so the payload must encode to a document, not %s", r.s.Domain, t)
+	}
+	elems, err := bson.Raw(data).Elements()
+	if err != nil {
+		return nil, errorf(ErrInvalidArgument, "payload: %v", err)
+	}
+	out := make(bson.D, 0, len(elems))
+	for _, e := range elems {
+		name := e.Key()
+		if _, isKey := r.s.keyIndex[name]; isKey || reserved(name) {
+			continue
+		}
+		out = append(out, bson.E{Key: name, Value: e.Value()})
+	}
+	return out, nil
+}
+
+func reserved(name string) bool {
+	switch name {
+	case FieldID, FieldCreateDate, FieldUpdatedDate, FieldWhen, FieldRemoved:
+		return true
+	}
+	return false
+}
+
+// setFields is the $set of a last-writer-wins write; its last element is
+// always updatedDate (Put reuses its value for createDate).
+func (r *Repo[K, P]) setFields(p P, when time.Time) (bson.D, error) {
+	if err := r.checkWhen(when); err != nil {
+		return nil, err
+	}
+	set, err := r.payloadFields(p)
+	if err != nil {
+		return nil, err
+	}
+	if r.s.HasWhen {
+		set = append(set, bson.E{Key: FieldWhen, Value: whenValue(when)})
+	}
+	if r.s.HasRemoved {
+		set = append(set, bson.E{Key: FieldRemoved, Value: false})
+	}
+	return append(set, bson.E{Key: FieldUpdatedDate, Value: r.now()}), nil
+}
+
+// insertDoc is a whole new document; its first element is _id.
+func (r *Repo[K, P]) insertDoc(vals []any, p P, when time.Time, id bson.ObjectID) (bson.D, error) {
+	set, err := r.setFields(p, when)
+	if err != nil {
+		return nil, err
+	}
+	now := set[len(set)-1].Value
+	doc := make(bson.D, 0, 2+len(vals)+len(set))
+	doc = append(doc, bson.E{Key: FieldID, Value: id})
+	doc = append(doc, r.s.filter(vals)...)
+	doc = append(doc, set...)
+	return append(doc, bson.E{Key: FieldCreateDate, Value: now}), nil
+}
+
+// decode turns a stored document into a Record.
+func (r *Repo[K, P]) decode(raw bson.Raw) (Record[K, P], error) {
+	var rec Record[K, P]
+	rec.ID, _ = raw.Lookup(FieldID).ObjectIDOK()
+	if err := bson.Unmarshal(raw, &rec.Key); err != nil {
+		return rec, errorf(ErrInvalidArgument, "stored key of %s does not decode: %v", rec.ID.Hex(), err)
+	}
+	if r.s.Payload == "" {
+		if err := bson.Unmarshal(raw, &rec.Payload); err != nil {
+			return rec, errorf(ErrInvalidArgument, "stored document %s does not decode into the payload type: %v", rec.ID.Hex(), err)
+		}
+	} else if v, err := raw.LookupErr(r.s.Payload); err == nil && v.Type != bson.TypeNull && v.Type != bson.TypeUndefined {
+		if err := v.Unmarshal(&rec.Payload); err != nil {
+			return rec, errorf(ErrInvalidArgument, "stored payload of %s does not decode into the payload type: %v", rec.ID.Hex(), err)
+		}
+	}
+	if v, err := raw.LookupErr(FieldWhen); err == nil {
+		rec.When = timeOf(v)
+	}
+	if v, err := raw.LookupErr(FieldRemoved); err == nil {
+		rec.Removed, _ = v.BooleanOK()
+	}
+	if v, err := raw.LookupErr(FieldCreateDate); err == nil {
+		rec.CreateDate = timeOf(v)
+	}
+	if v, err := raw.LookupErr(FieldUpdatedDate); err == nil {
+		rec.UpdatedDate = timeOf(v)
+	}
+	return rec, nil
+}
+
+// timeOf reads a time stored as a date or as epoch milliseconds of any
+// numeric type.
+func timeOf(v bson.RawValue) time.Time {
+	switch v.Type {
+	case bson.TypeDateTime:
+		return v.Time().UTC()
+	case bson.TypeDouble:
+		return time.UnixMilli(int64(v.Double())).UTC()
+	case bson.TypeInt64:
+		return time.UnixMilli(v.Int64()).UTC()
+	case bson.TypeInt32:
+		return time.UnixMilli(int64(v.Int32())).UTC()
+	}
+	return time.Time{}
+}

@@ -1,0 +1,232 @@
+package runtime
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/event"
+)
+
+// OpStats counts what one kind of operation (domain and method) cost.
+type OpStats struct {
+	Calls  int64 // operations started
+	Errors int64 // operations that returned an error other than ErrNotFound
+	Mongo  int64 // MongoDB commands sent (each getMore counts)
+	Redis  int64 // Redis round trips (a pipeline counts once)
+	// CacheHits counts keys whose Redis identity led to the document;
+	// CacheMisses keys that had to be found by the compound filter.
+	CacheHits   int64
+	CacheMisses int64
+	// RedisFailures counts Redis errors that were absorbed (the operation
+	// went on against MongoDB).
+	RedisFailures int64
+}
+
+// Add returns the field-wise sum.
+func (s OpStats) Add(o OpStats) OpStats {
+	return OpStats{s.Calls + o.Calls, s.Errors + o.Errors, s.Mongo + o.Mongo, s.Redis + o.Redis,
+		s.CacheHits + o.CacheHits, s.CacheMisses + o.CacheMisses, s.RedisFailures + o.RedisFailures}
+}
+
+// Stats is a snapshot of a Conn's counters.
+type Stats struct {
+	// Ops maps "domain.Method" to its counters.
+	Ops map[string]OpStats
+	// Mongo and Redis count every command and round trip of the Conn,
+	// including those outside repository operations (the readiness guard,
+	// index creation).
+	Mongo int64
+	Redis int64
+	// RedisFailures counts every absorbed Redis failure.
+	RedisFailures int64
+}
+
+// Names returns the keys of Ops in sorted order.
+func (s Stats) Names() []string {
+	names := make([]string, 0, len(s.Ops))
+	for n := range s.Ops {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+type opCounters struct {
+	calls, errors, mongo, redis, hits, misses, redisFailures atomic.Int64
+}
+
+func (c *opCounters) snapshot() OpStats {
+	return OpStats{c.calls.Load(), c.errors.Load(), c.mongo.Load(), c.redis.Load(),
+		c.hits.Load(), c.misses.Load(), c.redisFailures.Load()}
+}
+
+type counters struct {
+	mu            sync.Mutex
+	ops           map[string]*opCounters
+	mongo, redis  atomic.Int64
+	redisFailures atomic.Int64
+}
+
+func (c *counters) op(name string) *opCounters {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ops == nil {
+		c.ops = make(map[string]*opCounters)
+	}
+	oc := c.ops[name]
+	if oc == nil {
+		oc = new(opCounters)
+		c.ops[name] = oc
+	}
+	return oc
+}
+
+func (c *counters) snapshot() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Stats{Ops: make(map[string]OpStats, len(c.ops)), Mongo: c.mongo.Load(), Redis: c.redis.Load(), RedisFailures: c.redisFailures.Load()}
+	for n, oc := range c.ops {
+		s.Ops[n] = oc.snapshot()
+	}
+	return s
+}
+
+// Trace counts the round trips made under one context. Tests and benchmarks
+// use it to assert the cost of a single call independently of the machine.
+type Trace struct {
+	mongo, redis atomic.Int64
+	mu           sync.Mutex
+	commands     []string
+}
+
+// Mongo returns the number of MongoDB commands sent under the traced context.
+func (t *Trace) Mongo() int64 { return t.mongo.Load() }
+
+// Redis returns the number of Redis round trips (a pipeline counts once).
+func (t *Trace) Redis() int64 { return t.redis.Load() }
+
+// Total is Mongo plus Redis.
+func (t *Trace) Total() int64 { return t.Mongo() + t.Redis() }
+
+// Commands lists what was sent, in order: MongoDB command names and Redis
+// commands ("redis:get", "redis:pipeline(3)").
+func (t *Trace) Commands() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.commands...)
+}
+
+// Reset zeroes the trace.
+func (t *Trace) Reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mongo.Store(0)
+	t.redis.Store(0)
+	t.commands = nil
+}
+
+func (t *Trace) record(mongo bool, name string) {
+	if mongo {
+		t.mongo.Add(1)
+	} else {
+		t.redis.Add(1)
+	}
+	t.mu.Lock()
+	t.commands = append(t.commands, name)
+	t.mu.Unlock()
+}
+
+// WithTrace returns a context under which every round trip is also counted
+// in the returned Trace.
+func WithTrace(ctx context.Context) (context.Context, *Trace) {
+	t := new(Trace)
+	prev, _ := ctx.Value(trackKey{}).(*tracking)
+	tr := &tracking{trace: t}
+	if prev != nil {
+		tr.op = prev.op
+	}
+	return context.WithValue(ctx, trackKey{}, tr), t
+}
+
+type trackKey struct{}
+
+type tracking struct {
+	op    *opCounters
+	trace *Trace
+}
+
+// withOp attributes the round trips made under ctx to op, keeping a Trace
+// the caller attached.
+func withOp(ctx context.Context, op *opCounters) context.Context {
+	tr := &tracking{op: op}
+	if prev, _ := ctx.Value(trackKey{}).(*tracking); prev != nil {
+		tr.trace = prev.trace
+	}
+	return context.WithValue(ctx, trackKey{}, tr)
+}
+
+// untracked hides ctx's op and trace (used by the readiness guard, whose
+// round trips belong to the Conn and not to the operation that triggered it).
+func untracked(ctx context.Context) context.Context {
+	return context.WithValue(ctx, trackKey{}, (*tracking)(nil))
+}
+
+// count counts one round trip and returns the caller's Trace, if any, so that
+// the caller names the command only when someone reads the names.
+func (c *counters) count(ctx context.Context, mongo bool) *Trace {
+	if mongo {
+		c.mongo.Add(1)
+	} else {
+		c.redis.Add(1)
+	}
+	tr, _ := ctx.Value(trackKey{}).(*tracking)
+	if tr == nil {
+		return nil
+	}
+	if tr.op != nil {
+		if mongo {
+			tr.op.mongo.Add(1)
+		} else {
+			tr.op.redis.Add(1)
+		}
+	}
+	return tr.trace
+}
+
+func (c *counters) commandMonitor() *event.CommandMonitor {
+	return &event.CommandMonitor{
+		Started: func(ctx context.Context, e *event.CommandStartedEvent) {
+			if t := c.count(ctx, true); t != nil {
+				t.record(true, e.CommandName)
+			}
+		},
+	}
+}
+
+// redisHook counts round trips: one per command, one per pipeline.
+type redisHook struct{ c *counters }
+
+func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if t := h.c.count(ctx, false); t != nil {
+			t.record(false, "redis:"+cmd.Name())
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if t := h.c.count(ctx, false); t != nil {
+			t.record(false, "redis:pipeline("+itoa(len(cmds))+")")
+		}
+		return next(ctx, cmds)
+	}
+}
+
+var _ redis.Hook = redisHook{}

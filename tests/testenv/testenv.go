@@ -1,0 +1,148 @@
+// Package testenv gives integration tests their own database and Redis key
+// prefix on the servers that `make test` provides (or that the environment
+// names), and a TCP proxy that tests use to cut a server off.
+//
+// Environment:
+//
+//	PERSIST_TEST_MONGO_URI  MongoDB-wire server (FerretDB under make test, or a real MongoDB)
+//	PERSIST_TEST_REDIS_URL  Redis, as redis://host:port/db
+//	PERSIST_TEST_REQUIRE=1  fail, rather than skip, when either is unset
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/persistgen/persistgen/runtime"
+)
+
+// Env is one test's slice of the servers.
+type Env struct {
+	// Config opens further Conns on the same database and key prefix (a
+	// second process's view).
+	Config runtime.Config
+	Conn   *runtime.Conn
+	// Redis is a direct client, for inspecting and corrupting the cache.
+	Redis *redis.Client
+}
+
+// URIs returns the servers' addresses, skipping (or failing, when
+// PERSIST_TEST_REQUIRE=1) the test when they are not configured.
+func URIs(t testing.TB) (mongoURI, redisURL string) {
+	t.Helper()
+	mongoURI, redisURL = os.Getenv("PERSIST_TEST_MONGO_URI"), os.Getenv("PERSIST_TEST_REDIS_URL")
+	if mongoURI == "" || redisURL == "" {
+		msg := "integration test: PERSIST_TEST_MONGO_URI and PERSIST_TEST_REDIS_URL are not set; run `make test`, which starts the servers"
+		if os.Getenv("PERSIST_TEST_REQUIRE") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return mongoURI, redisURL
+}
+
+// ID returns a short random identifier.
+func ID() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// New opens a Conn on a fresh database and key prefix, removed when the test
+// ends. mod may adjust the Config before Open.
+func New(t testing.TB, mod ...func(*runtime.Config)) *Env {
+	t.Helper()
+	mongoURI, redisURL := URIs(t)
+	id := ID()
+	cfg := runtime.Config{
+		MongoURI:     mongoURI,
+		Database:     "pgt_" + id,
+		RedisURL:     redisURL,
+		KeyPrefix:    "pgt:" + id + ":",
+		ReadyTimeout: 20 * time.Second,
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	conn, err := runtime.Open(cfg)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	ro, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatalf("PERSIST_TEST_REDIS_URL: %v", err)
+	}
+	rdb := redis.NewClient(ro)
+	env := &Env{Config: cfg, Conn: conn, Redis: rdb}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// Drop through a Conn without a proxy in the way.
+		clean := cfg
+		clean.MongoURI, clean.RedisURL, clean.Redis = mongoURI, redisURL, nil
+		if c, err := runtime.Open(clean); err == nil {
+			if err := c.Database().Drop(ctx); err != nil {
+				t.Logf("cleanup: drop %s: %v", cfg.Database, err)
+			}
+			_ = c.Close(ctx)
+		}
+		DeletePrefix(ctx, t, rdb, cfg.KeyPrefix)
+		_ = rdb.Close()
+		_ = conn.Close(ctx)
+	})
+	return env
+}
+
+// Open opens another Conn on the same database and prefix, closed at the end
+// of the test.
+func (e *Env) Open(t testing.TB, mod ...func(*runtime.Config)) *runtime.Conn {
+	t.Helper()
+	cfg := e.Config
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := runtime.Open(cfg)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// Keys lists the Redis keys under the test's prefix, without the prefix.
+func (e *Env) Keys(ctx context.Context, t testing.TB) []string {
+	t.Helper()
+	var out []string
+	iter := e.Redis.Scan(ctx, 0, e.Config.KeyPrefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		out = append(out, strings.TrimPrefix(iter.Val(), e.Config.KeyPrefix))
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	return out
+}
+
+// DeletePrefix deletes every key under prefix (never the whole server).
+func DeletePrefix(ctx context.Context, t testing.TB, rdb *redis.Client, prefix string) {
+	if prefix == "" {
+		return
+	}
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if len(keys) > 0 {
+		if err := rdb.Del(ctx, keys...).Err(); err != nil {
+			t.Logf("cleanup: redis del: %v", err)
+		}
+	}
+}
