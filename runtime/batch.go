@@ -144,10 +144,11 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 	return out, nil
 }
 
-// findEach runs one find whose whole answer fits one batch (batchSize n) and
-// calls fn for each document.
+// findEach runs one find that can match at most n documents and calls fn
+// for each. The batch size is n+1: a full batch leaves the cursor open on
+// FerretDB and costs an empty getMore, a batch that cannot fill closes it.
 func (r *Repo[K, P]) findEach(ctx context.Context, filter bson.D, n int, fn func(bson.Raw) error) error {
-	cur, err := r.coll.Find(ctx, filter, options.Find().SetBatchSize(int32(max(n, 1))))
+	cur, err := r.coll.Find(ctx, filter, options.Find().SetBatchSize(int32(n+1)))
 	if err != nil {
 		return err
 	}

@@ -138,7 +138,8 @@ func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuild
 		return nil, nil, errorf(ErrInvalidArgument, "limit %d is negative", o.Limit)
 	}
 	if o.Limit > 0 {
-		fo.SetLimit(int64(o.Limit)).SetBatchSize(int32(o.Limit))
+		// One more than the limit: see findEach.
+		fo.SetLimit(int64(o.Limit)).SetBatchSize(int32(o.Limit + 1))
 	} else {
 		fo.SetBatchSize(int32(r.conn.cfg.ListBatch))
 	}

@@ -213,6 +213,11 @@ func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if handshake(cmd.Name()) {
+			// Sent while a new pooled connection is set up, as part of the
+			// dial (MongoDB's handshakes are not reported either).
+			return next(ctx, cmd)
+		}
 		if t := h.c.count(ctx, false); t != nil {
 			t.record(false, "redis:"+cmd.Name())
 		}
@@ -230,3 +235,11 @@ func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 }
 
 var _ redis.Hook = redisHook{}
+
+func handshake(name string) bool {
+	switch name {
+	case "hello", "auth", "select", "client":
+		return true
+	}
+	return false
+}
