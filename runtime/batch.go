@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"errors"
-	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -32,8 +31,6 @@ func (r *Repo[K, P]) beginBatch(ctx context.Context, op opID) (context.Context, 
 	}
 	return withOp(ctx, r.ops[op]), nil
 }
-
-func countKey(n int) string { return strconv.Itoa(n) + " keys" }
 
 // GetMany reads many keys at once; out[i] is nil where keys[i] has no visible
 // row. Round trips, for n keys and ReadChunk c: one Redis pipeline of GETs,

@@ -320,7 +320,7 @@ func writePart(b *strings.Builder, f KeyField, v any) {
 
 // EscapeKeyPart writes s with '%' and ':' percent-encoded.
 func EscapeKeyPart(b *strings.Builder, s string) {
-	if strings.IndexAny(s, "%:") < 0 {
+	if !strings.ContainsAny(s, "%:") {
 		b.WriteString(s)
 		return
 	}
