@@ -8,7 +8,7 @@
 #   MongoDB: $PERSIST_TEST_MONGO_URI (a real MongoDB, say); else an embedded
 #            FerretDB (embedded/cmd/ferretdb-test) on a temporary PostgreSQL
 #            database when 127.0.0.1:5432 answers, else on SQLite in a
-#            temporary directory.
+#            temporary directory (PERSIST_TEST_BACKEND=sqlite forces SQLite).
 # Whatever this script starts, it stops, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,7 +82,7 @@ fi
 if [ -z "${PERSIST_TEST_MONGO_URI:-}" ]; then
 	echo "== building the embedded FerretDB (embedded/cmd/ferretdb-test)"
 	(cd embedded && go build -o "$WORK/ferretdb-test" ./cmd/ferretdb-test)
-	if answers 127.0.0.1 5432; then
+	if [ "${PERSIST_TEST_BACKEND:-}" != sqlite ] && answers 127.0.0.1 5432; then
 		backend=(-pg-admin "${PERSIST_TEST_PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}")
 		kind="FerretDB on PostgreSQL"
 	else
