@@ -98,7 +98,7 @@ func replay(ctx context.Context, conn *runtime.Conn, o options) error {
 
 	n := o.hours * 60
 	// A day-aligned start in the past: every candle is closed.
-	t0 := time.Now().Add(-time.Duration(n+60)*time.Minute).Truncate(24*time.Hour).UnixMilli()
+	t0 := time.Now().Add(-time.Duration(n+60) * time.Minute).Truncate(24 * time.Hour).UnixMilli()
 	rng := rand.New(rand.NewPCG(1, 2))
 	checks, trades := 0, 0
 	for si, sym := range o.symbols {
