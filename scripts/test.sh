@@ -58,6 +58,14 @@ echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed on:"; echo "$unformatted"; exit 1; fi
 
+echo "== go generate ./... (the committed repo/ must be what domains.yaml produces)"
+go generate ./...
+if [ "${CI:-}" = true ]; then
+	dirty=$(git status --porcelain)
+	if [ -n "$dirty" ]; then echo "go generate changed the tree; commit the regenerated code:"; echo "$dirty"; exit 1; fi
+fi
+go run ./cmd/persistgen check
+
 for mod in . embedded; do
 	echo "== go vet ($mod)"
 	(cd "$mod" && go vet ./...)

@@ -1,0 +1,178 @@
+// Command persistgen generates typed MongoDB+Redis repositories from a
+// manifest of data domains.
+//
+//	persistgen generate [-manifest domains.yaml] [-out repo] [-import PATH]
+//	persistgen check    [-manifest domains.yaml] [-out repo] [-import PATH]
+//	persistgen validate [-manifest domains.yaml]
+//
+// Exit codes: 0 success; 1 check found generated code out of date; 2 bad
+// usage; 3 the manifest is invalid; 4 a file could not be read or written.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/persistgen/persistgen/gen"
+)
+
+const (
+	exitOK       = 0
+	exitDrift    = 1
+	exitUsage    = 2
+	exitManifest = 3
+	exitIO       = 4
+)
+
+const usage = `persistgen turns a manifest of data domains (domains.yaml) into typed,
+MongoDB-backed, Redis-cached Go repositories.
+
+Usage:
+  persistgen generate [flags]   write the generated package: only files whose content
+                                changed are rewritten, and generated files the manifest
+                                no longer produces are deleted
+  persistgen check [flags]      exit 1 and list changed, missing and stale files when the
+                                generated package is not what the manifest produces
+                                (the drift check for CI); writes nothing
+  persistgen validate [flags]   check the manifest only; every error is reported as
+                                FILE:LINE:COL: what is wrong; how to fix it
+
+Flags:
+  -manifest FILE   the manifest (default domains.yaml)
+  -out DIR         the generated package's directory (default repo)
+  -import PATH     its Go import path (default: derived from the enclosing go.mod)
+
+Exit codes: 0 ok, 1 out of date (check), 2 bad usage, 3 invalid manifest, 4 I/O error.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet("persistgen "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	manifest := fs.String("manifest", "domains.yaml", "the manifest")
+	out := fs.String("out", "repo", "the generated package's directory")
+	importPath := fs.String("import", "", "the generated package's import path")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "persistgen %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return exitUsage
+	}
+	switch cmd {
+	case "generate", "check", "validate":
+	default:
+		fmt.Fprintf(stderr, "persistgen: unknown command %q; run persistgen --help\n", cmd)
+		return exitUsage
+	}
+
+	data, err := os.ReadFile(*manifest)
+	if err != nil {
+		fmt.Fprintf(stderr, "persistgen: %v\n", err)
+		return exitIO
+	}
+	m, err := gen.Load(filepath.Base(*manifest), data)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitManifest
+	}
+	if cmd == "validate" {
+		fmt.Fprintf(stdout, "%s: %d domains, %d types: valid\n", *manifest, len(m.Domains), len(m.Types))
+		return exitOK
+	}
+	if *importPath == "" {
+		if *importPath, err = derivedImportPath(*out); err != nil {
+			fmt.Fprintf(stderr, "persistgen: %v; pass -import\n", err)
+			return exitUsage
+		}
+	}
+	files, err := gen.Generate(m, gen.Options{ImportPath: *importPath})
+	if err != nil {
+		fmt.Fprintf(stderr, "persistgen: %v\n", err)
+		return exitManifest
+	}
+	if cmd == "check" {
+		r, err := gen.Compare(*out, files)
+		if err != nil {
+			fmt.Fprintf(stderr, "persistgen: %v\n", err)
+			return exitIO
+		}
+		if !r.Clean() {
+			fmt.Fprintf(stderr, "%s is out of date with %s; run `go generate ./...` (or persistgen generate):\n%s", *out, *manifest, r)
+			return exitDrift
+		}
+		return exitOK
+	}
+	r, err := gen.Write(*out, files)
+	if err != nil {
+		fmt.Fprintf(stderr, "persistgen: %v\n", err)
+		return exitIO
+	}
+	for _, n := range append(append([]string(nil), r.Changed...), r.Missing...) {
+		fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*out, n))
+	}
+	for _, n := range r.Stale {
+		fmt.Fprintf(stdout, "deleted %s\n", filepath.Join(*out, n))
+	}
+	return exitOK
+}
+
+// derivedImportPath finds the go.mod above dir and joins its module path
+// with dir's path below it.
+func derivedImportPath(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if mod, err := modulePath(filepath.Join(d, "go.mod")); err == nil {
+			rel, err := filepath.Rel(d, abs)
+			if err != nil {
+				return "", err
+			}
+			if rel == "." {
+				return mod, nil
+			}
+			return mod + "/" + filepath.ToSlash(rel), nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod above %s", abs)
+		}
+	}
+}
+
+func modulePath(gomod string) (string, error) {
+	f, err := os.Open(gomod)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); strings.HasPrefix(line, "module ") {
+			return strings.Trim(strings.TrimSpace(strings.TrimPrefix(line, "module")), `"`), nil
+		}
+	}
+	return "", fmt.Errorf("%s has no module line", gomod)
+}

@@ -1,0 +1,132 @@
+// Package gen loads a persistgen manifest (domains.yaml), validates it and
+// emits the typed Go code of its domains. Generation is a pure function:
+// manifest in, files out; only cmd/persistgen writes to disk.
+package gen
+
+// Manifest is a loaded domains.yaml.
+type Manifest struct {
+	// File is the name errors report positions in.
+	File    string
+	Version int
+	// Package is the Go package name of the generated code.
+	Package string
+	Types   []*TypeDecl
+	Domains []*Domain
+}
+
+// Pos is a position in the manifest.
+type Pos struct{ Line, Col int }
+
+// TypeDecl declares a payload type: the generator emits a struct.
+type TypeDecl struct {
+	Pos  Pos
+	Name string
+	Doc  string
+	// Include copies the fields of other declared types first (a storage row
+	// is a signal row plus a few fields).
+	Include []string
+	Fields  []*Field
+	// KeepUnknown (default true) adds an inline map that keeps fields this
+	// type does not name, so what another engine wrote survives a Go write.
+	KeepUnknown bool
+	// Tuple encodes the struct as a BSON array of its fields in order (and
+	// decodes from an array or a document): upstream's [key, value] pairs.
+	Tuple bool
+}
+
+// Field is one field of a declared type.
+type Field struct {
+	Pos Pos
+	// Name is the BSON name; GoName the Go field name (derived when empty).
+	Name, GoName string
+	Type         string
+	Optional     bool // omitted from the document when empty
+	Doc          string
+	typ          *TypeRef
+}
+
+// Domain is one domain: a collection, its key, its payload and its family
+// of operations.
+type Domain struct {
+	Pos        Pos
+	Name       string
+	Doc        string
+	Collection string
+	// Family: single, bucket, list or series.
+	Family  string
+	Key     []*KeyField
+	Redis   Redis
+	When    bool
+	Removed bool
+	// AsOf emits reads "as of" a time (defaults to When).
+	AsOf    bool
+	asOfPos *Pos
+	Payload Payload
+	Indexes []*IndexSpec
+	List    *ListSpec
+	Series  *SeriesSpec
+	goName  string
+}
+
+// KeyField is one part of the unique key.
+type KeyField struct {
+	Pos          Pos
+	Name, GoName string
+	Type         string // string, bool, int64 or float64
+	Optional     bool   // may be the empty string
+	// Words spell a bool part in the Redis key: [true-word, false-word].
+	Words []string
+}
+
+// Redis describes the identity key.
+type Redis struct {
+	Pos    Pos
+	Prefix string
+	// Order lists the key fields in Redis key order (default: key order).
+	Order []string
+}
+
+// Payload describes what a row stores.
+type Payload struct {
+	Pos Pos
+	// Field is the document field that holds the payload; Inline stores the
+	// payload's fields at the top level instead.
+	Field  string
+	Inline bool
+	Type   string
+	// Nullable payloads may be written as nothing (a null).
+	Nullable bool
+	// Empty: an absent row reads as the type's empty value ([] or {}) rather
+	// than nil.
+	Empty bool
+	typ   *TypeRef
+}
+
+// IndexSpec is an extra index; Keys are field names, "-field" for
+// descending.
+type IndexSpec struct {
+	Pos  Pos
+	Name string
+	Keys []string
+}
+
+// ListSpec configures the list family.
+type ListSpec struct {
+	Pos Pos
+	// ID is the payload field whose value is the last key field of an item.
+	ID string
+	// ReadLimit is how many rows a read returns at most, newest first.
+	ReadLimit int
+	// AppendOnly: an existing item is never overwritten.
+	AppendOnly bool
+}
+
+// SeriesSpec configures the series family.
+type SeriesSpec struct {
+	Pos Pos
+	// Axis is the last key field, the time of each element (epoch ms).
+	Axis string
+	// Step names the key field holding the interval between elements
+	// (1m, 5m, 1h, 1d...).
+	Step string
+}

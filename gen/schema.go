@@ -1,0 +1,40 @@
+package gen
+
+import (
+	"strings"
+
+	"github.com/persistgen/persistgen/runtime"
+)
+
+// schemaOf is the runtime description of d: the generator emits exactly
+// this, and validation uses it to know the index names the runtime creates.
+func schemaOf(d *Domain) *runtime.Schema {
+	s := &runtime.Schema{
+		Domain: d.Name, Collection: d.Collection, RedisPrefix: d.Redis.Prefix, RedisOrder: d.Redis.Order,
+		HasWhen: d.When, HasRemoved: d.Removed, Payload: d.Payload.Field,
+	}
+	for _, k := range d.Key {
+		kf := runtime.KeyField{Name: k.Name, Optional: k.Optional}
+		if len(k.Words) == 2 {
+			kf.TrueWord, kf.FalseWord = k.Words[0], k.Words[1]
+		}
+		s.Key = append(s.Key, kf)
+	}
+	for _, ix := range d.Indexes {
+		s.Indexes = append(s.Indexes, runtime.Index{Name: ix.Name, Keys: indexKeys(ix.Keys)})
+	}
+	return s
+}
+
+// autoIndexCount is how many of AllIndexes the runtime adds on its own.
+func autoIndexCount(d *Domain) int {
+	return len(schemaOf(d).AllIndexes()) - len(d.Indexes)
+}
+
+func indexKeys(keys []string) []runtime.IndexKey {
+	out := make([]runtime.IndexKey, len(keys))
+	for i, k := range keys {
+		out[i] = runtime.IndexKey{Field: strings.TrimPrefix(k, "-"), Desc: strings.HasPrefix(k, "-")}
+	}
+	return out
+}

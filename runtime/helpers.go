@@ -1,0 +1,224 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// ValidateKey checks k against the domain's key rules (ErrInvalidKey).
+func ValidateKey(s *Schema, k Key) error {
+	_, _, err := keyOf(s, k)
+	return err
+}
+
+// RedisKeyOf returns the Redis identity key of k, with prefix in front.
+func RedisKeyOf(s *Schema, prefix string, k Key) (string, error) {
+	c, vals, err := keyOf(s, k)
+	if err != nil {
+		return "", err
+	}
+	return c.redisKey(prefix, vals), nil
+}
+
+// FilterOf returns the compound filter of k, equal to the unique index.
+func FilterOf(s *Schema, k Key) (bson.D, error) {
+	c, vals, err := keyOf(s, k)
+	if err != nil {
+		return nil, err
+	}
+	return c.filter(vals), nil
+}
+
+func keyOf(s *Schema, k Key) (*compiled, []any, error) {
+	c, err := compile(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals, err := c.keyValues(k.KeyValues())
+	if err != nil {
+		return nil, nil, &OpError{Op: "key", Domain: s.Domain, Err: err}
+	}
+	return c, vals, nil
+}
+
+// PayloadOf unwraps the result of Get or GetAsOf: the payload and true for
+// a row, the zero value and false (and no error) for ErrNotFound.
+func PayloadOf[K Key, P any](rec Record[K, P], err error) (P, bool, error) {
+	var zero P
+	if errors.Is(err, ErrNotFound) {
+		return zero, false, nil
+	}
+	if err != nil {
+		return zero, false, err
+	}
+	return rec.Payload, true, nil
+}
+
+// Payloads drains a list into its payloads.
+func Payloads[K Key, P any](seq iter.Seq2[Record[K, P], error]) ([]P, error) {
+	out := []P{}
+	for rec, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec.Payload)
+	}
+	return out, nil
+}
+
+// NewestFirst sorts a list by creation, newest first.
+func NewestFirst() []SortField { return []SortField{{Field: FieldCreateDate, Desc: true}} }
+
+// IntervalStep returns the duration of a candle interval: 1m 3m 5m 15m 30m
+// 1h 2h 4h 6h 8h 1d.
+func IntervalStep(interval string) (time.Duration, error) {
+	switch interval {
+	case "1m":
+		return time.Minute, nil
+	case "3m":
+		return 3 * time.Minute, nil
+	case "5m":
+		return 5 * time.Minute, nil
+	case "15m":
+		return 15 * time.Minute, nil
+	case "30m":
+		return 30 * time.Minute, nil
+	case "1h":
+		return time.Hour, nil
+	case "2h":
+		return 2 * time.Hour, nil
+	case "4h":
+		return 4 * time.Hour, nil
+	case "6h":
+		return 6 * time.Hour, nil
+	case "8h":
+		return 8 * time.Hour, nil
+	case "1d":
+		return 24 * time.Hour, nil
+	}
+	return 0, errorf(ErrInvalidArgument, "interval %q is not one of 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 1d", interval)
+}
+
+// axisMillis reads the last key value of a series key as epoch milliseconds.
+func axisMillis(vals []any) (int64, bool) {
+	switch v := vals[len(vals)-1].(type) {
+	case float64:
+		return int64(v), true
+	case int64:
+		return v, true
+	case int:
+		return int64(v), true
+	}
+	return 0, false
+}
+
+// PutSeries stores the elements of a time series, first write wins (an
+// element is immutable once stored), skipping every element that is not
+// closed yet: axis + interval >= now (Config.Now), so a candle still forming
+// is never frozen. It returns how many were newly stored. Round trips: those
+// of InsertMany (2), however many elements.
+func PutSeries[K Key, P any](ctx context.Context, r *Repo[K, P], interval string, items []Item[K, P]) (int, error) {
+	step, err := IntervalStep(interval)
+	if err != nil {
+		return 0, r.opErr(opInsertMany, nil, err)
+	}
+	now := r.conn.cfg.Now().UnixMilli()
+	closed := make([]Item[K, P], 0, len(items))
+	for _, it := range items {
+		ts, ok := axisMillis(it.Key.KeyValues())
+		if !ok {
+			return 0, r.opErr(opInsertMany, it.Key.KeyValues(), errorf(ErrInvalidKey, "the series axis (last key field) must be a number of epoch milliseconds"))
+		}
+		if ts+step.Milliseconds() < now {
+			closed = append(closed, it)
+		}
+	}
+	if len(closed) == 0 {
+		return 0, nil
+	}
+	return r.InsertMany(ctx, closed)
+}
+
+// SeriesWindow reads limit elements of the series prefix (the key without
+// its axis) starting at since: exactly limit elements at since + i*interval,
+// in order, or ok=false when any one of them is missing. One round trip.
+func SeriesWindow[K Key, P any](ctx context.Context, r *Repo[K, P], prefix []any, interval string, since int64, limit int) ([]P, bool, error) {
+	step, err := IntervalStep(interval)
+	if err != nil {
+		return nil, false, r.opErr(opList, prefix, err)
+	}
+	if limit <= 0 {
+		return nil, false, r.opErr(opList, prefix, errorf(ErrInvalidArgument, "limit %d: ask for at least one element", limit))
+	}
+	if len(prefix) != len(r.s.Key)-1 {
+		return nil, false, r.opErr(opList, prefix, errorf(ErrInvalidKey, "a window needs every key field but the axis (%d values), got %d", len(r.s.Key)-1, len(prefix)))
+	}
+	axis := r.s.Key[len(r.s.Key)-1].Name
+	stepMs := step.Milliseconds()
+	end := since + int64(limit)*stepMs
+	out := make([]P, 0, limit)
+	i := int64(0)
+	for rec, err := range r.List(ctx, ListOptions{Prefix: prefix, Range: &Range{Field: axis, From: float64(since), To: float64(end)}, Limit: limit}) {
+		if err != nil {
+			return nil, false, err
+		}
+		ts, _ := axisMillis(rec.Key.KeyValues())
+		if ts != since+i*stepMs {
+			return nil, false, nil // a gap (or an element off the grid)
+		}
+		out = append(out, rec.Payload)
+		i++
+	}
+	if len(out) != limit {
+		return nil, false, nil
+	}
+	return out, true, nil
+}
+
+// MarshalTuple encodes values as a BSON array: the wire form of upstream's
+// [key, value] pairs.
+func MarshalTuple(values ...any) (byte, []byte, error) {
+	t, data, err := bson.MarshalValue(bson.A(values))
+	return byte(t), data, err
+}
+
+// UnmarshalTuple decodes a BSON array into ptrs in order, or a document by
+// names (the object form of the same tuple). Null leaves ptrs unchanged.
+func UnmarshalTuple(typ byte, data []byte, names []string, ptrs ...any) error {
+	switch bson.Type(typ) {
+	case bson.TypeArray:
+		vals, err := bson.RawArray(data).Values()
+		if err != nil {
+			return err
+		}
+		if len(vals) != len(ptrs) {
+			return fmt.Errorf("tuple: %d elements stored, %d expected", len(vals), len(ptrs))
+		}
+		for i, v := range vals {
+			if err := v.Unmarshal(ptrs[i]); err != nil {
+				return fmt.Errorf("tuple element %d (%s): %w", i, names[i], err)
+			}
+		}
+		return nil
+	case bson.TypeEmbeddedDocument:
+		doc := bson.Raw(data)
+		for i, n := range names {
+			v, err := doc.LookupErr(n)
+			if err != nil {
+				continue
+			}
+			if err := v.Unmarshal(ptrs[i]); err != nil {
+				return fmt.Errorf("tuple field %s: %w", n, err)
+			}
+		}
+		return nil
+	case bson.TypeNull, bson.TypeUndefined:
+		return nil
+	}
+	return fmt.Errorf("tuple: cannot decode BSON %s; want an array or a document", bson.Type(typ))
+}
