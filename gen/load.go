@@ -16,14 +16,29 @@ const CurrentVersion = 1
 // messages ("domains.yaml:LINE:COL: ..."). Every problem found is reported,
 // as Errors.
 func Load(file string, data []byte) (*Manifest, error) {
-	m, err := parse(file, data)
-	if err != nil {
-		return nil, err
+	m, perr := parse(file, data)
+	if m == nil {
+		return nil, perr
 	}
-	if err := validate(m); err != nil {
-		return nil, err
+	// Validate even after field-level parse errors, so that one run reports
+	// every problem; then report them in manifest order.
+	var all Errors
+	if perr != nil {
+		all = append(all, perr.(Errors)...)
 	}
-	return m, nil
+	if verr := validate(m); verr != nil {
+		all = append(all, verr.(Errors)...)
+	}
+	if len(all) == 0 {
+		return m, nil
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].Line != all[j].Line {
+			return all[i].Line < all[j].Line
+		}
+		return all[i].Col < all[j].Col
+	})
+	return nil, all
 }
 
 // parse reads the YAML into a Manifest, rejecting unknown fields and values
@@ -40,6 +55,10 @@ func parse(file string, data []byte) (*Manifest, error) {
 		return nil, d.err()
 	}
 	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		d.add(pos(doc), "the manifest must be a mapping with version, types and domains, not %s", kindName(doc))
+		return nil, d.err()
+	}
 	versionSeen := false
 	d.mapping(doc, "the manifest", map[string]func(*yaml.Node){
 		"version": func(n *yaml.Node) { versionSeen = true; m.Version = d.int(n) },
@@ -56,10 +75,7 @@ func parse(file string, data []byte) (*Manifest, error) {
 	} else if versionSeen && m.Version != CurrentVersion {
 		d.add(pos(findKey(doc, "version")), "unknown version %d; this generator reads version %d", m.Version, CurrentVersion)
 	}
-	if err := d.err(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return m, d.err()
 }
 
 // yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into an Error
@@ -116,13 +132,15 @@ func kindName(n *yaml.Node) string {
 
 // mapping calls the handler of each key of n; unknown and repeated keys are
 // errors that list the known ones.
-func (d *decoder) mapping(n *yaml.Node, what string, fields map[string]func(*yaml.Node)) {
+// It returns the position of each value, for errors about that field.
+func (d *decoder) mapping(n *yaml.Node, what string, fields map[string]func(*yaml.Node)) map[string]Pos {
+	at := map[string]Pos{}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
 	if n.Kind != yaml.MappingNode {
 		d.add(pos(n), "%s must be a mapping, not %s", what, kindName(n))
-		return
+		return at
 	}
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -135,9 +153,11 @@ func (d *decoder) mapping(n *yaml.Node, what string, fields map[string]func(*yam
 			d.add(pos(k), "field %q given twice in %s", k.Value, what)
 		default:
 			seen[k.Value] = true
+			at[k.Value] = pos(v)
 			h(v)
 		}
 	}
+	return at
 }
 
 func known(fields map[string]func(*yaml.Node)) string {
@@ -229,7 +249,7 @@ func (d *decoder) typeDecl(n *yaml.Node) *TypeDecl {
 
 func (d *decoder) field(n *yaml.Node) *Field {
 	f := &Field{Pos: pos(n)}
-	d.mapping(n, "a field", map[string]func(*yaml.Node){
+	f.at = d.mapping(n, "a field", map[string]func(*yaml.Node){
 		"name":     func(v *yaml.Node) { f.Name = d.str(v) },
 		"go":       func(v *yaml.Node) { f.GoName = d.str(v) },
 		"type":     func(v *yaml.Node) { f.Type = d.str(v) },
@@ -242,7 +262,7 @@ func (d *decoder) field(n *yaml.Node) *Field {
 func (d *decoder) domain(n *yaml.Node) *Domain {
 	dm := &Domain{Pos: pos(n)}
 	asOfSet := false
-	d.mapping(n, "a domain", map[string]func(*yaml.Node){
+	dm.at = d.mapping(n, "a domain", map[string]func(*yaml.Node){
 		"name":       func(v *yaml.Node) { dm.Name = d.str(v) },
 		"doc":        func(v *yaml.Node) { dm.Doc = d.str(v) },
 		"collection": func(v *yaml.Node) { dm.Collection = d.str(v) },
@@ -252,7 +272,7 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 		},
 		"redis": func(v *yaml.Node) {
 			dm.Redis.Pos = pos(v)
-			d.mapping(v, "redis", map[string]func(*yaml.Node){
+			dm.Redis.at = d.mapping(v, "redis", map[string]func(*yaml.Node){
 				"prefix": func(v *yaml.Node) { dm.Redis.Prefix = d.str(v) },
 				"order":  func(v *yaml.Node) { dm.Redis.Order = d.strs(v) },
 			})
@@ -267,7 +287,7 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 		},
 		"payload": func(v *yaml.Node) {
 			dm.Payload.Pos = pos(v)
-			d.mapping(v, "a payload", map[string]func(*yaml.Node){
+			dm.Payload.at = d.mapping(v, "a payload", map[string]func(*yaml.Node){
 				"field":    func(v *yaml.Node) { dm.Payload.Field = d.str(v) },
 				"inline":   func(v *yaml.Node) { dm.Payload.Inline = d.bool(v) },
 				"type":     func(v *yaml.Node) { dm.Payload.Type = d.str(v) },
@@ -309,7 +329,7 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 
 func (d *decoder) keyField(n *yaml.Node) *KeyField {
 	k := &KeyField{Pos: pos(n)}
-	d.mapping(n, "a key field", map[string]func(*yaml.Node){
+	k.at = d.mapping(n, "a key field", map[string]func(*yaml.Node){
 		"name":     func(v *yaml.Node) { k.Name = d.str(v) },
 		"go":       func(v *yaml.Node) { k.GoName = d.str(v) },
 		"type":     func(v *yaml.Node) { k.Type = d.str(v) },

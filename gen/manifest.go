@@ -43,6 +43,7 @@ type Field struct {
 	Optional     bool // omitted from the document when empty
 	Doc          string
 	typ          *TypeRef
+	at           map[string]Pos
 }
 
 // Domain is one domain: a collection, its key, its payload and its family
@@ -66,6 +67,15 @@ type Domain struct {
 	List    *ListSpec
 	Series  *SeriesSpec
 	goName  string
+	at      map[string]Pos
+}
+
+// where returns the position of a field's value, or fallback.
+func where(at map[string]Pos, field string, fallback Pos) Pos {
+	if p, ok := at[field]; ok {
+		return p
+	}
+	return fallback
 }
 
 // KeyField is one part of the unique key.
@@ -76,6 +86,7 @@ type KeyField struct {
 	Optional     bool   // may be the empty string
 	// Words spell a bool part in the Redis key: [true-word, false-word].
 	Words []string
+	at    map[string]Pos
 }
 
 // Redis describes the identity key.
@@ -84,6 +95,7 @@ type Redis struct {
 	Prefix string
 	// Order lists the key fields in Redis key order (default: key order).
 	Order []string
+	at    map[string]Pos
 }
 
 // Payload describes what a row stores.
@@ -100,6 +112,7 @@ type Payload struct {
 	// than nil.
 	Empty bool
 	typ   *TypeRef
+	at    map[string]Pos
 }
 
 // IndexSpec is an extra index; Keys are field names, "-field" for

@@ -57,13 +57,13 @@ func validate(m *Manifest) error {
 		}
 		if d.Collection != "" {
 			if prev := colls[d.Collection]; prev != nil {
-				l.add(d.Pos, "collection %q is used by domain %q too (line %d); each domain needs its own collection", d.Collection, prev.Name, prev.Pos.Line)
+				l.add(where(d.at, "collection", d.Pos), "collection %q is used by domain %q too (line %d); each domain needs its own collection", d.Collection, prev.Name, prev.Pos.Line)
 			}
 			colls[d.Collection] = d
 		}
 		if d.Redis.Prefix != "" {
 			if prev := prefixes[d.Redis.Prefix]; prev != nil {
-				l.add(d.Redis.Pos, "redis prefix %q is used by domain %q too (line %d); identities would collide", d.Redis.Prefix, prev.Name, prev.Pos.Line)
+				l.add(where(d.Redis.at, "prefix", d.Redis.Pos), "redis prefix %q is used by domain %q too (line %d); identities would collide", d.Redis.Prefix, prev.Name, prev.Pos.Line)
 			}
 			prefixes[d.Redis.Prefix] = d
 		}
@@ -122,7 +122,7 @@ func validateType(l *errList, t *TypeDecl, types map[string]*TypeDecl, declared 
 		if f.Type == "" {
 			l.add(f.Pos, "field %q of %q has no type; add `type: string` (or float64, bool, any, ...)", f.Name, t.Name)
 		} else if tr, err := parseType(f.Type, declared); err != nil {
-			l.add(f.Pos, "field %q: %v", f.Name, err)
+			l.add(where(f.at, "type", f.Pos), "field %q: %v", f.Name, err)
 		} else {
 			f.typ = tr
 		}
@@ -134,7 +134,7 @@ func validateType(l *errList, t *TypeDecl, types map[string]*TypeDecl, declared 
 		if bsonNames[f.Name] {
 			l.add(f.Pos, "field %q appears twice in %q (directly or through include)", f.Name, t.Name)
 		}
-		if goNames[f.GoName] {
+		if !bsonNames[f.Name] && goNames[f.GoName] {
 			l.add(f.Pos, "two fields of %q have the Go name %q; set `go:` on one of them", t.Name, f.GoName)
 		}
 		bsonNames[f.Name], goNames[f.GoName] = true, true
@@ -173,11 +173,11 @@ func validateDomain(l *errList, d *Domain, types map[string]*TypeDecl, declared 
 		l.add(d.Pos, "%s has no collection; add `collection: %s-items`", what, d.Name)
 	}
 	if _, ok := families[d.Family]; !ok {
-		l.add(d.Pos, "%s: family %q is not one of single, bucket, list, series", what, d.Family)
+		l.add(where(d.at, "family", d.Pos), "%s: family %q is not one of single, bucket, list, series", what, d.Family)
 	}
 	// Key.
 	if len(d.Key) == 0 {
-		l.add(d.Pos, "%s has an empty key; list its key fields under `key:` in unique-index order", what)
+		l.add(where(d.at, "key", d.Pos), "%s has an empty key; list its key fields under `key:` in unique-index order", what)
 	}
 	keyNames := map[string]*KeyField{}
 	for _, k := range d.Key {
@@ -206,7 +206,7 @@ func validateDomain(l *errList, d *Domain, types map[string]*TypeDecl, declared 
 		case k.Type == "":
 			l.add(k.Pos, "key field %q has no type; add `type: string` (or bool, int64, float64)", k.Name)
 		case !keyTypes[k.Type]:
-			l.add(k.Pos, "key field %q has type %q; key fields are string, bool, int64 or float64", k.Name, k.Type)
+			l.add(where(k.at, "type", k.Pos), "key field %q has type %q; key fields are string, bool, int64 or float64", k.Name, k.Type)
 		}
 		if k.Optional && k.Type != "string" {
 			l.add(k.Pos, "key field %q: only string key fields can be optional (may be empty)", k.Name)
@@ -220,21 +220,21 @@ func validateDomain(l *errList, d *Domain, types map[string]*TypeDecl, declared 
 	case d.Redis.Prefix == "":
 		l.add(d.Pos, "%s has no redis prefix; add `redis: {prefix: %s_cache}`", what, d.Name)
 	case strings.Contains(d.Redis.Prefix, ":"):
-		l.add(d.Redis.Pos, "redis prefix %q contains ':', the key separator", d.Redis.Prefix)
+		l.add(where(d.Redis.at, "prefix", d.Redis.Pos), "redis prefix %q contains ':', the key separator", d.Redis.Prefix)
 	}
 	if d.Redis.Order != nil {
 		inOrder := map[string]bool{}
 		for _, o := range d.Redis.Order {
 			if keyNames[o] == nil {
-				l.add(d.Redis.Pos, "redis order names %q, which is not a key field of %s", o, what)
+				l.add(where(d.Redis.at, "order", d.Redis.Pos), "redis order names %q, which is not a key field of %s", o, what)
 			} else if inOrder[o] {
-				l.add(d.Redis.Pos, "redis order names %q twice", o)
+				l.add(where(d.Redis.at, "order", d.Redis.Pos), "redis order names %q twice", o)
 			}
 			inOrder[o] = true
 		}
 		for _, k := range d.Key {
 			if k.Name != "" && !inOrder[k.Name] {
-				l.add(d.Redis.Pos, "redis order leaves out key field %q; the Redis key must hold exactly the key fields", k.Name)
+				l.add(where(d.Redis.at, "order", d.Redis.Pos), "redis order leaves out key field %q; the Redis key must hold exactly the key fields", k.Name)
 			}
 		}
 	}
@@ -297,7 +297,7 @@ func validatePayload(l *errList, d *Domain, what string, types map[string]*TypeD
 	}
 	tr, err := parseType(p.Type, declared)
 	if err != nil {
-		l.add(p.Pos, "%s payload: %v", what, err)
+		l.add(where(p.at, "type", p.Pos), "%s payload: %v", what, err)
 		return
 	}
 	p.typ = tr
@@ -340,9 +340,11 @@ func validateList(l *errList, d *Domain, what string, types map[string]*TypeDecl
 	if d.List.ReadLimit <= 0 {
 		l.add(d.List.Pos, "%s: list read_limit must be a positive number (how many items a read returns, newest first)", what)
 	}
-	last := d.Key[len(d.Key)-1:]
-	if len(last) == 1 && last[0].Type != "string" {
-		l.add(d.List.Pos, "%s: the last key field (%q) holds each item's id and must be a string", what, last[0].Name)
+	if len(d.Key) == 0 {
+		return // reported as an empty key
+	}
+	if last := d.Key[len(d.Key)-1]; last.Type != "string" {
+		l.add(d.List.Pos, "%s: the last key field (%q) holds each item's id and must be a string", what, last.Name)
 	}
 	name := ""
 	if d.Payload.typ != nil {
