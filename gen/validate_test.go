@@ -60,7 +60,7 @@ func TestValidationFailures(t *testing.T) {
 		{"words on a string key", "{name: a, type: string}", "{name: a, type: string, words: [x, y]}", `11:9: key field "a": words are for bool fields`},
 		{"redis prefix with colon", "prefix: thing_cache", "prefix: thing:cache", `13:21: redis prefix "thing:cache" contains ':'`},
 		{"wrong kind of value", "    when: true\n", "    when: [true]\n", "14:11: expected true or false, found a list"},
-		{"bucket without removed", "family: single", "family: bucket", `7:5: domain "thing" is a bucket, which soft-deletes: set `+"`removed: true`"},
+		{"bucket without removed", "family: single", "family: bucket", `7:5: domain "thing" is a bucket, which soft-deletes: set ` + "`removed: true`"},
 		{"list without list spec", "family: single", "family: list", `7:5: domain "thing" is a list: add`},
 		{"series without series spec", "family: single", "family: series", `7:5: domain "thing" is a series: add`},
 		{"empty on a struct payload", "payload: {type: Row}", "payload: {type: Row, empty: true}", "15:14: domain \"thing\": `empty` reads an absent row as [] or {}"},
