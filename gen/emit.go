@@ -181,6 +181,10 @@ func (g *generator) emitTuple(f *jen.File, t *TypeDecl, all []*Field) {
 		jen.Return(jen.Qual(runtimePkg, "MarshalTuple").Call(vals...)),
 	)
 	f.Line()
+	f.Commentf("%s is %s stored as a document of its fields, for servers that", tupleDoc(t.Name), t.Name)
+	f.Comment("reject nested arrays (FerretDB); see runtime.Config.TupleForm.")
+	f.Type().Id(tupleDoc(t.Name)).Id(t.Name)
+	f.Line()
 	f.Comment("UnmarshalBSONValue reads " + t.Name + " from an array of its fields or from a document.")
 	f.Func().Params(jen.Id("t").Op("*").Id(t.Name)).Id("UnmarshalBSONValue").Params(jen.Id("typ").Byte(), jen.Id("data").Index().Byte()).Error().Block(
 		jen.Return(jen.Qual(runtimePkg, "UnmarshalTuple").Call(append([]jen.Code{jen.Id("typ"), jen.Id("data"), jen.Index().String().Values(names...)}, ptrs...)...)),
@@ -288,6 +292,21 @@ func (g *generator) runtimeRepo(d *Domain) *jen.Statement {
 	return jen.Op("*").Qual(runtimePkg, "Repo").Types(jen.Id(keyName(d)), payloadType(d))
 }
 
+func tupleDoc(name string) string { return lowerFirst(name) + "Document" }
+
+// tupleList returns the tuple type when d's payload is a list of tuples
+// (the shape FerretDB rejects), else "".
+func (g *generator) tupleList(d *Domain) string {
+	t := d.Payload.typ
+	if t.Kind != refSlice || t.Elem.Kind != refDeclared {
+		return ""
+	}
+	if td := g.types[t.Elem.Name]; td != nil && td.Tuple {
+		return td.Name
+	}
+	return ""
+}
+
 func (g *generator) emitRepo(f *jen.File, d *Domain) {
 	rn := repoName(d)
 	text := d.Doc
@@ -297,12 +316,26 @@ func (g *generator) emitRepo(f *jen.File, d *Domain) {
 	f.Commentf("%s is the repository of %s (%s).", rn, text, families[d.Family])
 	f.Type().Id(rn).Struct(jen.Id("repo").Add(g.runtimeRepo(d)))
 	f.Line()
-	f.Commentf("New%s builds the %s repository on c.", rn, d.Name)
-	f.Func().Id("New"+rn).Params(jen.Id("c").Op("*").Qual(runtimePkg, "Conn")).Params(jen.Op("*").Id(rn), jen.Error()).Block(
+	body := []jen.Code{
 		jen.List(jen.Id("r"), jen.Err()).Op(":=").Qual(runtimePkg, "NewRepo").Types(jen.Id(keyName(d)), payloadType(d)).Call(jen.Id("c"), jen.Id(schemaName(d)).Call()),
 		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
-		jen.Return(jen.Op("&").Id(rn).Values(jen.Dict{jen.Id("repo"): jen.Id("r")}), jen.Nil()),
-	)
+	}
+	if tn := g.tupleList(d); tn != "" {
+		body = append(body,
+			jen.Comment("Tuples go in the form the server accepts: arrays, or documents where nested arrays are rejected."),
+			jen.Id("r").Dot("SetPayloadEncoder").Call(jen.Func().Params(jen.Id("v").Add(payloadType(d)), jen.Id("asDocuments").Bool()).Any().Block(
+				jen.If(jen.Op("!").Id("asDocuments")).Block(jen.Return(jen.Id("v"))),
+				jen.Id("out").Op(":=").Make(jen.Index().Id(tupleDoc(tn)), jen.Len(jen.Id("v"))),
+				jen.For(jen.Id("i").Op(":=").Range().Id("v")).Block(
+					jen.Id("out").Index(jen.Id("i")).Op("=").Id(tupleDoc(tn)).Call(jen.Id("v").Index(jen.Id("i"))),
+				),
+				jen.Return(jen.Id("out")),
+			)),
+		)
+	}
+	body = append(body, jen.Return(jen.Op("&").Id(rn).Values(jen.Dict{jen.Id("repo"): jen.Id("r")}), jen.Nil()))
+	f.Commentf("New%s builds the %s repository on c.", rn, d.Name)
+	f.Func().Id("New"+rn).Params(jen.Id("c").Op("*").Qual(runtimePkg, "Conn")).Params(jen.Op("*").Id(rn), jen.Error()).Block(body...)
 	f.Line()
 	f.Comment("Runtime returns the generic repository underneath: batch reads and writes, lists with any options.")
 	f.Func().Params(jen.Id("r").Op("*").Id(rn)).Id("Runtime").Params().Add(g.runtimeRepo(d)).Block(jen.Return(jen.Id("r").Dot("repo")))

@@ -3,12 +3,13 @@ package gen
 import (
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -52,10 +53,10 @@ func TestGoldenValidCompiles(t *testing.T) {
 		name := filepath.Base(filepath.Dir(want))
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			mod := tempModule(t, "example.com/golden")
+			mod := testenv.TempModule(t, "example.com/golden")
 			copyTree(t, want, filepath.Join(mod, name))
-			goCmd(t, mod, "build", "./...")
-			goCmd(t, mod, "vet", "./...")
+			testenv.Go(t, mod, nil, "build", "./...")
+			testenv.Go(t, mod, nil, "vet", "./...")
 		})
 	}
 }
@@ -151,39 +152,4 @@ func copyTree(t *testing.T, from, to string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// tempModule makes a module that requires this checkout (by replace) with
-// this checkout's go.sum, so it builds offline from the module cache.
-func tempModule(t *testing.T, path string) string {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	gomod := "module " + path + "\n\ngo 1.26\n\nrequire github.com/persistgen/persistgen v0.0.0\n\nreplace github.com/persistgen/persistgen => " + root + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func goCmd(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("go", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
-	}
-	return string(out)
 }

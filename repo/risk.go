@@ -59,6 +59,17 @@ func NewRiskRepo(c *runtime.Conn) (*RiskRepo, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Tuples go in the form the server accepts: arrays, or documents where nested arrays are rejected.
+	r.SetPayloadEncoder(func(v []RiskEntry, asDocuments bool) any {
+		if !asDocuments {
+			return v
+		}
+		out := make([]riskEntryDocument, len(v))
+		for i := range v {
+			out[i] = riskEntryDocument(v[i])
+		}
+		return out
+	})
 	return &RiskRepo{repo: r}, nil
 }
 

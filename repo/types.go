@@ -96,6 +96,10 @@ func (t RiskEntry) MarshalBSONValue() (byte, []byte, error) {
 	return runtime.MarshalTuple(t.Key, t.Position)
 }
 
+// riskEntryDocument is RiskEntry stored as a document of its fields, for servers that
+// reject nested arrays (FerretDB); see runtime.Config.TupleForm.
+type riskEntryDocument RiskEntry
+
 // UnmarshalBSONValue reads RiskEntry from an array of its fields or from a document.
 func (t *RiskEntry) UnmarshalBSONValue(typ byte, data []byte) error {
 	return runtime.UnmarshalTuple(typ, data, []string{"key", "position"}, &t.Key, &t.Position)

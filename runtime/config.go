@@ -65,6 +65,11 @@ type Config struct {
 	ReadChunk int
 	// ListBatch is the cursor batch size of an unlimited list (1000 when zero).
 	ListBatch int
+	// TupleForm is how tuple payloads (upstream's [key, value] pairs) are
+	// written: TupleArray (upstream's shape), TupleDocument ({key, value}
+	// documents) or TupleAuto (the zero value): documents on FerretDB, which
+	// rejects nested arrays, arrays elsewhere. Reads accept both forms.
+	TupleForm TupleForm
 	// UpsertRetries bounds the retries of a write answered with a duplicate
 	// key error by a racing upsert (10 when zero).
 	UpsertRetries int
@@ -75,6 +80,15 @@ type Config struct {
 	// Now is the clock for createDate and updatedDate (time.Now when nil).
 	Now func() time.Time
 }
+
+// TupleForm chooses how tuples are stored; see Config.TupleForm.
+type TupleForm string
+
+const (
+	TupleAuto     TupleForm = ""
+	TupleArray    TupleForm = "array"
+	TupleDocument TupleForm = "document"
+)
 
 // ConfigFromEnv returns a Config filled from upstream's environment
 // variables: CC_MONGO_CONNECTION_STRING, CC_REDIS_HOST, CC_REDIS_PORT,

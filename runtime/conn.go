@@ -59,6 +59,11 @@ type Conn struct {
 // an explicit Ready) waits for the servers.
 func Open(cfg Config) (*Conn, error) {
 	cfg = cfg.withDefaults()
+	switch cfg.TupleForm {
+	case TupleAuto, TupleArray, TupleDocument:
+	default:
+		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "TupleForm %q: use \"array\", \"document\" or empty (auto)", cfg.TupleForm)}
+	}
 	cs, err := connstring.ParseAndValidate(cfg.MongoURI)
 	if err != nil {
 		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB connection string: %v; set CC_MONGO_CONNECTION_STRING to mongodb://host:port/database", err)}
@@ -112,6 +117,18 @@ func (c *Conn) WriteChunk() int {
 	c.readyMu.Lock()
 	defer c.readyMu.Unlock()
 	return c.writeChunk
+}
+
+// TuplesAsDocuments reports whether tuples are written as documents (see
+// Config.TupleForm); it is known after Ready.
+func (c *Conn) TuplesAsDocuments() bool {
+	switch c.cfg.TupleForm {
+	case TupleArray:
+		return false
+	case TupleDocument:
+		return true
+	}
+	return c.Server().Kind == ServerFerretDB
 }
 
 // Ready is the infrastructure guard: it waits until MongoDB answers and Redis

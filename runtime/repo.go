@@ -70,7 +70,13 @@ type Repo[K Key, P any] struct {
 	s    *compiled
 	coll *mongo.Collection
 	ops  [numOps]*opCounters
+	enc  func(p P, tuplesAsDocuments bool) any
 }
+
+// SetPayloadEncoder makes writes store enc(p, tuplesAsDocuments) instead of
+// p. Generated code uses it to write tuples in the form the server accepts
+// (Config.TupleForm). Call it before the repository is used.
+func (r *Repo[K, P]) SetPayloadEncoder(enc func(p P, tuplesAsDocuments bool) any) { r.enc = enc }
 
 // NewRepo builds the repository of the domain s on c.
 func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
@@ -362,7 +368,11 @@ func (r *Repo[K, P]) checkWhen(when time.Time) error {
 // store: {payload: p} or, for a top-level payload, p's own fields except
 // _id, the key fields and the bookkeeping fields.
 func (r *Repo[K, P]) payloadFields(p P) (bson.D, error) {
-	t, data, err := bson.MarshalValue(p)
+	var v any = p
+	if r.enc != nil {
+		v = r.enc(p, r.conn.TuplesAsDocuments())
+	}
+	t, data, err := bson.MarshalValue(v)
 	if err != nil {
 		return nil, errorf(ErrInvalidArgument, "payload does not encode to BSON: %v", err)
 	}

@@ -63,6 +63,17 @@ func NewPairsRepo(c *runtime.Conn) (*PairsRepo, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Tuples go in the form the server accepts: arrays, or documents where nested arrays are rejected.
+	r.SetPayloadEncoder(func(v []Pair, asDocuments bool) any {
+		if !asDocuments {
+			return v
+		}
+		out := make([]pairDocument, len(v))
+		for i := range v {
+			out[i] = pairDocument(v[i])
+		}
+		return out
+	})
 	return &PairsRepo{repo: r}, nil
 }
 

@@ -47,6 +47,10 @@ func (t Pair) MarshalBSONValue() (byte, []byte, error) {
 	return runtime.MarshalTuple(t.Left, t.Right)
 }
 
+// pairDocument is Pair stored as a document of its fields, for servers that
+// reject nested arrays (FerretDB); see runtime.Config.TupleForm.
+type pairDocument Pair
+
 // UnmarshalBSONValue reads Pair from an array of its fields or from a document.
 func (t *Pair) UnmarshalBSONValue(typ byte, data []byte) error {
 	return runtime.UnmarshalTuple(typ, data, []string{"left", "right"}, &t.Left, &t.Right)
