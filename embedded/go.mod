@@ -74,6 +74,9 @@ require (
 	modernc.org/token v1.1.0 // indirect
 )
 
-require github.com/persistgen/persistgen v0.0.0
+require (
+	github.com/google/go-cmp v0.7.0
+	github.com/persistgen/persistgen v0.0.0
+)
 
 replace github.com/persistgen/persistgen => ../

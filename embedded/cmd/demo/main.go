@@ -1,7 +1,13 @@
-// Command demo replays a small synthetic backtest through persistgen's
-// runtime: candles written in batches and read back in windows, a moving
-// average strategy whose signals and memory are written with the simulated
-// clock, and checks of read-after-write and look-ahead on every step.
+// Command demo replays a synthetic backtest, then a short live session,
+// through all sixteen generated repositories: candles written in batches and
+// read back in windows, a moving-average strategy that opens and closes
+// signals, schedules, risk positions, partial and breakeven levels, storage
+// and notification feeds, log lines, measure and interval caches, memory,
+// recent, state and session rows. Every write is read back
+// (read-after-write) and every timed row is checked against the simulated
+// clock (look-ahead). It ends with a table of operations, round trips per
+// operation, cache hit rate and errors per domain, and exits non-zero if any
+// check failed.
 //
 // By default it starts an embedded FerretDB (SQLite, in a temporary
 // directory or -data DIR) and an embedded Redis-protocol server, so nothing
@@ -17,13 +23,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
+	"time"
 
 	"github.com/persistgen/persistgen/embedded/servers"
 	"github.com/persistgen/persistgen/runtime"
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -32,24 +40,31 @@ func main() {
 type options struct {
 	dataDir string
 	symbols []string
-	hours   int
+	days    int
+	every   time.Duration
 	out     io.Writer
 }
 
-func run() error {
-	var o options
-	flag.StringVar(&o.dataDir, "data", "", "directory for the embedded MongoDB-wire server's data (default: a temporary directory, removed at exit)")
-	flag.IntVar(&o.hours, "hours", 12, "simulated hours of 1-minute candles per symbol")
-	flag.Parse()
-	o.symbols = []string{"BTCUSDT", "ETHUSDT"}
-	o.out = os.Stdout
-	if o.hours < 2 {
-		return errors.New("-hours must be at least 2")
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	o := options{out: out}
+	fs.StringVar(&o.dataDir, "data", "", "directory for the embedded MongoDB-wire server's data (default: a temporary directory, removed at exit)")
+	symbols := fs.String("symbols", "BTCUSDT,ETHUSDT,SOLUSDT", "comma-separated symbols")
+	fs.IntVar(&o.days, "days", 3, "simulated days of 1-minute candles per symbol")
+	fs.DurationVar(&o.every, "every", 4*time.Hour, "simulated time between two strategy decisions (a window read each); smaller is longer")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.symbols = strings.Split(*symbols, ",")
+	switch {
+	case o.days < 1:
+		return errors.New("-days must be at least 1")
+	case o.every < time.Hour || o.every%time.Minute != 0:
+		return errors.New("-every must be whole minutes, at least 1h (the strategy reads a one-hour window)")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-
 	cfg, cleanup, err := pickServers(ctx, o)
 	if err != nil {
 		return err
@@ -63,12 +78,12 @@ func run() error {
 	return replay(ctx, conn, o)
 }
 
-// pickServers returns the Config to use: upstream's environment when it names a
-// MongoDB, else embedded servers.
+// pickServers returns the Config to use: upstream's environment when it
+// names a MongoDB, else embedded servers.
 func pickServers(ctx context.Context, o options) (runtime.Config, func(), error) {
 	if os.Getenv("CC_MONGO_CONNECTION_STRING") != "" {
 		cfg := runtime.ConfigFromEnv()
-		fmt.Fprintf(o.out, "servers: from the environment (MongoDB %s)\n", cfg.MongoURI)
+		fmt.Fprintf(o.out, "servers: from the environment (MongoDB %s, Redis %s)\n", cfg.MongoURI, cfg.RedisAddr)
 		return cfg, func() {}, nil
 	}
 	dir, remove := o.dataDir, false

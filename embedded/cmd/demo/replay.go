@@ -3,212 +3,497 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
-	"sort"
-	"text/tabwriter"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/persistgen/persistgen/repo"
 	"github.com/persistgen/persistgen/runtime"
 )
-
-type candleKey struct {
-	Exchange  string  `bson:"exchangeName"`
-	Symbol    string  `bson:"symbol"`
-	Interval  string  `bson:"interval"`
-	Timestamp float64 `bson:"timestamp"`
-}
-
-func (k candleKey) KeyValues() []any { return []any{k.Exchange, k.Symbol, k.Interval, k.Timestamp} }
-
-type candle struct {
-	Timestamp float64 `bson:"timestamp"`
-	Open      float64 `bson:"open"`
-	High      float64 `bson:"high"`
-	Low       float64 `bson:"low"`
-	Close     float64 `bson:"close"`
-	Volume    float64 `bson:"volume"`
-}
-
-type signalKey struct {
-	Symbol   string `bson:"symbol"`
-	Strategy string `bson:"strategyName"`
-	Exchange string `bson:"exchangeName"`
-}
-
-func (k signalKey) KeyValues() []any { return []any{k.Symbol, k.Strategy, k.Exchange} }
-
-type signalRow struct {
-	ID        string  `bson:"id"`
-	Position  string  `bson:"position"`
-	PriceOpen float64 `bson:"priceOpen"`
-	Timestamp float64 `bson:"timestamp"`
-}
-
-type memoryKey struct {
-	SignalID string `bson:"signalId"`
-	Bucket   string `bson:"bucketName"`
-	MemoryID string `bson:"memoryId"`
-}
-
-func (k memoryKey) KeyValues() []any { return []any{k.SignalID, k.Bucket, k.MemoryID} }
-
-type decision struct {
-	Fast   float64 `bson:"fast"`
-	Slow   float64 `bson:"slow"`
-	Action string  `bson:"action"`
-}
-
-func schemas() (candles, signals, memory *runtime.Schema) {
-	candles = &runtime.Schema{Domain: "candle", Collection: "candle-items", RedisPrefix: "candle_cache",
-		Key: []runtime.KeyField{{Name: "exchangeName"}, {Name: "symbol"}, {Name: "interval"}, {Name: "timestamp"}}}
-	signals = &runtime.Schema{Domain: "signal", Collection: "signal-items", RedisPrefix: "signal_cache",
-		Key:        []runtime.KeyField{{Name: "symbol"}, {Name: "strategyName"}, {Name: "exchangeName"}},
-		RedisOrder: []string{"exchangeName", "strategyName", "symbol"}, Payload: "payload"}
-	memory = &runtime.Schema{Domain: "memory", Collection: "memory-items", RedisPrefix: "memory_cache",
-		Key:     []runtime.KeyField{{Name: "signalId"}, {Name: "bucketName"}, {Name: "memoryId"}},
-		HasWhen: true, HasRemoved: true, Payload: "payload"}
-	return
-}
 
 const (
 	exchange = "demo-exchange"
 	strategy = "sma-cross"
+	frame    = "demo-frame"
+	riskName = "demo-risk"
 	minute   = int64(60_000)
-	window   = 60
+	window   = 60 // candles per decision
 )
+
+// checker counts checks and keeps the failures.
+type checker struct {
+	passed   int
+	failures []string
+}
+
+func (c *checker) that(ok bool, format string, args ...any) {
+	if ok {
+		c.passed++
+		return
+	}
+	c.failures = append(c.failures, fmt.Sprintf(format, args...))
+}
+
+// equal checks that a read returned what was written.
+func equal[T any](c *checker, what string, want, got T, ok bool, err error) {
+	c.that(err == nil && ok && cmp.Equal(want, got), "read-after-write of %s: ok=%v err=%v %s", what, ok, err, cmp.Diff(want, got))
+}
+
+// notBefore checks the look-ahead rule on a row just written at now: an as-of
+// read one millisecond earlier must not see it, one at now must.
+func notBefore[K, P any](c *checker, what string, asOf func(context.Context, K, time.Time) (P, bool, error), ctx context.Context, k K, now time.Time) {
+	_, early, err := asOf(ctx, k, now.Add(-time.Millisecond))
+	c.that(err == nil && !early, "look-ahead: %s written at %v is visible before it (err %v)", what, now, err)
+	_, seen, err := asOf(ctx, k, now)
+	c.that(err == nil && seen, "as-of read of %s at its own time: ok=%v err=%v", what, seen, err)
+}
+
+// session is one symbol's strategy as it runs.
+type session struct {
+	symbol   string
+	backtest bool
+	frame    string
+	open     *repo.SignalRow
+	trades   int
+}
+
+type sim struct {
+	r        *repo.Repos
+	c        *checker
+	risk     []repo.RiskEntry
+	storage  map[bool][]repo.StorageRow
+	notified map[bool]int
+	logged   int
+}
 
 func replay(ctx context.Context, conn *runtime.Conn, o options) error {
 	start := time.Now()
-	cs, ss, ms := schemas()
-	if err := conn.EnsureIndexes(ctx, cs, ss, ms); err != nil {
+	if err := repo.EnsureIndexes(ctx, conn); err != nil {
 		return err
 	}
-	candles, err := runtime.NewRepo[candleKey, candle](conn, cs)
+	r, err := repo.Open(conn)
 	if err != nil {
 		return err
 	}
-	signals, err := runtime.NewRepo[signalKey, *signalRow](conn, ss)
-	if err != nil {
-		return err
-	}
-	memory, err := runtime.NewRepo[memoryKey, decision](conn, ms)
-	if err != nil {
-		return err
-	}
+	s := &sim{r: r, c: &checker{}, storage: map[bool][]repo.StorageRow{}, notified: map[bool]int{}}
 
-	n := o.hours * 60
-	// A day-aligned start in the past: every candle is closed.
-	t0 := time.Now().Add(-time.Duration(n+60) * time.Minute).Truncate(24 * time.Hour).UnixMilli()
-	rng := rand.New(rand.NewPCG(1, 2))
-	checks, trades := 0, 0
-	for si, sym := range o.symbols {
-		price := 100.0 * float64(si+1)
-		items := make([]runtime.Item[candleKey, candle], n)
-		for i := range items {
-			ts := float64(t0 + int64(i)*minute)
-			next := price * (1 + (rng.Float64()-0.5)*0.004)
-			items[i] = runtime.Item[candleKey, candle]{Key: candleKey{exchange, sym, "1m", ts},
-				Payload: candle{Timestamp: ts, Open: price, High: max(price, next) * 1.001, Low: min(price, next) * 0.999, Close: next, Volume: 1 + rng.Float64()*10}}
-			price = next
-		}
-		for b := 0; b < n; b += 500 {
-			if _, err := candles.InsertMany(ctx, items[b:min(b+500, n)]); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(o.out, "%s: wrote %d candles in batches of 500\n", sym, n)
-
-		open := false
-		for step := window; step <= n; step += 15 {
-			now := t0 + int64(step)*minute // the simulated clock: candles before now are closed
-			rows, err := runtime.Collect(candles.List(ctx, runtime.ListOptions{
-				Prefix: []any{exchange, sym, "1m"},
-				Range:  &runtime.Range{Field: "timestamp", From: float64(now - window*minute), To: float64(now)},
-			}))
-			if err != nil {
-				return err
-			}
-			if len(rows) != window {
-				return fmt.Errorf("%s at %d: window has %d candles, want %d", sym, now, len(rows), window)
-			}
-			fast, slow := 0.0, 0.0
-			for i, r := range rows {
-				if r.Payload.Timestamp >= float64(now) {
-					return fmt.Errorf("look-ahead: candle %v read at %d", r.Payload.Timestamp, now)
-				}
-				slow += r.Payload.Close
-				if i >= window-15 {
-					fast += r.Payload.Close
-				}
-			}
-			fast, slow = fast/15, slow/window
-			action := "hold"
-			sk := signalKey{sym, strategy, exchange}
-			switch {
-			case fast > slow && !open:
-				action, open = "open", true
-				row := &signalRow{ID: fmt.Sprintf("%s-%d", sym, now), Position: "long", PriceOpen: rows[window-1].Payload.Close, Timestamp: float64(now)}
-				if err := signals.Put(ctx, sk, row, time.Time{}); err != nil {
-					return err
-				}
-				trades++
-			case fast < slow && open:
-				action, open = "close", false
-				if err := signals.Put(ctx, sk, nil, time.Time{}); err != nil {
-					return err
-				}
-			}
-			got, err := signals.Get(ctx, sk)
-			if err != nil && !(action == "hold" && !open) {
-				return fmt.Errorf("read-after-write of %s: %w", sym, err)
-			}
-			if err == nil && (got.Payload != nil) != open {
-				return fmt.Errorf("read-after-write of %s: open=%v, stored %+v", sym, open, got.Payload)
-			}
-			mk := memoryKey{sym + "-session", "decisions", "last"}
-			when := time.UnixMilli(now)
-			if err := memory.Put(ctx, mk, decision{fast, slow, action}, when); err != nil {
-				return err
-			}
-			if _, err := memory.GetAsOf(ctx, mk, when.Add(-time.Millisecond)); err == nil {
-				return fmt.Errorf("look-ahead: a decision written at %v is visible before it", when)
-			}
-			d, err := memory.GetAsOf(ctx, mk, when)
-			if err != nil || d.Payload.Action != action {
-				return fmt.Errorf("as-of read of the decision at %v: %+v, %v", when, d.Payload, err)
-			}
-			checks += 3
-			if step%(3*60) == 0 || step+15 > n {
-				fmt.Fprintf(o.out, "%s: simulated up to %s, %d trades so far\n", sym, time.UnixMilli(now).UTC().Format("2006-01-02 15:04"), trades)
-			}
+	n := int64(o.days) * 1440
+	// Day-aligned and in the past, so every candle is closed.
+	t0 := time.Now().Add(-time.Duration(n+1440) * time.Minute).Truncate(24 * time.Hour).UnixMilli()
+	end := t0 + n*minute
+	rng := rand.New(rand.NewPCG(7, 11))
+	for i, sym := range o.symbols {
+		if err := s.writeCandles(ctx, o, sym, 100*float64(i+1), t0, n, rng); err != nil {
+			return err
 		}
 	}
-	fmt.Fprintf(o.out, "\n%d symbols, %d candles each, %d trades, %d read-after-write and look-ahead checks passed in %s\n\n",
-		len(o.symbols), n, trades, checks, time.Since(start).Round(time.Millisecond))
-	printStats(o, conn.Stats())
+	fmt.Fprintf(o.out, "backtest: %d symbols, decisions every %s\n", len(o.symbols), o.every)
+	sessions := make([]*session, len(o.symbols))
+	for i, sym := range o.symbols {
+		sessions[i] = &session{symbol: sym, backtest: true, frame: frame}
+	}
+	step := o.every.Milliseconds()
+	for now := t0 + window*minute; now <= end; now += step {
+		for _, ss := range sessions {
+			if err := s.decide(ctx, ss, now); err != nil {
+				return err
+			}
+		}
+		if (now-t0)%(24*60*minute) < step {
+			fmt.Fprintf(o.out, "  simulated %s: %d trades, %d checks passed\n", time.UnixMilli(now).UTC().Format("2006-01-02 15:04"), trades(sessions), s.c.passed)
+		}
+	}
+	// A live session: no frame, live keys, over the last six hours.
+	live := &session{symbol: o.symbols[0], backtest: false, frame: ""}
+	for now := end - 6*60*minute; now <= end; now += 60 * minute {
+		if err := s.decide(ctx, live, now); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(o.out, "live: %s, 7 decisions on the last six hours\n", live.symbol)
+	s.checkFeeds(ctx)
+
+	fmt.Fprintf(o.out, "\n%d candles per symbol, %d trades, %d checks passed, %d failed, in %s\n\n",
+		n, trades(sessions)+live.trades, s.c.passed, len(s.c.failures), time.Since(start).Round(time.Millisecond))
+	errs := printStats(o, conn.Stats())
+	if len(s.c.failures) > 0 || errs > 0 {
+		for i, f := range s.c.failures {
+			if i == 10 {
+				fmt.Fprintf(o.out, "... and %d more\n", len(s.c.failures)-10)
+				break
+			}
+			fmt.Fprintln(o.out, "FAILED:", f)
+		}
+		return fmt.Errorf("%d checks failed, %d operations returned errors", len(s.c.failures), errs)
+	}
 	return nil
 }
 
-func printStats(o options, st runtime.Stats) {
-	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\tcalls\tMongoDB/op\tRedis/op\tcache hits\terrors\t")
-	names := st.Names()
-	sort.Strings(names)
-	var total runtime.OpStats
-	for _, name := range names {
+func trades(ss []*session) int {
+	n := 0
+	for _, s := range ss {
+		n += s.trades
+	}
+	return n
+}
+
+func (s *sim) writeCandles(ctx context.Context, o options, sym string, price float64, t0, n int64, rng *rand.Rand) error {
+	candles := make([]repo.Candle, n)
+	for i := range candles {
+		next := price * (1 + (rng.Float64()-0.5)*0.004)
+		candles[i] = repo.Candle{Timestamp: float64(t0 + int64(i)*minute), Open: price, High: max(price, next) * 1.0005,
+			Low: min(price, next) * 0.9995, Close: next, Volume: 1 + rng.Float64()*10}
+		price = next
+	}
+	stored := 0
+	for b := 0; b < len(candles); b += 500 {
+		k, err := s.r.Candle.Put(ctx, exchange, sym, "1m", candles[b:min(b+500, len(candles))])
+		if err != nil {
+			return err
+		}
+		stored += k
+	}
+	again, err := s.r.Candle.Put(ctx, exchange, sym, "1m", candles[:500])
+	if err != nil {
+		return err
+	}
+	s.c.that(stored == len(candles) && again == 0, "%s: stored %d of %d candles, rewrite stored %d (candles are immutable)", sym, stored, len(candles), again)
+	fmt.Fprintf(o.out, "%s: wrote %d candles in batches of 500\n", sym, stored)
+	return nil
+}
+
+func mode(backtest bool) string {
+	if backtest {
+		return "backtest"
+	}
+	return "live"
+}
+
+// decide runs one strategy step of one symbol at the simulated time now.
+func (s *sim) decide(ctx context.Context, ss *session, nowMs int64) error {
+	c, r := s.c, s.r
+	now := time.UnixMilli(nowMs).UTC()
+	candles, ok, err := r.Candle.Window(ctx, exchange, ss.symbol, "1m", nowMs-window*minute, window)
+	if err != nil {
+		return err
+	}
+	c.that(ok && len(candles) == window, "%s at %v: window of %d candles, ok=%v", ss.symbol, now, len(candles), ok)
+	if !ok {
+		return nil
+	}
+	c.that(candles[window-1].Timestamp < float64(nowMs), "look-ahead: candle %v read at %v", candles[window-1].Timestamp, now)
+	slow, fast := 0.0, 0.0
+	for i, k := range candles {
+		slow += k.Close
+		if i >= window-15 {
+			fast += k.Close
+		}
+	}
+	slow, fast = slow/window, fast/15
+	price := candles[window-1].Close
+
+	// measure: a function-result cache, keyed per bucket and entry.
+	mk := repo.MeasureKey{Bucket: "sma-" + mode(ss.backtest), EntryKey: fmt.Sprintf("%s:%d", ss.symbol, nowMs)}
+	_, cached, err := r.Measure.Get(ctx, mk)
+	c.that(err == nil && !cached, "measure %v cached before it was computed", mk)
+	me := repo.MeasureEntry{ID: mk.EntryKey, Data: slow}
+	if err := r.Measure.Put(ctx, mk, me); err != nil {
+		return err
+	}
+	got, ok, err := r.Measure.Get(ctx, mk)
+	equal(c, "measure", me, got, ok, err)
+	if removed, err := r.Measure.Remove(ctx, mk); err != nil || !removed {
+		return fmt.Errorf("measure remove: %v %v", removed, err)
+	}
+	_, visible, err := r.Measure.Get(ctx, mk)
+	has, herr := r.Measure.Has(ctx, mk)
+	c.that(err == nil && herr == nil && !visible && has, "removed measure: visible=%v has=%v", visible, has)
+
+	// interval: the same, stamped with the simulated time.
+	ik := repo.IntervalKey{Bucket: "volatility-1h", EntryKey: ss.symbol + "-" + mode(ss.backtest)}
+	ie := repo.IntervalEntry{ID: ik.EntryKey, Data: math.Abs(fast-slow) / slow, When: now}
+	if err := r.Interval.Put(ctx, ik, ie, now); err != nil {
+		return err
+	}
+	gi, ok, err := r.Interval.Get(ctx, ik)
+	equal(c, "interval", ie, gi, ok, err)
+	notBefore(c, "interval", r.Interval.GetAsOf, ctx, ik, now)
+
+	sk := repo.SignalKey{Symbol: ss.symbol, StrategyName: strategy, ExchangeName: exchange}
+	switch {
+	case ss.open == nil && fast > slow*1.0003:
+		if err := s.open(ctx, ss, now, price); err != nil {
+			return err
+		}
+	case ss.open != nil && fast < slow:
+		if err := s.close(ctx, ss, now, price); err != nil {
+			return err
+		}
+	case ss.open == nil:
+		// Waiting for a cross: keep a scheduled entry at the current price.
+		row := s.signal(ss, now, price, fmt.Sprintf("%s-sched-%d", ss.symbol, nowMs))
+		row.IsScheduled = true
+		if err := r.Schedule.Put(ctx, repo.ScheduleKey(sk), row); err != nil {
+			return err
+		}
+		got, ok, err := r.Schedule.Get(ctx, repo.ScheduleKey(sk))
+		equal(c, "schedule", row, got, ok, err)
+	}
+
+	// Every step: memory, state, session, recent, and a log line.
+	signalID := "none"
+	if ss.open != nil {
+		signalID = ss.open.ID
+	}
+	memk := repo.MemoryKey{SignalID: signalID, BucketName: "decisions-" + mode(ss.backtest), MemoryID: fmt.Sprint(nowMs)}
+	mem := repo.MemoryEntry{Priority: float64(nowMs), Data: fmt.Sprintf("fast=%.4f slow=%.4f", fast, slow), Index: ss.symbol, When: float64(nowMs)}
+	if err := r.Memory.Put(ctx, memk, mem, now); err != nil {
+		return err
+	}
+	gm, ok, err := r.Memory.Get(ctx, memk)
+	equal(c, "memory", mem, gm, ok, err)
+	notBefore(c, "memory", r.Memory.GetAsOf, ctx, memk, now)
+
+	stk := repo.StateKey{SignalID: signalID, BucketName: "sma-" + ss.symbol}
+	st := &repo.StateEntry{ID: stk.SignalID + "_" + stk.BucketName, Data: fast - slow, When: float64(nowMs)}
+	if err := r.State.Put(ctx, stk, st, now); err != nil {
+		return err
+	}
+	gs, ok, err := r.State.Get(ctx, stk)
+	equal(c, "state", st, gs, ok, err)
+	notBefore(c, "state", r.State.GetAsOf, ctx, stk, now)
+
+	sek := repo.SessionKey{StrategyName: strategy, ExchangeName: exchange, FrameName: ss.frame, Symbol: ss.symbol, Backtest: ss.backtest}
+	se := &repo.SessionEntry{ID: fmt.Sprintf("%s-%s", ss.symbol, mode(ss.backtest)), Data: price, When: float64(nowMs)}
+	if err := r.Session.Put(ctx, sek, se, now); err != nil {
+		return err
+	}
+	gse, ok, err := r.Session.Get(ctx, sek)
+	equal(c, "session", se, gse, ok, err)
+	notBefore(c, "session", r.Session.GetAsOf, ctx, sek, now)
+
+	n, err := r.Log.Append(ctx, []repo.LogEntry{{ID: fmt.Sprintf("%s-%s-%d", ss.symbol, mode(ss.backtest), nowMs), Type: "info", Priority: 1,
+		CreatedAt: now.Format(time.RFC3339Nano), Timestamp: float64(nowMs), Topic: "decision", Args: []any{ss.symbol, fast, slow}}})
+	if err != nil {
+		return err
+	}
+	s.logged += n
+	c.that(n == 1, "log line not appended")
+	return nil
+}
+
+func (s *sim) signal(ss *session, now time.Time, price float64, id string) *repo.SignalRow {
+	return &repo.SignalRow{ID: id, Position: "long", PriceOpen: price, PriceTakeProfit: price * 1.01, PriceStopLoss: price * 0.99,
+		MinuteEstimatedTime: 240, Cost: 100, ExchangeName: exchange, StrategyName: strategy, FrameName: ss.frame,
+		ScheduledAt: float64(now.UnixMilli()), PendingAt: float64(now.UnixMilli()), Symbol: ss.symbol, Timestamp: float64(now.UnixMilli())}
+}
+
+func (s *sim) open(ctx context.Context, ss *session, now time.Time, price float64) error {
+	c, r := s.c, s.r
+	ms := now.UnixMilli()
+	row := s.signal(ss, now, price, fmt.Sprintf("%s-%s-%d", ss.symbol, mode(ss.backtest), ms))
+	sk := repo.SignalKey{Symbol: ss.symbol, StrategyName: strategy, ExchangeName: exchange}
+	if err := r.Signal.Put(ctx, sk, row); err != nil {
+		return err
+	}
+	got, ok, err := r.Signal.Get(ctx, sk)
+	equal(c, "signal", row, got, ok, err)
+	if err := r.Schedule.Put(ctx, repo.ScheduleKey(sk), nil); err != nil { // the scheduled entry, if any, is consumed
+		return err
+	}
+	ss.open, ss.trades = row, ss.trades+1
+
+	s.risk = append(s.risk, repo.RiskEntry{Key: strategy + "_" + exchange + "_" + ss.symbol, Position: repo.RiskPosition{
+		StrategyName: strategy, ExchangeName: exchange, FrameName: ss.frame, Symbol: ss.symbol, Position: "long",
+		PriceOpen: price, PriceStopLoss: row.PriceStopLoss, PriceTakeProfit: row.PriceTakeProfit, MinuteEstimatedTime: 240, OpenTimestamp: float64(ms)}})
+	if err := s.putRisk(ctx, now); err != nil {
+		return err
+	}
+	pk := repo.PartialKey{Symbol: ss.symbol, StrategyName: strategy, ExchangeName: exchange, SignalID: row.ID}
+	partial := map[string]repo.PartialState{row.ID: {ProfitLevels: []float64{}, LossLevels: []float64{}}}
+	if err := r.Partial.Put(ctx, pk, partial, now); err != nil {
+		return err
+	}
+	gp, ok, err := r.Partial.Get(ctx, pk)
+	equal(c, "partial", partial, gp, ok, err)
+	notBefore(c, "partial", r.Partial.GetAsOf, ctx, pk, now)
+	bk := repo.BreakevenKey(pk)
+	be := map[string]repo.BreakevenState{row.ID: {Reached: false}}
+	if err := r.Breakeven.Put(ctx, bk, be, now); err != nil {
+		return err
+	}
+	gb, ok, err := r.Breakeven.Get(ctx, bk)
+	equal(c, "breakeven", be, gb, ok, err)
+
+	if err := r.Strategy.Put(ctx, repo.StrategyKey(sk), &repo.StrategyState{PendingSignalID: &row.ID, CommitQueue: []any{}}); err != nil {
+		return err
+	}
+	rk := repo.RecentKey{Symbol: ss.symbol, StrategyName: strategy, ExchangeName: exchange, FrameName: ss.frame, Backtest: ss.backtest}
+	recent := &repo.RecentSignal{ID: row.ID, Position: row.Position, PriceOpen: price, Symbol: ss.symbol, OriginalPriceOpen: price,
+		OriginalPriceStopLoss: row.PriceStopLoss, OriginalPriceTakeProfit: row.PriceTakeProfit, TotalEntries: 1}
+	if err := r.Recent.Put(ctx, rk, recent, now); err != nil {
+		return err
+	}
+	gr, ok, err := r.Recent.Get(ctx, rk)
+	equal(c, "recent", recent, gr, ok, err)
+	notBefore(c, "recent", r.Recent.GetAsOf, ctx, rk, now)
+	return s.feeds(ctx, ss, row, "opened", now)
+}
+
+func (s *sim) close(ctx context.Context, ss *session, now time.Time, price float64) error {
+	c, r := s.c, s.r
+	row := ss.open
+	sk := repo.SignalKey{Symbol: ss.symbol, StrategyName: strategy, ExchangeName: exchange}
+	if err := r.Signal.Put(ctx, sk, nil); err != nil { // no pending signal: the row stays, payload null
+		return err
+	}
+	got, ok, err := r.Signal.Get(ctx, sk)
+	c.that(err == nil && ok && got == nil, "closed signal: ok=%v payload=%+v err=%v", ok, got, err)
+	ss.open = nil
+
+	s.risk = slices.DeleteFunc(s.risk, func(e repo.RiskEntry) bool { return e.Position.Symbol == ss.symbol && e.Position.FrameName == ss.frame })
+	if err := s.putRisk(ctx, now); err != nil {
+		return err
+	}
+	pnl := (price - row.PriceOpen) / row.PriceOpen * 100
+	pk := repo.PartialKey{Symbol: ss.symbol, StrategyName: strategy, ExchangeName: exchange, SignalID: row.ID}
+	levels := repo.PartialState{ProfitLevels: []float64{}, LossLevels: []float64{}}
+	if pnl > 0 {
+		levels.ProfitLevels = []float64{10}
+	} else {
+		levels.LossLevels = []float64{10}
+	}
+	if err := r.Partial.Put(ctx, pk, map[string]repo.PartialState{row.ID: levels}, now); err != nil {
+		return err
+	}
+	be := map[string]repo.BreakevenState{row.ID: {Reached: pnl > 0}}
+	if err := r.Breakeven.Put(ctx, repo.BreakevenKey(pk), be, now); err != nil {
+		return err
+	}
+	gb, ok, err := r.Breakeven.Get(ctx, repo.BreakevenKey(pk))
+	equal(c, "breakeven", be, gb, ok, err)
+	if err := r.Strategy.Put(ctx, repo.StrategyKey(sk), &repo.StrategyState{LastPendingID: &row.ID, CommitQueue: []any{}}); err != nil {
+		return err
+	}
+	gst, ok, err := r.Strategy.Get(ctx, repo.StrategyKey(sk))
+	c.that(err == nil && ok && gst != nil && gst.PendingSignalID == nil && *gst.LastPendingID == row.ID, "strategy state after close: %+v %v", gst, err)
+	return s.feeds(ctx, ss, row, "closed", now)
+}
+
+func (s *sim) putRisk(ctx context.Context, now time.Time) error {
+	rk := repo.RiskKey{RiskName: riskName, ExchangeName: exchange}
+	v := slices.Clone(s.risk)
+	if err := s.r.Risk.Put(ctx, rk, v, now); err != nil {
+		return err
+	}
+	got, ok, err := s.r.Risk.Get(ctx, rk)
+	equal(s.c, "risk", v, got, ok, err)
+	notBefore(s.c, "risk", s.r.Risk.GetAsOf, ctx, rk, now)
+	return nil
+}
+
+// feeds writes the storage row and a notification of a signal event.
+func (s *sim) feeds(ctx context.Context, ss *session, row *repo.SignalRow, status string, now time.Time) error {
+	c, r := s.c, s.r
+	ms := float64(now.UnixMilli())
+	rows := s.storage[ss.backtest]
+	i := slices.IndexFunc(rows, func(x repo.StorageRow) bool { return x.ID == row.ID })
+	sr := repo.StorageRow{ID: row.ID, Position: row.Position, PriceOpen: row.PriceOpen, Symbol: row.Symbol, StrategyName: strategy,
+		ExchangeName: exchange, FrameName: ss.frame, CreatedAt: ms, UpdatedAt: ms, Status: status}
+	if i >= 0 {
+		sr.CreatedAt = rows[i].CreatedAt
+		rows[i] = sr
+	} else {
+		rows = append(rows, sr)
+	}
+	s.storage[ss.backtest] = rows
+	if err := r.Storage.PutAll(ctx, ss.backtest, rows); err != nil {
+		return err
+	}
+	stored, err := r.Storage.GetAll(ctx, ss.backtest)
+	c.that(err == nil && len(stored) == min(len(rows), r.Storage.ReadLimit()), "storage holds %d rows, want %d (%v)", len(stored), len(rows), err)
+	c.that(err == nil && slices.ContainsFunc(stored, func(x repo.StorageRow) bool { return x.ID == row.ID && x.Status == status }), "storage row %s not %s", row.ID, status)
+
+	s.notified[ss.backtest]++
+	note := repo.Notification{ID: fmt.Sprintf("%s-%s", row.ID, status), Type: "signal." + status, Timestamp: ms, Backtest: ss.backtest, CreatedAt: ms,
+		Extra: map[string]any{"symbol": row.Symbol, "priceOpen": row.PriceOpen}}
+	return r.Notification.PutAll(ctx, ss.backtest, []repo.Notification{note})
+}
+
+// checkFeeds reads the feeds back whole: newest first, nothing lost.
+func (s *sim) checkFeeds(ctx context.Context) {
+	c, r := s.c, s.r
+	for _, bt := range []bool{true, false} {
+		notes, err := r.Notification.GetAll(ctx, bt)
+		c.that(err == nil && len(notes) == min(s.notified[bt], r.Notification.ReadLimit()), "%s notifications: %d read, %d written (%v)", mode(bt), len(notes), s.notified[bt], err)
+		c.that(slices.IsSortedFunc(notes, func(a, b repo.Notification) int { return -cmpFloat(a.CreatedAt, b.CreatedAt) }), "%s notifications are not newest first", mode(bt))
+	}
+	logs, err := r.Log.GetAll(ctx)
+	c.that(err == nil && len(logs) == min(s.logged, r.Log.ReadLimit()), "log: %d lines read, %d written (%v)", len(logs), s.logged, err)
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// printStats prints one row per domain and returns the number of errors.
+func printStats(o options, st runtime.Stats) int64 {
+	type agg struct {
+		runtime.OpStats
+		ops []string
+	}
+	byDomain := map[string]*agg{}
+	var order []string
+	for _, name := range st.Names() {
 		s := st.Ops[name]
 		if s.Calls == 0 {
 			continue
 		}
-		total = total.Add(s)
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%s\t%d\t\n", name, s.Calls, float64(s.Mongo)/float64(s.Calls), float64(s.Redis)/float64(s.Calls), hitRate(s), s.Errors)
+		domain, op, _ := strings.Cut(name, ".")
+		a := byDomain[domain]
+		if a == nil {
+			a = &agg{}
+			byDomain[domain] = a
+			order = append(order, domain)
+		}
+		a.OpStats = a.OpStats.Add(s)
+		a.ops = append(a.ops, fmt.Sprintf("%s %d", op, s.Calls))
 	}
-	fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%s\t%d\t\n", "total", total.Calls, float64(total.Mongo)/float64(total.Calls), float64(total.Redis)/float64(total.Calls), hitRate(total), total.Errors)
-	tw.Flush()
+	slices.SortFunc(order, func(a, b string) int { return indexOfDomain(a) - indexOfDomain(b) })
+	fmt.Fprintf(o.out, "%-13s %8s %8s %8s %8s %6s  %s\n", "domain", "ops", "rt/op", "mongo/op", "hits", "errors", "operations")
+	var total runtime.OpStats
+	for _, d := range order {
+		a := byDomain[d]
+		total = total.Add(a.OpStats)
+		fmt.Fprintf(o.out, "%-13s %8d %8.2f %8.2f %8s %6d  %s\n", d, a.Calls, rt(a.OpStats), float64(a.Mongo)/float64(a.Calls), hitRate(a.OpStats), a.Errors, strings.Join(a.ops, ", "))
+	}
+	fmt.Fprintf(o.out, "%-13s %8d %8.2f %8.2f %8s %6d\n", "total", total.Calls, rt(total), float64(total.Mongo)/float64(total.Calls), hitRate(total), total.Errors)
 	if st.RedisFailures > 0 {
 		fmt.Fprintf(o.out, "Redis failures absorbed: %d\n", st.RedisFailures)
 	}
+	return total.Errors
 }
+
+func indexOfDomain(d string) int {
+	for i, s := range repo.Schemas() {
+		if s.Domain == d {
+			return i
+		}
+	}
+	return len(repo.Schemas())
+}
+
+func rt(s runtime.OpStats) float64 { return float64(s.Mongo+s.Redis) / float64(s.Calls) }
 
 func hitRate(s runtime.OpStats) string {
 	if s.CacheHits+s.CacheMisses == 0 {
