@@ -302,9 +302,12 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
 		if err != nil {
 			return r.opErr(opPutMany, vals[i], errorf(ErrInvalidArgument, "item %d: %v", i, err))
 		}
+		// A client-made _id, increasing in item order, makes "newest first"
+		// (createDate, then _id, descending) follow the order of the items
+		// within one batch.
 		update := bson.D{
 			{Key: "$set", Value: set},
-			{Key: "$setOnInsert", Value: bson.D{{Key: FieldCreateDate, Value: set[len(set)-1].Value}}},
+			{Key: "$setOnInsert", Value: bson.D{{Key: FieldID, Value: bson.NewObjectID()}, {Key: FieldCreateDate, Value: set[len(set)-1].Value}}},
 		}
 		models = append(models, mongo.NewUpdateOneModel().SetFilter(r.s.filter(vals[i])).SetUpdate(update).SetUpsert(true))
 		order = append(order, i)
