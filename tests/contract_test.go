@@ -251,15 +251,23 @@ func TestBucketRemovalHidesButHasSeesAndAbsentRemovalCreatesNothing(t *testing.T
 		get   func() (bool, error)
 		count func() int
 	}{
-		{"measure", func() error { return r.Measure.Put(ctx, repo.MeasureKey{Bucket: "b", EntryKey: "k"}, repo.MeasureEntry{ID: "k"}) },
+		{"measure", func() error {
+			return r.Measure.Put(ctx, repo.MeasureKey{Bucket: "b", EntryKey: "k"}, repo.MeasureEntry{ID: "k"})
+		},
 			func() (bool, error) { return r.Measure.Remove(ctx, repo.MeasureKey{Bucket: "b", EntryKey: "k"}) },
-			func() (bool, error) { _, ok, err := r.Measure.Get(ctx, repo.MeasureKey{Bucket: "b", EntryKey: "k"}); return ok, err },
+			func() (bool, error) {
+				_, ok, err := r.Measure.Get(ctx, repo.MeasureKey{Bucket: "b", EntryKey: "k"})
+				return ok, err
+			},
 			func() int { rows, _ := runtime.Collect(r.Measure.List(ctx, "b")); return len(rows) }},
 		{"interval", func() error {
 			return r.Interval.Put(ctx, repo.IntervalKey{Bucket: "b", EntryKey: "k"}, repo.IntervalEntry{ID: "k"}, ms(5))
 		},
 			func() (bool, error) { return r.Interval.Remove(ctx, repo.IntervalKey{Bucket: "b", EntryKey: "k"}) },
-			func() (bool, error) { _, ok, err := r.Interval.Get(ctx, repo.IntervalKey{Bucket: "b", EntryKey: "k"}); return ok, err },
+			func() (bool, error) {
+				_, ok, err := r.Interval.Get(ctx, repo.IntervalKey{Bucket: "b", EntryKey: "k"})
+				return ok, err
+			},
 			func() int { rows, _ := runtime.Collect(r.Interval.List(ctx, "b")); return len(rows) }},
 		{"memory", func() error { return r.Memory.Put(ctx, k, repo.MemoryEntry{Index: "i"}, ms(5)) },
 			func() (bool, error) { return r.Memory.Remove(ctx, k) },
@@ -307,4 +315,3 @@ func TestLastWriterWinsAndAsOfThroughGeneratedRepos(t *testing.T) {
 		}
 	}
 }
-
