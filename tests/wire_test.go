@@ -48,7 +48,9 @@ func wireSpecs() []wireSpec {
 			}},
 		{"signal", "signal-items", map[string]bson.Type{"symbol": str, "strategyName": str, "exchangeName": str, "payload": doc}, strategyIdx,
 			"signal_cache:binance:macd:BTCUSDT",
-			func(ctx context.Context, r *repo.Repos) error { return r.Signal.Put(ctx, sk, &repo.SignalRow{ID: "sig-1"}) }},
+			func(ctx context.Context, r *repo.Repos) error {
+				return r.Signal.Put(ctx, sk, &repo.SignalRow{ID: "sig-1"})
+			}},
 		{"schedule", "schedule-items", map[string]bson.Type{"symbol": str, "strategyName": str, "exchangeName": str, "payload": null}, strategyIdx,
 			"schedule_cache:binance:macd:BTCUSDT",
 			func(ctx context.Context, r *repo.Repos) error { return r.Schedule.Put(ctx, repo.ScheduleKey(sk), nil) }},
