@@ -1,5 +1,8 @@
 # persistgen: see README.md.
-.PHONY: test demo generate check vet
+.PHONY: test demo vet up down
+
+# docker compose (v2) when present, else docker-compose (v1).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 # The whole test suite against real servers (started when not running).
 test:
@@ -12,3 +15,10 @@ demo:
 vet:
 	go vet ./...
 	cd embedded && go vet ./...
+
+# MongoDB 8, Redis 7.4 and the demo against them (needs a Docker engine).
+up:
+	$(COMPOSE) up --build
+
+down:
+	$(COMPOSE) down $(DOWN_FLAGS)
