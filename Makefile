@@ -1,5 +1,5 @@
 # persistgen: see README.md.
-.PHONY: test demo vet up down
+.PHONY: test demo bench vet up down
 
 # docker compose (v2) when present, else docker-compose (v1).
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -11,6 +11,11 @@ test:
 # The main job on embedded servers: nothing to install.
 demo:
 	cd embedded && go run ./cmd/demo $(DEMO_FLAGS)
+
+# Benchmarks: ours against the raw driver and upstream's access pattern,
+# written to BENCHMARKS.md (BENCH_REPS, BENCHTIME, BENCH=regexp to narrow).
+bench:
+	./scripts/bench.sh
 
 vet:
 	go vet ./...

@@ -102,6 +102,10 @@ func Open(cfg Config) (*Conn, error) {
 // Database returns the MongoDB database the Conn writes to.
 func (c *Conn) Database() *mongo.Database { return c.db }
 
+// Redis returns the Redis client (nil with DisableRedis). Round trips made
+// through it are counted like the runtime's own.
+func (c *Conn) Redis() RedisClient { return c.rdb }
+
 // Stats returns a snapshot of the counters.
 func (c *Conn) Stats() Stats { return c.counters.snapshot() }
 
@@ -198,12 +202,13 @@ func (c *Conn) waitMongo(ctx context.Context) error {
 		if v, ok := info["version"].(string); ok {
 			c.server.Version = v
 		}
-		if fv, ok := info["ferretdb"].(bson.M); ok {
+		// FerretDB reports the MongoDB version it is compatible with as
+		// version, and its own as ferretdbVersion ("unknown" when embedded
+		// without build metadata).
+		if fv, ok := info["ferretdbVersion"].(string); ok {
 			c.server.Kind = ServerFerretDB
-			if v, ok := fv["version"].(string); ok {
-				c.server.Version = v
-			}
-		} else if _, ok := info["ferretdbVersion"]; ok {
+			c.server.Version = fv + " (MongoDB " + c.server.Version + " compatible)"
+		} else if _, ok := info["ferretdb"]; ok {
 			c.server.Kind = ServerFerretDB
 		}
 	}

@@ -1,0 +1,400 @@
+// Package bench compares, in one process and on the same data, three ways
+// of doing each job: the fewest plain driver calls (floor), the TypeScript
+// adapter's access pattern (upstream) and the generated repositories (ours).
+// `make bench` runs it several times over and turns the output into
+// BENCHMARKS.md (see report/).
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/persistgen/persistgen/repo"
+	"github.com/persistgen/persistgen/runtime"
+	"github.com/persistgen/persistgen/tests/testenv"
+)
+
+// fixture is the data every benchmark of this process reads, seeded once.
+type fixture struct {
+	conn   *runtime.Conn
+	prefix string
+	impls  []impl
+	sig    repo.SignalKey
+	mem    repo.MemoryKey
+	t0     int64
+	// rep rotates the order of the implementations (BENCH_REP): make bench
+	// runs this process several times, so repetitions interleave and no
+	// implementation always goes first.
+	rep int
+}
+
+const (
+	benchExchange = "ex-bench"
+	benchSymbol   = "BTCUSDT"
+)
+
+// fx is set up by TestMain for the benchmarks of this process.
+var fx *fixture
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		return m.Run() // no benchmark asked for: nothing to seed
+	}
+	mongoURI, redisURL := os.Getenv("PERSIST_TEST_MONGO_URI"), os.Getenv("PERSIST_TEST_REDIS_URL")
+	if mongoURI == "" || redisURL == "" {
+		fmt.Println("bench: PERSIST_TEST_MONGO_URI and PERSIST_TEST_REDIS_URL are not set; run `make bench`, which starts the servers")
+		return m.Run() // the benchmarks skip themselves
+	}
+	ctx := context.Background()
+	id := testenv.ID()
+	conn, err := runtime.Open(runtime.Config{MongoURI: mongoURI, Database: "pgb_" + id, RedisURL: redisURL, KeyPrefix: "pgb:" + id + ":"})
+	if err != nil {
+		fmt.Println("bench:", err)
+		return 1
+	}
+	defer conn.Close(ctx)
+	f, err := seed(ctx, conn, "pgb:"+id+":")
+	if err != nil {
+		fmt.Println("bench: seeding:", err)
+		return 1
+	}
+	defer cleanup(ctx, conn, redisURL, f.prefix)
+	fx = f
+	printEnv(ctx, conn, redisURL)
+	return m.Run()
+}
+
+func seed(ctx context.Context, conn *runtime.Conn, prefix string) (*fixture, error) {
+	if err := repo.EnsureIndexes(ctx, conn); err != nil {
+		return nil, err
+	}
+	repos, err := repo.Open(conn)
+	if err != nil {
+		return nil, err
+	}
+	rep, _ := strconv.Atoi(os.Getenv("BENCH_REP"))
+	f := &fixture{conn: conn, prefix: prefix, rep: rep,
+		sig: repo.SignalKey{Symbol: benchSymbol, StrategyName: "macd", ExchangeName: benchExchange},
+		mem: repo.MemoryKey{SignalID: "sig-1", BucketName: "notes", MemoryID: "m1"},
+		t0:  1_600_000_000_000 / 60_000 * 60_000}
+	f.impls = []impl{floor{db: conn.Database(), chunk: conn.WriteChunk()}, upstream{db: conn.Database(), rdb: conn.Redis(), ns: prefix}, ours{r: repos}}
+	if err := repos.Signal.Put(ctx, f.sig, signalRow(0)); err != nil {
+		return nil, err
+	}
+	if err := repos.Memory.Put(ctx, f.mem, repo.MemoryEntry{Index: "i", Data: "x"}, time.UnixMilli(f.t0)); err != nil {
+		return nil, err
+	}
+	if _, err := repos.Candle.Put(ctx, benchExchange, benchSymbol, "1m", candles(f.t0, 1000)); err != nil {
+		return nil, err
+	}
+	for _, l := range lists() {
+		backtest := l.domain == "storage"
+		if err := f.impls[2].writeList(ctx, l.domain, backtest, ids(l.domain+"-seed", l.limit)); err != nil {
+			return nil, err
+		}
+	}
+	// Upstream's identities for the candles (its keys differ from ours).
+	if _, ok, err := f.impls[1].window(ctx, benchExchange, benchSymbol, "1m", f.t0, 1000); err != nil || !ok {
+		return nil, fmt.Errorf("upstream warm-up: %v %v", ok, err)
+	}
+	return f, nil
+}
+
+func cleanup(ctx context.Context, conn *runtime.Conn, redisURL, prefix string) {
+	_ = conn.Database().Drop(ctx)
+	if o, err := redis.ParseURL(redisURL); err == nil {
+		rdb := redis.NewClient(o)
+		defer rdb.Close()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+			if len(keys) == 1000 {
+				rdb.Del(ctx, keys...)
+				keys = keys[:0]
+			}
+		}
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+	}
+}
+
+// printEnv prints the servers for the report.
+func printEnv(ctx context.Context, conn *runtime.Conn, redisURL string) {
+	_ = conn.Ready(ctx)
+	s := conn.Server()
+	redisVersion := "unknown"
+	if o, err := redis.ParseURL(redisURL); err == nil {
+		rdb := redis.NewClient(o)
+		if info, err := rdb.Info(ctx, "server").Result(); err == nil {
+			for _, line := range strings.Split(info, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+					redisVersion = v
+				}
+			}
+		}
+		rdb.Close()
+	}
+	fmt.Printf("bench-env: mongo=%s %s; redis=%s; writechunk=%d\n", s.Kind, s.Version, redisVersion, conn.WriteChunk())
+}
+
+func signalRow(i int) *repo.SignalRow {
+	return &repo.SignalRow{ID: "sig-1", Position: "long", PriceOpen: 100 + float64(i), PriceTakeProfit: 110, PriceStopLoss: 95,
+		MinuteEstimatedTime: 240, ExchangeName: benchExchange, StrategyName: "macd", Symbol: benchSymbol, Timestamp: 1.6e12}
+}
+
+func candles(t0 int64, n int) []repo.Candle {
+	out := make([]repo.Candle, n)
+	for i := range out {
+		p := 100 + float64(i%50)
+		out[i] = repo.Candle{Timestamp: float64(t0 + int64(i)*60_000), Open: p, High: p + 1, Low: p - 1, Close: p + 0.5, Volume: 10}
+	}
+	return out
+}
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%05d", prefix, i)
+	}
+	return out
+}
+
+// workload is one job: op is timed, before and after are not.
+type workload struct {
+	before, after func(ctx context.Context, im impl, i int) error
+	op            func(ctx context.Context, im impl, i int) error
+}
+
+// compare runs w for each implementation as a sub-benchmark, one after the
+// other, starting with a different one on each repetition (BENCH_REP).
+func compare(b *testing.B, w workload) {
+	if fx == nil {
+		b.Skip("PERSIST_TEST_MONGO_URI and PERSIST_TEST_REDIS_URL are not set; run `make bench`")
+	}
+	k := fx.rep
+	n := len(fx.impls)
+	for j := 0; j < n; j++ {
+		im := fx.impls[(j+k)%n]
+		b.Run(im.name(), func(b *testing.B) { measure(b, im, w) })
+	}
+}
+
+func measure(b *testing.B, im impl, w workload) {
+	ctx := context.Background()
+	step := func(ctx context.Context, i int, timed bool) {
+		if w.before != nil {
+			if timed {
+				b.StopTimer()
+			}
+			if err := w.before(ctx, im, i); err != nil {
+				b.Fatal(err)
+			}
+			if timed {
+				b.StartTimer()
+			}
+		}
+		if err := w.op(ctx, im, i); err != nil {
+			b.Fatalf("%s: %v", im.name(), err)
+		}
+		if w.after != nil {
+			if timed {
+				b.StopTimer()
+			}
+			if err := w.after(ctx, im, i); err != nil {
+				b.Fatal(err)
+			}
+			if timed {
+				b.StartTimer()
+			}
+		}
+	}
+	// Warm up, then count the round trips of one untimed operation.
+	step(ctx, -2, false)
+	tctx, tr := runtime.WithTrace(ctx)
+	if w.before != nil {
+		if err := w.before(ctx, im, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.op(tctx, im, -1); err != nil {
+		b.Fatal(err)
+	}
+	if w.after != nil {
+		if err := w.after(ctx, im, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		step(ctx, i, true)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(tr.Mongo()), "mongo/op")
+	b.ReportMetric(float64(tr.Redis()), "redis/op")
+	b.ReportMetric(float64(tr.Total()), "rt/op")
+}
+
+func check(ok bool, format string, args ...any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf(format, args...)
+}
+
+func BenchmarkWarmRead(b *testing.B) {
+	compare(b, workload{op: func(ctx context.Context, im impl, i int) error {
+		row, ok, err := im.readSignal(ctx, fx.sig)
+		if err != nil {
+			return err
+		}
+		return check(ok && row != nil, "signal not found")
+	}})
+}
+
+func BenchmarkColdRead(b *testing.B) {
+	compare(b, workload{
+		before: func(ctx context.Context, _ impl, _ int) error {
+			return fx.conn.Redis().Del(ctx, fx.prefix+signalRedisKey(fx.sig)).Err()
+		},
+		op: func(ctx context.Context, im impl, i int) error {
+			row, ok, err := im.readSignal(ctx, fx.sig)
+			if err != nil {
+				return err
+			}
+			return check(ok && row != nil, "signal not found")
+		}})
+}
+
+func BenchmarkWrite(b *testing.B) {
+	compare(b, workload{op: func(ctx context.Context, im impl, i int) error {
+		return im.writeSignal(ctx, fx.sig, signalRow(i))
+	}})
+}
+
+func BenchmarkCandleWindow(b *testing.B) {
+	for _, n := range []int{100, 500, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			compare(b, workload{op: func(ctx context.Context, im impl, i int) error {
+				got, ok, err := im.window(ctx, benchExchange, benchSymbol, "1m", fx.t0, n)
+				if err != nil {
+					return err
+				}
+				return check(ok && len(got) == n, "window of %d: ok=%v len=%d", n, ok, len(got))
+			}})
+		})
+	}
+}
+
+func BenchmarkCandleWrite500(b *testing.B) {
+	const sym = "WRITE"
+	batch := candles(fx0().t0, 500)
+	compare(b, workload{
+		op: func(ctx context.Context, im impl, i int) error {
+			return im.writeCandles(ctx, benchExchange, sym, "1m", batch)
+		},
+		after: func(ctx context.Context, _ impl, _ int) error {
+			// Leave the collection and Redis as they were.
+			if _, err := fx.conn.Database().Collection("candle-items").DeleteMany(ctx, bson.D{{Key: "symbol", Value: sym}}); err != nil {
+				return err
+			}
+			var keys []string
+			for _, c := range batch {
+				keys = append(keys, fx.prefix+upstreamCandleKey(sym, "1m", c.Timestamp),
+					fmt.Sprintf("%scandle_cache:%s:%s:1m:%d", fx.prefix, benchExchange, sym, int64(c.Timestamp)))
+			}
+			return fx.conn.Redis().Del(ctx, keys...).Err()
+		}})
+}
+
+// fx0 returns the fixture or a zero one (for building inputs before compare
+// skips).
+func fx0() *fixture {
+	if fx == nil {
+		return &fixture{}
+	}
+	return fx
+}
+
+func BenchmarkListRead(b *testing.B) {
+	for _, l := range lists() {
+		b.Run(fmt.Sprintf("%s%d", l.domain, l.limit), func(b *testing.B) {
+			compare(b, workload{op: func(ctx context.Context, im impl, i int) error {
+				n, err := im.readList(ctx, l.domain, l.domain == "storage")
+				if err != nil {
+					return err
+				}
+				return check(n > 0, "empty list")
+			}})
+		})
+	}
+}
+
+func BenchmarkListWrite(b *testing.B) {
+	for _, l := range lists() {
+		b.Run(fmt.Sprintf("%s%d", l.domain, l.limit), func(b *testing.B) {
+			w := workload{op: func(ctx context.Context, im impl, i int) error {
+				// The engine rewrites its whole list: after the warm-up, updates.
+				return im.writeList(ctx, l.domain, l.domain != "storage", ids(l.domain+"-w", l.limit))
+			}}
+			if l.domain == "log" {
+				// The log only ever appends: new entries, removed afterwards.
+				w.op = func(ctx context.Context, im impl, i int) error {
+					return im.writeList(ctx, "log", false, ids(fmt.Sprintf("log-w%d", i), l.limit))
+				}
+				w.after = func(ctx context.Context, _ impl, i int) error {
+					_, err := fx.conn.Database().Collection("log-items").DeleteMany(ctx, bson.D{{Key: "entryId", Value: bson.D{{Key: "$regex", Value: fmt.Sprintf("^log-w%d-", i)}}}})
+					return err
+				}
+			}
+			compare(b, w)
+		})
+	}
+}
+
+// BenchmarkReplayStep is one strategy step of the demo: a one-hour window,
+// the pending signal read and written, a decision remembered and read back,
+// one log line.
+func BenchmarkReplayStep(b *testing.B) {
+	compare(b, workload{
+		op: func(ctx context.Context, im impl, i int) error {
+			since := fx.t0 + int64((i+3)%900)*60_000
+			if _, ok, err := im.window(ctx, benchExchange, benchSymbol, "1m", since, 60); err != nil || !ok {
+				return fmt.Errorf("window: %v %v", ok, err)
+			}
+			if _, _, err := im.readSignal(ctx, fx.sig); err != nil {
+				return err
+			}
+			if err := im.writeSignal(ctx, fx.sig, signalRow(i)); err != nil {
+				return err
+			}
+			when := time.UnixMilli(since + 60*60_000)
+			if err := im.writeMemory(ctx, fx.mem, repo.MemoryEntry{Index: "i", Data: float64(i), When: float64(when.UnixMilli())}, when); err != nil {
+				return err
+			}
+			if _, ok, err := im.readMemory(ctx, fx.mem); err != nil || !ok {
+				return fmt.Errorf("memory: %v %v", ok, err)
+			}
+			return im.writeList(ctx, "log", false, []string{fmt.Sprintf("step-%s-%d", im.name(), i)})
+		},
+		after: func(ctx context.Context, im impl, i int) error {
+			_, err := fx.conn.Database().Collection("log-items").DeleteOne(ctx, bson.D{{Key: "entryId", Value: fmt.Sprintf("step-%s-%d", im.name(), i)}})
+			return err
+		}})
+}

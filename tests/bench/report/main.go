@@ -1,0 +1,305 @@
+// Command report turns the output of repeated `go test -bench` runs of
+// tests/bench (and gen's generator benchmarks) into one table: medians and
+// ratios computed per repetition, round trips per operation, allocations,
+// and the project's targets checked. It writes Markdown to -out and prints
+// it.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type sample struct {
+	rep                             int
+	ns, rt, mongo, redis, b, allocs float64
+}
+
+type result struct {
+	workload, impl string
+	samples        []sample
+}
+
+func main() {
+	in := flag.String("in", "", "the benchmark output (several runs, appended)")
+	out := flag.String("out", "BENCHMARKS.md", "the Markdown file to write")
+	notes := flag.String("notes", "", "a Markdown file appended as is (profile notes)")
+	benchtime := flag.String("benchtime", "", "the -benchtime used, for the header")
+	flag.Parse()
+	f, err := os.Open(*in)
+	if err != nil {
+		fail(err)
+	}
+	defer f.Close()
+	d, err := parse(f)
+	if err != nil {
+		fail(err)
+	}
+	var extra []byte
+	if *notes != "" {
+		if extra, err = os.ReadFile(*notes); err != nil {
+			fail(err)
+		}
+	}
+	md := render(d, *benchtime, string(extra))
+	if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+		fail(err)
+	}
+	fmt.Print(md)
+	if d.failed > 0 {
+		fmt.Fprintf(os.Stderr, "report: %d targets missed (see the table)\n", d.failed)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "report:", err)
+	os.Exit(1)
+}
+
+type data struct {
+	env, cpu string
+	reps     int
+	results  []*result // in first-seen order
+	gen      []*result
+	failed   int
+}
+
+func (d *data) get(list *[]*result, workload, impl string) *result {
+	for _, r := range *list {
+		if r.workload == workload && r.impl == impl {
+			return r
+		}
+	}
+	r := &result{workload: workload, impl: impl}
+	*list = append(*list, r)
+	return r
+}
+
+func parse(r io.Reader) (*data, error) {
+	d := &data{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "bench-env: "):
+			d.env = strings.TrimPrefix(line, "bench-env: ")
+			d.reps++
+			continue
+		case strings.HasPrefix(line, "cpu: "):
+			d.cpu = strings.TrimPrefix(line, "cpu: ")
+			continue
+		case !strings.HasPrefix(line, "Benchmark"):
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 4 {
+			continue
+		}
+		name := fields[0]
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		name = strings.TrimPrefix(name, "Benchmark")
+		s := sample{rep: d.reps}
+		for i := 2; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				continue
+			}
+			switch fields[i+1] {
+			case "ns/op":
+				s.ns = v
+			case "rt/op":
+				s.rt = v
+			case "mongo/op":
+				s.mongo = v
+			case "redis/op":
+				s.redis = v
+			case "B/op":
+				s.b = v
+			case "allocs/op":
+				s.allocs = v
+			}
+		}
+		slash := strings.LastIndex(name, "/")
+		if strings.HasPrefix(name, "Generate") {
+			r := d.get(&d.gen, name, "")
+			r.samples = append(r.samples, s)
+			continue
+		}
+		if slash < 0 {
+			continue
+		}
+		r := d.get(&d.results, name[:slash], name[slash+1:])
+		r.samples = append(r.samples, s)
+	}
+	return d, sc.Err()
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func col(r *result, f func(sample) float64) []float64 {
+	if r == nil {
+		return nil
+	}
+	out := make([]float64, len(r.samples))
+	for i, s := range r.samples {
+		out[i] = f(s)
+	}
+	return out
+}
+
+// ratios pairs the samples of a and b by repetition and returns a/b for each.
+func ratios(a, b *result) []float64 {
+	if a == nil || b == nil {
+		return nil
+	}
+	var out []float64
+	for _, x := range a.samples {
+		for _, y := range b.samples {
+			if x.rep == y.rep && y.ns > 0 {
+				out = append(out, x.ns/y.ns)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func ms(ns float64) string {
+	switch {
+	case ns >= 1e9:
+		return fmt.Sprintf("%.2f s", ns/1e9)
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	}
+	return fmt.Sprintf("%.0f µs", ns/1e3)
+}
+
+func ratioCell(rs []float64) string {
+	if len(rs) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(rs), slices.Min(rs), slices.Max(rs))
+}
+
+// why explains, per workload, where ours does more round trips than the
+// floor, and what upstream's answer is worth.
+func why(workload string) string {
+	switch {
+	case workload == "WarmRead":
+		return "ours keeps the seed's read path: identity GET, then find by _id (and key); the floor asks MongoDB's unique index directly"
+	case workload == "ColdRead":
+		return "ours and upstream: identity GET (miss), find by key, SET to backfill"
+	case workload == "Write":
+		return "ours and upstream SET the identity after the upsert, so the next read is warm"
+	case strings.HasPrefix(workload, "CandleWindow"):
+		return "upstream: one identity GET and one find per candle, in sequence"
+	case workload == "CandleWrite500":
+		return "ours: one insert plus one pipelined SET of the 500 identities; upstream: an upsert and a SET per candle"
+	case strings.HasPrefix(workload, "ListRead"):
+		return "upstream's answer is wrong: sorted by a field that does not exist and cut at 200 (the log unsorted at 1000)"
+	case workload == "ListWrite/log1000":
+		return "ours: one insert plus one pipelined SET of the new identities"
+	case strings.HasPrefix(workload, "ListWrite"):
+		return "bulk upserts in chunks of the server's write chunk; upstream: an upsert and a SET per item (and it overwrites log entries)"
+	case workload == "ReplayStep":
+		return "window 60 + signal read and write + memory write and read + one log line; ours and upstream keep identities"
+	}
+	return ""
+}
+
+type target struct {
+	text string
+	ok   bool
+}
+
+func render(d *data, benchtime, notes string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmarks\n\nGenerated by `make bench` on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s/%s, %s\n", d.cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(&b, "- Servers: %s\n", d.env)
+	fmt.Fprintf(&b, "- Repetitions: %d runs of the whole suite, each running floor, upstream and ours one after the other on the same data and the same connections, starting with a different one each run; `-benchtime %s`. Times are medians over the runs; a ratio is computed within each run, then its median and range (min–max) are shown.\n", d.reps, benchtime)
+	b.WriteString("- floor: the fewest plain driver calls, no cache. upstream: the TypeScript adapter's access pattern re-implemented in Go. ours: the generated repositories.\n")
+	b.WriteString("- Round trips (rt/op = MongoDB commands + Redis round trips, a pipeline counting once) do not depend on the machine; times on FerretDB are not MongoDB times (FerretDB scans whole collections).\n\n")
+
+	b.WriteString("| workload | rt/op floor · upstream · ours | median time floor · upstream · ours | ours / floor | upstream / ours | allocs/op ours (floor) | why the round trips differ |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	var workloads []string
+	for _, r := range d.results {
+		if !slices.Contains(workloads, r.workload) {
+			workloads = append(workloads, r.workload)
+		}
+	}
+	var targets []target
+	for _, w := range workloads {
+		fl, up, ou := d.get(&d.results, w, "floor"), d.get(&d.results, w, "upstream"), d.get(&d.results, w, "ours")
+		rt := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.rt })) }
+		ns := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.ns })) }
+		al := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.allocs })) }
+		of, uo := ratios(ou, fl), ratios(up, ou)
+		fmt.Fprintf(&b, "| %s | %g · %g · %g | %s · %s · %s | %s | %s | %.0f (%.0f) | %s |\n", w, rt(fl), rt(up), rt(ou),
+			ms(ns(fl)), ms(ns(up)), ms(ns(ou)), ratioCell(of), ratioCell(uo), al(ou), al(fl), why(w))
+		if rt(fl) == rt(ou) && len(of) > 0 {
+			targets = append(targets, target{fmt.Sprintf("%s: ours/floor %.2f ≤ 1.10 (same round trips)", w, median(of)), median(of) <= 1.10})
+		}
+		switch w {
+		case "CandleWindow/500":
+			targets = append(targets, target{fmt.Sprintf("%s: upstream/ours %.1f ≥ 50", w, median(uo)), median(uo) >= 50})
+		case "CandleWrite500":
+			targets = append(targets, target{fmt.Sprintf("%s: upstream/ours %.1f ≥ 20", w, median(uo)), median(uo) >= 20})
+			targets = append(targets, target{fmt.Sprintf("%s: ours %g round trips ≤ 2", w, rt(ou)), rt(ou) <= 2})
+		case "Write":
+			targets = append(targets, target{fmt.Sprintf("%s: ours %g round trips = 2", w, rt(ou)), rt(ou) == 2})
+		}
+		if strings.HasPrefix(w, "CandleWindow") {
+			targets = append(targets, target{fmt.Sprintf("%s: ours %g round trip = 1", w, rt(ou)), rt(ou) == 1})
+		}
+		if strings.HasPrefix(w, "ListRead") {
+			targets = append(targets, target{fmt.Sprintf("%s: ours %g round trip = 1", w, rt(ou)), rt(ou) == 1})
+		}
+	}
+	b.WriteString("\n## Targets\n\n")
+	for _, t := range targets {
+		mark := "met"
+		if !t.ok {
+			mark = "**missed**"
+			d.failed++
+		}
+		fmt.Fprintf(&b, "- %s: %s\n", t.text, mark)
+	}
+	if len(d.gen) > 0 {
+		b.WriteString("\n## Generator\n\n| manifest | time per run | memory per run | allocs per run |\n|---|---|---|---|\n")
+		for _, r := range d.gen {
+			fmt.Fprintf(&b, "| %s | %s | %.1f MB | %.0f |\n", strings.TrimPrefix(r.workload, "Generate/"),
+				ms(median(col(r, func(s sample) float64 { return s.ns }))), median(col(r, func(s sample) float64 { return s.b }))/1e6,
+				median(col(r, func(s sample) float64 { return s.allocs })))
+		}
+	}
+	if notes != "" {
+		b.WriteString("\n")
+		b.WriteString(notes)
+	}
+	return b.String()
+}
