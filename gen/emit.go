@@ -213,6 +213,17 @@ func (g *generator) emitKey(f *jen.File, d *Domain) {
 		jen.Return(jen.Index().Any().Values(vals...)),
 	)
 	f.Line()
+	var decode []jen.Code
+	for _, k := range d.Key {
+		fn := map[string]string{"string": "KeyString", "bool": "KeyBool", "float64": "KeyFloat64", "int64": "KeyInt64"}[k.Type]
+		decode = append(decode,
+			jen.If(jen.List(jen.Id("k").Dot(k.GoName), jen.Err()).Op("=").Qual(runtimePkg, fn).Call(jen.Id("raw"), jen.Lit(k.Name)), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())))
+	}
+	f.Comment("DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).")
+	f.Func().Params(jen.Id("k").Op("*").Id(kn)).Id("DecodeKey").Params(jen.Id("raw").Qual(bsonPkg, "Raw")).Params(jen.Err().Error()).Block(
+		append(decode, jen.Return(jen.Nil()))...,
+	)
+	f.Line()
 	f.Comment("Validate reports an empty or malformed key part (runtime.ErrInvalidKey).")
 	f.Func().Params(jen.Id("k").Id(kn)).Id("Validate").Params().Error().Block(
 		jen.Return(jen.Qual(runtimePkg, "ValidateKey").Call(jen.Id(schemaName(d)).Call(), jen.Id("k"))),

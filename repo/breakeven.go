@@ -22,6 +22,23 @@ func (k BreakevenKey) KeyValues() []any {
 	return []any{k.Symbol, k.StrategyName, k.ExchangeName, k.SignalID}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *BreakevenKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.Symbol, err = runtime.KeyString(raw, "symbol"); err != nil {
+		return err
+	}
+	if k.StrategyName, err = runtime.KeyString(raw, "strategyName"); err != nil {
+		return err
+	}
+	if k.ExchangeName, err = runtime.KeyString(raw, "exchangeName"); err != nil {
+		return err
+	}
+	if k.SignalID, err = runtime.KeyString(raw, "signalId"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k BreakevenKey) Validate() error {
 	return runtime.ValidateKey(BreakevenSchema(), k)

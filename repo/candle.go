@@ -21,6 +21,23 @@ func (k CandleKey) KeyValues() []any {
 	return []any{k.ExchangeName, k.Symbol, k.Interval, k.Timestamp}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *CandleKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.ExchangeName, err = runtime.KeyString(raw, "exchangeName"); err != nil {
+		return err
+	}
+	if k.Symbol, err = runtime.KeyString(raw, "symbol"); err != nil {
+		return err
+	}
+	if k.Interval, err = runtime.KeyString(raw, "interval"); err != nil {
+		return err
+	}
+	if k.Timestamp, err = runtime.KeyFloat64(raw, "timestamp"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k CandleKey) Validate() error {
 	return runtime.ValidateKey(CandleSchema(), k)

@@ -21,6 +21,17 @@ func (k IntervalKey) KeyValues() []any {
 	return []any{k.Bucket, k.EntryKey}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *IntervalKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.Bucket, err = runtime.KeyString(raw, "bucket"); err != nil {
+		return err
+	}
+	if k.EntryKey, err = runtime.KeyString(raw, "entryKey"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k IntervalKey) Validate() error {
 	return runtime.ValidateKey(IntervalSchema(), k)

@@ -18,6 +18,14 @@ func (k LogKey) KeyValues() []any {
 	return []any{k.EntryID}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *LogKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.EntryID, err = runtime.KeyString(raw, "entryId"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k LogKey) Validate() error {
 	return runtime.ValidateKey(LogSchema(), k)

@@ -22,6 +22,20 @@ func (k MemoryKey) KeyValues() []any {
 	return []any{k.SignalID, k.BucketName, k.MemoryID}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *MemoryKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.SignalID, err = runtime.KeyString(raw, "signalId"); err != nil {
+		return err
+	}
+	if k.BucketName, err = runtime.KeyString(raw, "bucketName"); err != nil {
+		return err
+	}
+	if k.MemoryID, err = runtime.KeyString(raw, "memoryId"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k MemoryKey) Validate() error {
 	return runtime.ValidateKey(MemorySchema(), k)

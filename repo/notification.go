@@ -19,6 +19,17 @@ func (k NotificationKey) KeyValues() []any {
 	return []any{k.Backtest, k.NotificationID}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *NotificationKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.Backtest, err = runtime.KeyBool(raw, "backtest"); err != nil {
+		return err
+	}
+	if k.NotificationID, err = runtime.KeyString(raw, "notificationId"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k NotificationKey) Validate() error {
 	return runtime.ValidateKey(NotificationSchema(), k)

@@ -22,6 +22,23 @@ func (k PartialKey) KeyValues() []any {
 	return []any{k.Symbol, k.StrategyName, k.ExchangeName, k.SignalID}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *PartialKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.Symbol, err = runtime.KeyString(raw, "symbol"); err != nil {
+		return err
+	}
+	if k.StrategyName, err = runtime.KeyString(raw, "strategyName"); err != nil {
+		return err
+	}
+	if k.ExchangeName, err = runtime.KeyString(raw, "exchangeName"); err != nil {
+		return err
+	}
+	if k.SignalID, err = runtime.KeyString(raw, "signalId"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k PartialKey) Validate() error {
 	return runtime.ValidateKey(PartialSchema(), k)

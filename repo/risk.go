@@ -20,6 +20,17 @@ func (k RiskKey) KeyValues() []any {
 	return []any{k.RiskName, k.ExchangeName}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *RiskKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.RiskName, err = runtime.KeyString(raw, "riskName"); err != nil {
+		return err
+	}
+	if k.ExchangeName, err = runtime.KeyString(raw, "exchangeName"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k RiskKey) Validate() error {
 	return runtime.ValidateKey(RiskSchema(), k)

@@ -23,6 +23,26 @@ func (k SessionKey) KeyValues() []any {
 	return []any{k.StrategyName, k.ExchangeName, k.FrameName, k.Symbol, k.Backtest}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *SessionKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.StrategyName, err = runtime.KeyString(raw, "strategyName"); err != nil {
+		return err
+	}
+	if k.ExchangeName, err = runtime.KeyString(raw, "exchangeName"); err != nil {
+		return err
+	}
+	if k.FrameName, err = runtime.KeyString(raw, "frameName"); err != nil {
+		return err
+	}
+	if k.Symbol, err = runtime.KeyString(raw, "symbol"); err != nil {
+		return err
+	}
+	if k.Backtest, err = runtime.KeyBool(raw, "backtest"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k SessionKey) Validate() error {
 	return runtime.ValidateKey(SessionSchema(), k)

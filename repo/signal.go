@@ -21,6 +21,20 @@ func (k SignalKey) KeyValues() []any {
 	return []any{k.Symbol, k.StrategyName, k.ExchangeName}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *SignalKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.Symbol, err = runtime.KeyString(raw, "symbol"); err != nil {
+		return err
+	}
+	if k.StrategyName, err = runtime.KeyString(raw, "strategyName"); err != nil {
+		return err
+	}
+	if k.ExchangeName, err = runtime.KeyString(raw, "exchangeName"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k SignalKey) Validate() error {
 	return runtime.ValidateKey(SignalSchema(), k)

@@ -20,6 +20,17 @@ func (k StateKey) KeyValues() []any {
 	return []any{k.SignalID, k.BucketName}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *StateKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.SignalID, err = runtime.KeyString(raw, "signalId"); err != nil {
+		return err
+	}
+	if k.BucketName, err = runtime.KeyString(raw, "bucketName"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k StateKey) Validate() error {
 	return runtime.ValidateKey(StateSchema(), k)

@@ -19,6 +19,17 @@ func (k StorageKey) KeyValues() []any {
 	return []any{k.Backtest, k.SignalID}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *StorageKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.Backtest, err = runtime.KeyBool(raw, "backtest"); err != nil {
+		return err
+	}
+	if k.SignalID, err = runtime.KeyString(raw, "signalId"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k StorageKey) Validate() error {
 	return runtime.ValidateKey(StorageSchema(), k)

@@ -229,17 +229,18 @@ func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (int, e
 		return 0, err
 	}
 	docs := make([]any, len(items))
-	newIDs := make([]bson.ObjectID, len(items))
 	for i, it := range items {
-		newIDs[i] = bson.NewObjectID()
-		d, err := r.insertDoc(vals[i], it.Payload, it.When, newIDs[i])
+		d, err := r.insertDoc(vals[i], it.Payload, it.When, bson.ObjectID{})
 		if err != nil {
 			return 0, r.opErr(opInsertMany, vals[i], errorf(ErrInvalidArgument, "item %d: %v", i, err))
 		}
 		docs[i] = d
 	}
 	failed := make(map[int]bool)
-	_, err = r.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	// The driver assigns increasing ObjectIDs in item order (so newest first
+	// follows item order). It reports the ids of the documents it inserted,
+	// in item order, leaving out the ones that failed.
+	res, err := r.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err != nil {
 		var bwe mongo.BulkWriteException
 		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
@@ -252,14 +253,30 @@ func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (int, e
 			failed[we.Index] = true
 		}
 	}
-	set := make([]identity, 0, len(items)-len(failed))
+	var ids []any
+	if res != nil {
+		ids = res.InsertedIDs
+	}
+	inserted := len(items) - len(failed)
+	if len(ids) != inserted {
+		// Not expected from the driver; the rows are stored, only their
+		// identities are left for reads to backfill.
+		r.conn.log.Warn("persistgen: insert reported an unexpected number of ids", "domain", r.s.Domain, "inserted", inserted, "ids", len(ids))
+		return inserted, nil
+	}
+	set := make([]identity, 0, inserted)
+	next := 0
 	for i := range items {
-		if !failed[i] {
-			set = append(set, identity{key: rks[i], id: newIDs[i]})
+		if failed[i] {
+			continue
 		}
+		if id, ok := ids[next].(bson.ObjectID); ok {
+			set = append(set, identity{key: rks[i], id: id})
+		}
+		next++
 	}
 	r.conn.cache.writeMany(ctx, set, nil)
-	return len(set), nil
+	return inserted, nil
 }
 
 func isDuplicate(we mongo.WriteError) bool {

@@ -222,3 +222,73 @@ func UnmarshalTuple(typ byte, data []byte, names []string, ptrs ...any) error {
 	}
 	return fmt.Errorf("tuple: cannot decode BSON %s; want an array or a document", bson.Type(typ))
 }
+
+// KeyDecoder is implemented, on the pointer, by generated key types: it reads
+// the key fields of a stored document without reflection. Keys that do not
+// implement it are decoded with bson.Unmarshal.
+type KeyDecoder interface {
+	DecodeKey(raw bson.Raw) error
+}
+
+// KeyString reads a string key field of a stored document.
+func KeyString(raw bson.Raw, field string) (string, error) {
+	v, err := raw.LookupErr(field)
+	if err != nil {
+		return "", fmt.Errorf("key field %q: %w", field, err)
+	}
+	s, ok := v.StringValueOK()
+	if !ok {
+		return "", fmt.Errorf("key field %q is a BSON %s, not a string", field, v.Type)
+	}
+	return s, nil
+}
+
+// KeyBool reads a bool key field of a stored document.
+func KeyBool(raw bson.Raw, field string) (bool, error) {
+	v, err := raw.LookupErr(field)
+	if err != nil {
+		return false, fmt.Errorf("key field %q: %w", field, err)
+	}
+	b, ok := v.BooleanOK()
+	if !ok {
+		return false, fmt.Errorf("key field %q is a BSON %s, not a bool", field, v.Type)
+	}
+	return b, nil
+}
+
+// KeyFloat64 reads a numeric key field (double, int32 or int64) as float64.
+func KeyFloat64(raw bson.Raw, field string) (float64, error) {
+	v, err := raw.LookupErr(field)
+	if err != nil {
+		return 0, fmt.Errorf("key field %q: %w", field, err)
+	}
+	switch v.Type {
+	case bson.TypeDouble:
+		return v.Double(), nil
+	case bson.TypeInt32:
+		return float64(v.Int32()), nil
+	case bson.TypeInt64:
+		return float64(v.Int64()), nil
+	}
+	return 0, fmt.Errorf("key field %q is a BSON %s, not a number", field, v.Type)
+}
+
+// KeyInt64 reads a numeric key field (int64, int32, or an integral double)
+// as int64.
+func KeyInt64(raw bson.Raw, field string) (int64, error) {
+	v, err := raw.LookupErr(field)
+	if err != nil {
+		return 0, fmt.Errorf("key field %q: %w", field, err)
+	}
+	switch v.Type {
+	case bson.TypeInt64:
+		return v.Int64(), nil
+	case bson.TypeInt32:
+		return int64(v.Int32()), nil
+	case bson.TypeDouble:
+		if d := v.Double(); d == float64(int64(d)) {
+			return int64(d), nil
+		}
+	}
+	return 0, fmt.Errorf("key field %q is a BSON %s, not a whole number", field, v.Type)
+}

@@ -427,7 +427,9 @@ func (r *Repo[K, P]) setFields(p P, when time.Time) (bson.D, error) {
 	return append(set, bson.E{Key: FieldUpdatedDate, Value: r.now()}), nil
 }
 
-// insertDoc is a whole new document; its first element is _id.
+// insertDoc is a whole new document. With a non-zero id its first element
+// is _id; without one the driver assigns it (which spares the driver from
+// decoding a given _id back, one decoder per document).
 func (r *Repo[K, P]) insertDoc(vals []any, p P, when time.Time, id bson.ObjectID) (bson.D, error) {
 	set, err := r.setFields(p, when)
 	if err != nil {
@@ -435,7 +437,9 @@ func (r *Repo[K, P]) insertDoc(vals []any, p P, when time.Time, id bson.ObjectID
 	}
 	now := set[len(set)-1].Value
 	doc := make(bson.D, 0, 2+len(vals)+len(set))
-	doc = append(doc, bson.E{Key: FieldID, Value: id})
+	if !id.IsZero() {
+		doc = append(doc, bson.E{Key: FieldID, Value: id})
+	}
 	doc = append(doc, r.s.filter(vals)...)
 	doc = append(doc, set...)
 	return append(doc, bson.E{Key: FieldCreateDate, Value: now}), nil
@@ -445,7 +449,13 @@ func (r *Repo[K, P]) insertDoc(vals []any, p P, when time.Time, id bson.ObjectID
 func (r *Repo[K, P]) decode(raw bson.Raw) (Record[K, P], error) {
 	var rec Record[K, P]
 	rec.ID, _ = raw.Lookup(FieldID).ObjectIDOK()
-	if err := bson.Unmarshal(raw, &rec.Key); err != nil {
+	var err error
+	if kd, ok := any(&rec.Key).(KeyDecoder); ok {
+		err = kd.DecodeKey(raw)
+	} else {
+		err = bson.Unmarshal(raw, &rec.Key)
+	}
+	if err != nil {
 		return rec, errorf(ErrInvalidArgument, "stored key of %s does not decode: %v", rec.ID.Hex(), err)
 	}
 	if r.s.Payload == "" {

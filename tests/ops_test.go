@@ -343,6 +343,16 @@ func TestInsertManyKeepsExistingRowsAndFirstOfDuplicates(t *testing.T) {
 	if n, _ := r.Collection().CountDocuments(ctx, bson.D{}); n != 3 {
 		t.Fatalf("documents = %d, want 3", n)
 	}
+	// Each identity names the document of its own key.
+	for _, ts := range []float64{1, 2, 3} {
+		rk, err := r.RedisKey(k(ts))
+		must(t, err)
+		raw, err := r.Collection().FindOne(ctx, bson.D{{Key: "timestamp", Value: ts}}).Raw()
+		must(t, err)
+		if got, want := env.Redis.Get(ctx, rk).Val(), raw.Lookup("_id").ObjectID().Hex(); got != want {
+			t.Fatalf("identity of candle %v = %q, its document is %s", ts, got, want)
+		}
+	}
 }
 
 func TestPutManyOverwritesAndKeepsLastOfDuplicates(t *testing.T) {

@@ -154,8 +154,30 @@ func (f floor) readList(ctx context.Context, domain string, backtest bool) (int,
 	if err != nil {
 		return 0, err
 	}
-	var docs []bson.Raw
-	err = cur.All(ctx, &docs)
+	return decodeList(ctx, cur, domain)
+}
+
+// decodeList decodes the payloads into their Go types, as any program that
+// uses them must.
+func decodeList(ctx context.Context, cur *mongo.Cursor, domain string) (int, error) {
+	switch domain {
+	case "storage":
+		var docs []struct {
+			Payload repo.StorageRow `bson:"payload"`
+		}
+		err := cur.All(ctx, &docs)
+		return len(docs), err
+	case "notification":
+		var docs []struct {
+			Payload repo.Notification `bson:"payload"`
+		}
+		err := cur.All(ctx, &docs)
+		return len(docs), err
+	}
+	var docs []struct {
+		Payload repo.LogEntry `bson:"payload"`
+	}
+	err := cur.All(ctx, &docs)
 	return len(docs), err
 }
 
@@ -323,9 +345,7 @@ func (u upstream) readList(ctx context.Context, domain string, backtest bool) (i
 	if err != nil {
 		return 0, err
 	}
-	var docs []bson.Raw
-	err = cur.All(ctx, &docs)
-	return len(docs), err
+	return decodeList(ctx, cur, domain)
 }
 
 func (u upstream) writeList(ctx context.Context, domain string, backtest bool, ids []string) error {

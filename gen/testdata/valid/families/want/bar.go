@@ -20,6 +20,20 @@ func (k BarKey) KeyValues() []any {
 	return []any{k.Venue, k.Interval, k.T}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *BarKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.Venue, err = runtime.KeyString(raw, "venue"); err != nil {
+		return err
+	}
+	if k.Interval, err = runtime.KeyString(raw, "interval"); err != nil {
+		return err
+	}
+	if k.T, err = runtime.KeyInt64(raw, "t"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k BarKey) Validate() error {
 	return runtime.ValidateKey(BarSchema(), k)

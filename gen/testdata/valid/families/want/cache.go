@@ -21,6 +21,17 @@ func (k CacheKey) KeyValues() []any {
 	return []any{k.Bucket, k.Entry}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *CacheKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.Bucket, err = runtime.KeyString(raw, "bucket"); err != nil {
+		return err
+	}
+	if k.Entry, err = runtime.KeyString(raw, "entry"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k CacheKey) Validate() error {
 	return runtime.ValidateKey(CacheSchema(), k)

@@ -19,6 +19,17 @@ func (k FeedKey) KeyValues() []any {
 	return []any{k.Channel, k.ItemID}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *FeedKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.Channel, err = runtime.KeyString(raw, "channel"); err != nil {
+		return err
+	}
+	if k.ItemID, err = runtime.KeyString(raw, "itemId"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k FeedKey) Validate() error {
 	return runtime.ValidateKey(FeedSchema(), k)

@@ -18,6 +18,14 @@ func (k JournalKey) KeyValues() []any {
 	return []any{k.EntryID}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *JournalKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.EntryID, err = runtime.KeyString(raw, "entryId"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k JournalKey) Validate() error {
 	return runtime.ValidateKey(JournalSchema(), k)

@@ -20,6 +20,17 @@ func (k PairsKey) KeyValues() []any {
 	return []any{k.Owner, k.Live}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *PairsKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.Owner, err = runtime.KeyString(raw, "owner"); err != nil {
+		return err
+	}
+	if k.Live, err = runtime.KeyBool(raw, "live"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k PairsKey) Validate() error {
 	return runtime.ValidateKey(PairsSchema(), k)

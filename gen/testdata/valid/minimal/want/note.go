@@ -19,6 +19,14 @@ func (k NoteKey) KeyValues() []any {
 	return []any{k.NoteID}
 }
 
+// DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).
+func (k *NoteKey) DecodeKey(raw bson.Raw) (err error) {
+	if k.NoteID, err = runtime.KeyString(raw, "noteId"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k NoteKey) Validate() error {
 	return runtime.ValidateKey(NoteSchema(), k)
