@@ -525,7 +525,7 @@ func (g *generator) emitList(f *jen.File, d *Domain) {
 			jen.Id("Prefix"): jen.Index().Any().Values(vals...),
 			jen.Id("Sort"):   jen.Qual(runtimePkg, "NewestFirst").Call(),
 			jen.Id("Limit"):  jen.Lit(d.List.ReadLimit),
-		})))),
+		})), jen.Lit(d.List.ReadLimit))),
 	)
 	f.Line()
 }

@@ -102,5 +102,5 @@ func (r *LogRepo) GetAll(ctx context.Context) ([]LogEntry, error) {
 		Limit:  1000,
 		Prefix: []any{},
 		Sort:   runtime.NewestFirst(),
-	}))
+	}), 1000)
 }

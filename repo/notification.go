@@ -112,5 +112,5 @@ func (r *NotificationRepo) GetAll(ctx context.Context, backtest bool) ([]Notific
 		Limit:  500,
 		Prefix: []any{backtest},
 		Sort:   runtime.NewestFirst(),
-	}))
+	}), 500)
 }

@@ -105,5 +105,5 @@ func (r *StorageRepo) GetAll(ctx context.Context, backtest bool) ([]StorageRow, 
 		Limit:  50,
 		Prefix: []any{backtest},
 		Sort:   runtime.NewestFirst(),
-	}))
+	}), 50)
 }

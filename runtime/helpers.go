@@ -59,9 +59,10 @@ func PayloadOf[K Key, P any](rec Record[K, P], err error) (P, bool, error) {
 	return rec.Payload, true, nil
 }
 
-// Payloads drains a list into its payloads.
-func Payloads[K Key, P any](seq iter.Seq2[Record[K, P], error]) ([]P, error) {
-	out := []P{}
+// Payloads drains a list into its payloads; capHint sizes the slice (the
+// list's limit), sparing the copies of a growing slice.
+func Payloads[K Key, P any](seq iter.Seq2[Record[K, P], error], capHint int) ([]P, error) {
+	out := make([]P, 0, max(capHint, 0))
 	for rec, err := range seq {
 		if err != nil {
 			return nil, err

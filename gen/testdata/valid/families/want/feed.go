@@ -111,5 +111,5 @@ func (r *FeedRepo) GetAll(ctx context.Context, channel string) ([]Tagged, error)
 		Limit:  20,
 		Prefix: []any{channel},
 		Sort:   runtime.NewestFirst(),
-	}))
+	}), 20)
 }

@@ -95,5 +95,5 @@ func (r *JournalRepo) GetAll(ctx context.Context) ([]Item, error) {
 		Limit:  5,
 		Prefix: []any{},
 		Sort:   runtime.NewestFirst(),
-	}))
+	}), 5)
 }
