@@ -19,8 +19,8 @@ import (
 )
 
 type sample struct {
-	rep                             int
-	ns, rt, mongo, redis, b, allocs float64
+	rep                                  int
+	ns, rt, mongo, redis, b, allocs, cpu float64
 }
 
 type result struct {
@@ -130,6 +130,8 @@ func parse(r io.Reader) (*data, error) {
 				s.b = v
 			case "allocs/op":
 				s.allocs = v
+			case "cpu-ns/op":
+				s.cpu = v
 			}
 		}
 		slash := strings.LastIndex(name, "/")
@@ -244,8 +246,8 @@ func render(d *data, benchtime, notes string) string {
 	b.WriteString("- floor: the fewest plain driver calls, no cache. upstream: the TypeScript adapter's access pattern re-implemented in Go. ours: the generated repositories.\n")
 	b.WriteString("- Round trips (rt/op = MongoDB commands + Redis round trips, a pipeline counting once) do not depend on the machine; times on FerretDB are not MongoDB times (FerretDB scans whole collections).\n\n")
 
-	b.WriteString("| workload | rt/op floor · upstream · ours | median time floor · upstream · ours | ours / floor | upstream / ours | allocs/op ours (floor) | why the round trips differ |\n")
-	b.WriteString("|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workload | rt/op floor · upstream · ours | median time floor · upstream · ours | ours / floor | upstream / ours | client CPU/op ours (floor) | allocs/op ours (floor) | why the round trips differ |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	var workloads []string
 	for _, r := range d.results {
 		if !slices.Contains(workloads, r.workload) {
@@ -258,9 +260,10 @@ func render(d *data, benchtime, notes string) string {
 		rt := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.rt })) }
 		ns := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.ns })) }
 		al := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.allocs })) }
+		cpu := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.cpu })) }
 		of, uo := ratios(ou, fl), ratios(up, ou)
-		fmt.Fprintf(&b, "| %s | %g · %g · %g | %s · %s · %s | %s | %s | %.0f (%.0f) | %s |\n", w, rt(fl), rt(up), rt(ou),
-			ms(ns(fl)), ms(ns(up)), ms(ns(ou)), ratioCell(of), ratioCell(uo), al(ou), al(fl), why(w))
+		fmt.Fprintf(&b, "| %s | %g · %g · %g | %s · %s · %s | %s | %s | %s (%s) | %.0f (%.0f) | %s |\n", w, rt(fl), rt(up), rt(ou),
+			ms(ns(fl)), ms(ns(up)), ms(ns(ou)), ratioCell(of), ratioCell(uo), ms(cpu(ou)), ms(cpu(fl)), al(ou), al(fl), why(w))
 		if rt(fl) == rt(ou) && len(of) > 0 {
 			targets = append(targets, target{fmt.Sprintf("%s: ours/floor %.2f ≤ 1.10 (same round trips)", w, median(of)), median(of) <= 1.10})
 		}
