@@ -1,0 +1,58 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+const sampleOutput = `goos: linux
+cpu: Test CPU
+bench-env: mongo=ferretdb x; redis=7; writechunk=40
+BenchmarkCandleWindow/500/floor-2   	5	 100 ns/op	 1.000 mongo/op	 0 redis/op	 1.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
+BenchmarkCandleWindow/500/upstream-2	1	6000 ns/op	 500 mongo/op	 500 redis/op	 1000 rt/op	 40 cpu-ns/op	 90 B/op	 9 allocs/op
+BenchmarkCandleWindow/500/ours-2    	5	 105 ns/op	 1.000 mongo/op	 0 redis/op	 1.000 rt/op	 11 cpu-ns/op	 60 B/op	 6 allocs/op
+bench-env: mongo=ferretdb x; redis=7; writechunk=40
+BenchmarkCandleWindow/500/ours-2    	5	 100 ns/op	 1.000 mongo/op	 0 redis/op	 1.000 rt/op	 11 cpu-ns/op	 60 B/op	 6 allocs/op
+BenchmarkCandleWindow/500/upstream-2	1	4000 ns/op	 500 mongo/op	 500 redis/op	 1000 rt/op	 40 cpu-ns/op	 90 B/op	 9 allocs/op
+BenchmarkCandleWindow/500/floor-2   	5	 125 ns/op	 1.000 mongo/op	 0 redis/op	 1.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
+BenchmarkGenerate/shipped-2         	100	 9000000 ns/op	 3000000 B/op	 70000 allocs/op
+`
+
+func TestRatiosArePairedWithinEachRepetition(t *testing.T) {
+	d, err := parse(strings.NewReader(sampleOutput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.reps != 2 || d.cpu != "Test CPU" || len(d.gen) != 1 {
+		t.Fatalf("parsed %d reps, cpu %q, %d generator rows", d.reps, d.cpu, len(d.gen))
+	}
+	ours, floor, up := d.get(&d.results, "CandleWindow/500", "ours"), d.get(&d.results, "CandleWindow/500", "floor"), d.get(&d.results, "CandleWindow/500", "upstream")
+	of := ratios(ours, floor)
+	if len(of) != 2 || of[0] != 1.05 || of[1] != 0.8 {
+		t.Fatalf("ours/floor per repetition = %v, want [1.05 0.8]", of)
+	}
+	uo := ratios(up, ours)
+	if median(uo) != (6000.0/105+40)/2 {
+		t.Fatalf("upstream/ours median = %v", median(uo))
+	}
+	md := render(d, "300ms", "")
+	for _, want := range []string{"| CandleWindow/500 | 1 · 1000 · 1 |", "upstream/ours 48.6 ≥ 50: **missed**", "ours/floor 0.93 ≤ 1.10 (same round trips): met", "| shipped | 9.00 ms | 3.0 MB | 70000 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if d.failed != 1 {
+		t.Errorf("%d missed targets counted, want 1", d.failed)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
