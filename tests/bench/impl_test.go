@@ -29,8 +29,6 @@ type impl interface {
 	readMemory(ctx context.Context, k repo.MemoryKey) (repo.MemoryEntry, bool, error)
 }
 
-var errMissing = errors.New("missing")
-
 // listSpec is one of the three feeds.
 type listSpec struct {
 	domain, coll, key string
