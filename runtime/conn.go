@@ -190,6 +190,9 @@ func (c *Conn) waitMongo(ctx context.Context) error {
 		}
 		select {
 		case <-wctx.Done():
+			if ctx.Err() != nil { // the caller gave up first
+				return fmt.Errorf("waiting for mongodb at %s: %w", c.mongoAddr, ctx.Err())
+			}
 			return &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
 				"mongodb at %s did not answer within %s (last error: %v); start it or point CC_MONGO_CONNECTION_STRING at a running server",
 				c.mongoAddr, c.cfg.ReadyTimeout, last)}
@@ -232,6 +235,9 @@ func (c *Conn) waitRedis(ctx context.Context) error {
 		}
 		select {
 		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("waiting for redis at %s: %w", c.redisAddr, ctx.Err())
+			}
 			return &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
 				"redis at %s did not answer within %s (last error: %v); start it or set CC_REDIS_HOST and CC_REDIS_PORT",
 				c.redisAddr, c.cfg.ReadyTimeout, last)}

@@ -69,8 +69,8 @@ func errorf(kind error, format string, args ...any) error {
 	return &detailError{kind: kind, msg: fmt.Sprintf(format, args...)}
 }
 
-// driverError marks an error that came from a server as ErrUnavailable when
-// it is a network, timeout or server-selection failure, keeping the cause.
+// causeError pairs a sentinel (ErrUnavailable) with the error that caused
+// it, so that errors.Is and errors.As see both.
 type causeError struct {
 	kind  error
 	cause error

@@ -414,3 +414,20 @@ func TestStatsCountCallsRoundTripsAndCacheHits(t *testing.T) {
 		t.Fatalf("total Mongo %d below the per-op sum", st.Mongo)
 	}
 }
+
+func TestGuardReportsTheCallersCancellationAsSuch(t *testing.T) {
+	t.Parallel()
+	mongoURI, _ := testenv.URIs(t)
+	host := hostOf(t, mongoURI)
+	proxy := testenv.NewProxy(t, host)
+	proxy.Cut()
+	env := testenv.New(t, func(c *runtime.Config) { c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1) })
+	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
+	defer cancel()
+	err := env.Conn.Ready(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrUnavailable) {
+		t.Fatalf("Ready with the caller's deadline passing first: %v; want context.DeadlineExceeded, not ErrUnavailable", err)
+	}
+	proxy.Restore()
+	must(t, env.Conn.Ready(ctxT(t)))
+}
