@@ -431,3 +431,29 @@ func TestGuardReportsTheCallersCancellationAsSuch(t *testing.T) {
 	proxy.Restore()
 	must(t, env.Conn.Ready(ctxT(t)))
 }
+
+func TestWithoutRedisEveryOperationGoesToMongoDB(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t, func(c *runtime.Config) { c.DisableRedis = true })
+	ctx := ctxT(t)
+	must(t, env.Conn.EnsureIndexes(ctx, memorySchema()))
+	r := newRepo[memKey, memData](t, env.Conn, memorySchema())
+	k := memKey{"s", "b", "m"}
+	tctx, tr := runtime.WithTrace(ctx)
+	must(t, r.Put(tctx, k, memData{Value: 3}, ms(1)))
+	got, err := r.Get(tctx, k)
+	must(t, err)
+	many, err := r.GetMany(tctx, []memKey{k, {"s", "b", "absent"}})
+	must(t, err)
+	n, err := r.InsertMany(tctx, []runtime.Item[memKey, memData]{{Key: memKey{"s", "b", "new"}, Payload: memData{Value: 4}, When: ms(2)}})
+	must(t, err)
+	if got.Payload.Value != 3 || many[0] == nil || many[0].Payload.Value != 3 || many[1] != nil || n != 1 {
+		t.Fatalf("get %+v, many %+v, inserted %d", got.Payload, many, n)
+	}
+	if tr.Redis() != 0 || tr.Mongo() != 4 {
+		t.Fatalf("without Redis: %v; want 4 MongoDB commands and no Redis", tr.Commands())
+	}
+	if keys := env.Keys(ctx, t); len(keys) != 0 {
+		t.Fatalf("Redis keys written with DisableRedis: %v", keys)
+	}
+}
