@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -455,5 +456,65 @@ func TestWithoutRedisEveryOperationGoesToMongoDB(t *testing.T) {
 	}
 	if keys := env.Keys(ctx, t); len(keys) != 0 {
 		t.Fatalf("Redis keys written with DisableRedis: %v", keys)
+	}
+}
+
+// recorder is a slog.Handler that keeps the messages it is given.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recorder) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, r.Level.String()+" "+r.Message)
+	return nil
+}
+func (h *recorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recorder) WithGroup(string) slog.Handler      { return h }
+
+func (h *recorder) has(s string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.msgs {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// The runtime never prints; it logs absorbed Redis failures, and the
+// recovery, through the caller's logger.
+func TestRedisFailuresAreLoggedThroughTheCallersLogger(t *testing.T) {
+	t.Parallel()
+	_, redisURL := testenv.URIs(t)
+	proxy := testenv.NewProxy(t, strings.TrimSuffix(strings.TrimPrefix(redisURL, "redis://"), "/0"))
+	rec := &recorder{}
+	env := testenv.New(t, func(c *runtime.Config) {
+		c.RedisURL = "redis://" + proxy.Addr() + "/0"
+		c.RedisRetryAfter = 50 * time.Millisecond
+		c.Logger = slog.New(rec)
+	})
+	ctx := ctxT(t)
+	r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
+	must(t, r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "1"}, time.Time{}))
+	proxy.Cut()
+	_, err := r.Get(ctx, sigKey{"a", "b", "c"})
+	must(t, err)
+	if !rec.has("WARN persistgen: redis failed; continuing against MongoDB alone") {
+		t.Fatalf("no warning logged: %v", rec.msgs)
+	}
+	proxy.Restore()
+	deadline := time.Now().Add(10 * time.Second)
+	for !rec.has("INFO persistgen: redis answers again") {
+		if time.Now().After(deadline) {
+			t.Fatalf("recovery not logged: %v", rec.msgs)
+		}
+		time.Sleep(60 * time.Millisecond)
+		_, err := r.Get(ctx, sigKey{"a", "b", "c"})
+		must(t, err)
 	}
 }

@@ -14,6 +14,7 @@ type Repos struct {
 	Feed    *FeedRepo
 	Journal *JournalRepo
 	Cache   *CacheRepo
+	Blob    *BlobRepo
 }
 
 // Open builds every repository on c. It does not touch the network: the first
@@ -39,8 +40,13 @@ func Open(c *runtime.Conn) (*Repos, error) {
 	if err != nil {
 		return nil, err
 	}
+	blobRepo, err := NewBlobRepo(c)
+	if err != nil {
+		return nil, err
+	}
 	return &Repos{
 		Bar:     barRepo,
+		Blob:    blobRepo,
 		Cache:   cacheRepo,
 		Feed:    feedRepo,
 		Journal: journalRepo,
@@ -50,7 +56,7 @@ func Open(c *runtime.Conn) (*Repos, error) {
 
 // Schemas lists every domain's schema, in manifest order.
 func Schemas() []*runtime.Schema {
-	return []*runtime.Schema{BarSchema(), PairsSchema(), FeedSchema(), JournalSchema(), CacheSchema()}
+	return []*runtime.Schema{BarSchema(), PairsSchema(), FeedSchema(), JournalSchema(), CacheSchema(), BlobSchema()}
 }
 
 // EnsureIndexes creates the missing indexes of every domain (never changes or drops one).
