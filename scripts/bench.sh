@@ -21,4 +21,6 @@ for rep in $(seq 1 "$REPS"); do
 done
 echo "== generator"
 go test -run '^$' -bench Generate -benchmem -count "$REPS" ./gen | tee -a "$OUT"
-go run ./tests/bench/report -in "$OUT" -out BENCHMARKS.md -benchtime "$BENCHTIME" -notes tests/bench/NOTES.md
+note=""
+case "$kind" in FerretDB*) note="$kind, FerretDB $(awk '$1 == "github.com/FerretDB/FerretDB" {print $2}' embedded/go.mod)" ;; esac
+go run ./tests/bench/report -in "$OUT" -out BENCHMARKS.md -benchtime "$BENCHTIME" -notes tests/bench/NOTES.md -server-note "$note"

@@ -33,6 +33,7 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "the Markdown file to write")
 	notes := flag.String("notes", "", "a Markdown file appended as is (profile notes)")
 	benchtime := flag.String("benchtime", "", "the -benchtime used, for the header")
+	serverNote := flag.String("server-note", "", "added to the servers line (e.g. the embedded FerretDB's module version)")
 	flag.Parse()
 	f, err := os.Open(*in)
 	if err != nil {
@@ -48,6 +49,9 @@ func main() {
 		if extra, err = os.ReadFile(*notes); err != nil {
 			fail(err)
 		}
+	}
+	if *serverNote != "" {
+		d.env += " (" + *serverNote + ")"
 	}
 	md := render(d, *benchtime, string(extra))
 	if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
