@@ -287,7 +287,8 @@ func isDuplicate(we mongo.WriteError) bool {
 // later is kept). Round trips: ceil(n/WriteChunk) unordered bulk upserts
 // (WriteChunk is 40 on FerretDB, 1000 on MongoDB) plus one Redis pipeline
 // for the identities of inserted rows; a chunk whose upserts raced another
-// writer is retried for those items only.
+// writer is retried for those items only. On FerretDB the bulk upserts of
+// one Conn run one at a time (see Conn.acquireBulk).
 func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
 	keys := make([]K, len(items))
 	for i := range items {
@@ -336,7 +337,12 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
 		pending := models[start:end]
 		idx := order[start:end]
 		for attempt := 0; len(pending) > 0; attempt++ {
+			release, err := r.conn.acquireBulk(ctx)
+			if err != nil {
+				return r.opErr(opPutMany, nil, err)
+			}
 			res, err := r.coll.BulkWrite(ctx, pending, options.BulkWrite().SetOrdered(false))
+			release()
 			if res != nil {
 				for j, id := range res.UpsertedIDs {
 					if oid, ok := id.(bson.ObjectID); ok {

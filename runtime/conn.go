@@ -53,6 +53,10 @@ type Conn struct {
 	readyMu    sync.Mutex
 	server     ServerInfo
 	writeChunk int
+	// bulkSlot, on FerretDB, lets one bulk update run at a time: FerretDB
+	// holds pooled PostgreSQL connections for every matched update of a
+	// command, and concurrent bulk updates exhaust its pool and hang it.
+	bulkSlot chan struct{}
 }
 
 // Open builds a Conn without touching the network: the first operation (or
@@ -222,7 +226,24 @@ func (c *Conn) waitMongo(ctx context.Context) error {
 			c.writeChunk = 40
 		}
 	}
+	if c.server.Kind == ServerFerretDB {
+		c.bulkSlot = make(chan struct{}, 1)
+	}
 	return nil
+}
+
+// acquireBulk waits for the right to send a bulk update (only on FerretDB)
+// and returns the function that gives it back.
+func (c *Conn) acquireBulk(ctx context.Context) (func(), error) {
+	if c.bulkSlot == nil {
+		return func() {}, nil
+	}
+	select {
+	case c.bulkSlot <- struct{}{}:
+		return func() { <-c.bulkSlot }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (c *Conn) waitRedis(ctx context.Context) error {
