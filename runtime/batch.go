@@ -285,7 +285,7 @@ func isDuplicate(we mongo.WriteError) bool {
 
 // PutMany writes every item, last writer wins (of two items with one key the
 // later is kept). Round trips: ceil(n/WriteChunk) unordered bulk upserts
-// (WriteChunk is 40 on FerretDB, 1000 on MongoDB) plus one Redis pipeline
+// (WriteChunk is 10 on FerretDB, 1000 on MongoDB) plus one Redis pipeline
 // for the identities of inserted rows; a chunk whose upserts raced another
 // writer is retried for those items only. On FerretDB the bulk upserts of
 // one Conn run one at a time (see Conn.acquireBulk).

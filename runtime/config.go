@@ -58,8 +58,10 @@ type Config struct {
 	// before it is tried again (1s when zero).
 	RedisRetryAfter time.Duration
 
-	// WriteChunk is the most updates one bulk write carries. Zero chooses 40
-	// on FerretDB (larger bulk updates can hang it) and 1000 on MongoDB.
+	// WriteChunk is the most updates one bulk write carries. Zero chooses
+	// 1000 on MongoDB and 10 on FerretDB, which hangs when more than about 50
+	// matched updates are in flight across all its clients (a Conn sends one
+	// bulk update at a time there, so 10 leaves room for four writers).
 	WriteChunk int
 	// ReadChunk is the most keys one batch read query carries (1000 when zero).
 	ReadChunk int

@@ -53,9 +53,9 @@ type Conn struct {
 	readyMu    sync.Mutex
 	server     ServerInfo
 	writeChunk int
-	// bulkSlot, on FerretDB, lets one bulk update run at a time: FerretDB
-	// holds pooled PostgreSQL connections for every matched update of a
-	// command, and concurrent bulk updates exhaust its pool and hang it.
+	// bulkSlot, on FerretDB, lets one bulk update of this Conn run at a
+	// time: FerretDB holds pooled PostgreSQL connections for every matched
+	// update, and bulk updates in flight together exhaust its pool and hang it.
 	bulkSlot chan struct{}
 }
 
@@ -223,7 +223,11 @@ func (c *Conn) waitMongo(ctx context.Context) error {
 	if c.writeChunk <= 0 {
 		c.writeChunk = 1000
 		if c.server.Kind == ServerFerretDB {
-			c.writeChunk = 40
+			// FerretDB holds a pooled PostgreSQL connection (of 50) for every
+			// update a bulk write matches, across all its clients: more than
+			// about 50 in flight hangs it. 10 per command, one command at a
+			// time per Conn, leaves room for four concurrent writers.
+			c.writeChunk = 10
 		}
 	}
 	if c.server.Kind == ServerFerretDB {

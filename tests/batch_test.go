@@ -114,3 +114,36 @@ func TestConcurrentBatchWritersOnTheSameKeys(t *testing.T) {
 		}
 	}
 }
+
+// Bulk writers on separate Conns (as separate processes would be) share
+// FerretDB's connection pool: with the default chunk, three of them writing
+// matched updates at once must not hang it. Not parallel, so that no other
+// test's bulk writes add to theirs.
+func TestBulkWritersOnSeparateConnsDoNotExhaustFerretDB(t *testing.T) {
+	items := make([]runtime.Item[memKey, memData], 40)
+	for i := range items {
+		items[i] = runtime.Item[memKey, memData]{Key: memKey{"s", "b", fmt.Sprint(i)}, Payload: memData{Value: i}, When: ms(1)}
+	}
+	var repos []*runtime.Repo[memKey, memData]
+	for i := 0; i < 3; i++ {
+		env := testenv.New(t)
+		must(t, env.Conn.EnsureIndexes(ctxT(t), memorySchema()))
+		r := newRepo[memKey, memData](t, env.Conn, memorySchema())
+		must(t, r.PutMany(ctxT(t), items)) // from now on every update matches
+		repos = append(repos, r)
+	}
+	ctx := ctxT(t)
+	for round := 0; round < 10; round++ {
+		var wg sync.WaitGroup
+		errs := make(chan error, len(repos))
+		for _, r := range repos {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs <- r.PutMany(ctx, items) }()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			must(t, err)
+		}
+	}
+}
