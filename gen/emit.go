@@ -482,12 +482,7 @@ func (g *generator) emitList(f *jen.File, d *Domain) {
 	prefix := d.Key[:len(d.Key)-1]
 	last := d.Key[len(d.Key)-1]
 	params, vals := prefixParams(prefix)
-	idGo := ""
-	for _, fl := range fieldsOf(g.types[d.Payload.typ.declaredStruct()], g.types, map[string]bool{}) {
-		if fl.Name == d.List.ID {
-			idGo = fl.GoName
-		}
-	}
+	idGo := g.payloadGoField(d, d.List.ID)
 	keyVals := jen.Dict{jen.Id(last.GoName): jen.Id("it").Dot(idGo)}
 	for _, k := range prefix {
 		keyVals[jen.Id(k.GoName)] = jen.Id(lowerFirst(k.GoName))
@@ -530,6 +525,17 @@ func (g *generator) emitList(f *jen.File, d *Domain) {
 	f.Line()
 }
 
+// payloadGoField returns the Go name of the payload type's field with the
+// BSON name, or "" when the payload has none.
+func (g *generator) payloadGoField(d *Domain, bsonName string) string {
+	for _, fl := range fieldsOf(g.types[d.Payload.typ.declaredStruct()], g.types, map[string]bool{}) {
+		if fl.Name == bsonName {
+			return fl.GoName
+		}
+	}
+	return ""
+}
+
 func (g *generator) emitSeries(f *jen.File, d *Domain) {
 	prefix := d.Key[:len(d.Key)-1]
 	axis := d.Key[len(d.Key)-1]
@@ -540,12 +546,7 @@ func (g *generator) emitSeries(f *jen.File, d *Domain) {
 		}
 	}
 	params, vals := prefixParams(prefix)
-	axisGo := ""
-	for _, fl := range fieldsOf(g.types[d.Payload.typ.declaredStruct()], g.types, map[string]bool{}) {
-		if fl.Name == axis.Name {
-			axisGo = fl.GoName
-		}
-	}
+	axisGo := g.payloadGoField(d, axis.Name)
 	keyVals := jen.Dict{}
 	for _, k := range prefix {
 		keyVals[jen.Id(k.GoName)] = jen.Id(lowerFirst(k.GoName))

@@ -26,11 +26,6 @@ func schemaOf(d *Domain) *runtime.Schema {
 	return s
 }
 
-// autoIndexCount is how many of AllIndexes the runtime adds on its own.
-func autoIndexCount(d *Domain) int {
-	return len(schemaOf(d).AllIndexes()) - len(d.Indexes)
-}
-
 func indexKeys(keys []string) []runtime.IndexKey {
 	out := make([]runtime.IndexKey, len(keys))
 	for i, k := range keys {

@@ -266,7 +266,8 @@ func validateDomain(l *errList, d *Domain, types map[string]*TypeDecl, declared 
 	}
 	// Extra indexes.
 	auto := map[string]bool{}
-	for _, ix := range schemaOf(d).AllIndexes()[:autoIndexCount(d)] {
+	all := schemaOf(d).AllIndexes()
+	for _, ix := range all[:len(all)-len(d.Indexes)] { // the ones the runtime adds on its own
 		auto[ix.Name] = true
 	}
 	ixNames := map[string]bool{}

@@ -9,6 +9,15 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
+// itemKeys returns the keys of a batch of items.
+func itemKeys[K Key, P any](items []Item[K, P]) []K {
+	keys := make([]K, len(items))
+	for i := range items {
+		keys[i] = items[i].Key
+	}
+	return keys
+}
+
 // batchKeys validates every key of a batch and computes its Redis key.
 func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks []string, err error) {
 	vals = make([][]any, len(keys))
@@ -23,15 +32,6 @@ func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks []string, e
 	return vals, rks, nil
 }
 
-func (r *Repo[K, P]) beginBatch(ctx context.Context, op opID) (context.Context, error) {
-	r.ops[op].calls.Add(1)
-	if err := r.conn.Ready(ctx); err != nil {
-		r.ops[op].errors.Add(1)
-		return ctx, err
-	}
-	return withOp(ctx, r.ops[op]), nil
-}
-
 // GetMany reads many keys at once; out[i] is nil where keys[i] has no visible
 // row. Round trips, for n keys and ReadChunk c: one Redis pipeline of GETs,
 // ceil(hits/c) finds by _id, ceil(misses/c) finds by key, and one Redis
@@ -41,7 +41,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 	if err != nil {
 		return nil, err
 	}
-	ctx, err = r.beginBatch(ctx, opGetMany)
+	ctx, _, err = r.begin(ctx, opGetMany, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -213,18 +213,14 @@ func (r *Repo[K, P]) docKeyValues(raw bson.Raw) []any {
 // reports how many were inserted. Round trips: one unordered insert (the
 // driver splits only past 100,000 documents or 48 MB) and one Redis pipeline.
 func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (int, error) {
-	keys := make([]K, len(items))
-	for i := range items {
-		keys[i] = items[i].Key
-	}
-	vals, rks, err := r.batchKeys(opInsertMany, keys)
+	vals, rks, err := r.batchKeys(opInsertMany, itemKeys(items))
 	if err != nil {
 		return 0, err
 	}
 	if len(items) == 0 {
 		return 0, nil
 	}
-	ctx, err = r.beginBatch(ctx, opInsertMany)
+	ctx, _, err = r.begin(ctx, opInsertMany, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -290,18 +286,14 @@ func isDuplicate(we mongo.WriteError) bool {
 // writer is retried for those items only. On FerretDB the bulk upserts of
 // one Conn run one at a time (see Conn.acquireBulk).
 func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
-	keys := make([]K, len(items))
-	for i := range items {
-		keys[i] = items[i].Key
-	}
-	vals, rks, err := r.batchKeys(opPutMany, keys)
+	vals, rks, err := r.batchKeys(opPutMany, itemKeys(items))
 	if err != nil {
 		return err
 	}
 	if len(items) == 0 {
 		return nil
 	}
-	ctx, err = r.beginBatch(ctx, opPutMany)
+	ctx, _, err = r.begin(ctx, opPutMany, nil)
 	if err != nil {
 		return err
 	}
@@ -323,10 +315,7 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
 		// A client-made _id, increasing in item order, makes "newest first"
 		// (createDate, then _id, descending) follow the order of the items
 		// within one batch.
-		update := bson.D{
-			{Key: "$set", Value: set},
-			{Key: "$setOnInsert", Value: bson.D{{Key: FieldID, Value: bson.NewObjectID()}, {Key: FieldCreateDate, Value: set[len(set)-1].Value}}},
-		}
+		update := upsertUpdate(set, bson.NewObjectID())
 		models = append(models, mongo.NewUpdateOneModel().SetFilter(r.s.filter(vals[i])).SetUpdate(update).SetUpsert(true))
 		order = append(order, i)
 	}

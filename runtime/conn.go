@@ -115,6 +115,12 @@ func (c *Conn) Stats() Stats { return c.counters.snapshot() }
 
 // Server describes the MongoDB-wire server (after Ready).
 func (c *Conn) Server() ServerInfo {
+	// server, writeChunk and bulkSlot are written before ready is set and
+	// never again, so once ready is seen they are read without the lock:
+	// every write path consults them.
+	if c.ready.Load() {
+		return c.server
+	}
 	c.readyMu.Lock()
 	defer c.readyMu.Unlock()
 	return c.server
@@ -122,6 +128,9 @@ func (c *Conn) Server() ServerInfo {
 
 // WriteChunk is the most updates one bulk write carries (after Ready).
 func (c *Conn) WriteChunk() int {
+	if c.ready.Load() {
+		return c.writeChunk
+	}
 	c.readyMu.Lock()
 	defer c.readyMu.Unlock()
 	return c.writeChunk

@@ -75,7 +75,7 @@ func listIndexes(ctx context.Context, coll *mongo.Collection) ([]existingIndex, 
 	cur, err := coll.Indexes().List(ctx)
 	if err != nil {
 		var ce mongo.CommandError
-		if asCommandError(err, &ce) && ce.Code == 26 { // NamespaceNotFound: no collection yet
+		if errors.As(err, &ce) && ce.Code == 26 { // NamespaceNotFound: no collection yet
 			return nil, nil
 		}
 		return nil, err
@@ -106,10 +106,6 @@ func listIndexes(ctx context.Context, coll *mongo.Collection) ([]existingIndex, 
 		out = append(out, ix)
 	}
 	return out, cur.Err()
-}
-
-func asCommandError(err error, ce *mongo.CommandError) bool {
-	return errors.As(err, ce)
 }
 
 func findByName(have []existingIndex, name string) (existingIndex, bool) {

@@ -48,7 +48,7 @@ type ListOptions struct {
 func (r *Repo[K, P]) List(ctx context.Context, o ListOptions) iter.Seq2[Record[K, P], error] {
 	return func(yield func(Record[K, P], error) bool) {
 		var zero Record[K, P]
-		ctx, err := r.beginBatch(ctx, opList)
+		ctx, _, err := r.begin(ctx, opList, nil)
 		if err != nil {
 			yield(zero, err)
 			return

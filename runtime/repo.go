@@ -228,10 +228,7 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
 	if err != nil {
 		return r.opErr(opPut, vals, err)
 	}
-	update := bson.D{
-		{Key: "$set", Value: set},
-		{Key: "$setOnInsert", Value: bson.D{{Key: FieldCreateDate, Value: set[len(set)-1].Value}}},
-	}
+	update := upsertUpdate(set, bson.ObjectID{})
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After))
 	id, _, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
 	if err != nil {
@@ -425,6 +422,17 @@ func (r *Repo[K, P]) setFields(p P, when time.Time) (bson.D, error) {
 		set = append(set, bson.E{Key: FieldRemoved, Value: false})
 	}
 	return append(set, bson.E{Key: FieldUpdatedDate, Value: r.now()}), nil
+}
+
+// upsertUpdate is the update of a last-writer-wins write: set (from
+// setFields, whose last element is updatedDate) on every write, createDate
+// (equal to that updatedDate) and, when given, _id only on insert.
+func upsertUpdate(set bson.D, id bson.ObjectID) bson.D {
+	onInsert := bson.D{{Key: FieldCreateDate, Value: set[len(set)-1].Value}}
+	if !id.IsZero() {
+		onInsert = append(bson.D{{Key: FieldID, Value: id}}, onInsert...)
+	}
+	return bson.D{{Key: "$set", Value: set}, {Key: "$setOnInsert", Value: onInsert}}
 }
 
 // insertDoc is a whole new document. With a non-zero id its first element
