@@ -58,19 +58,25 @@ type Config struct {
 	// before it is tried again (1s when zero).
 	RedisRetryAfter time.Duration
 
-	// WriteChunk is the most updates one bulk write carries. Zero chooses
-	// 1000 on MongoDB and 10 on FerretDB, which hangs when more than about 50
-	// matched updates are in flight across all its clients (a Conn sends one
-	// bulk update at a time there, so 10 leaves room for four writers).
+	// WriteChunk is the most operations one bulk write carries. Zero
+	// chooses Capabilities.MaxBulk: the server's maxWriteBatchSize (100,000
+	// on MongoDB and FerretDB v2), or 10 on a server whose bulk results are
+	// inexact (FerretDB v1, which hangs when more than about 50 matched
+	// updates are in flight across all its clients; a Conn sends one bulk
+	// write at a time there, so 10 leaves room for four writers).
 	WriteChunk int
+	// Capabilities, when set, is what the server can do, and the Conn does
+	// not probe (see ProbeCollection). MaxBulk 0 means 100,000.
+	Capabilities *Capabilities
 	// ReadChunk is the most keys one batch read query carries (1000 when zero).
 	ReadChunk int
 	// ListBatch is the cursor batch size of an unlimited list (1000 when zero).
 	ListBatch int
 	// TupleForm is how tuple payloads (upstream's [key, value] pairs) are
 	// written: TupleArray (upstream's shape), TupleDocument ({key, value}
-	// documents) or TupleAuto (the zero value): documents on FerretDB, which
-	// rejects nested arrays, arrays elsewhere. Reads accept both forms.
+	// documents) or TupleAuto (the zero value): arrays where the server
+	// stores nested arrays (Capabilities.NestedArrays), documents where it
+	// does not (FerretDB v1). Reads accept both forms.
 	TupleForm TupleForm
 	// UpsertRetries bounds the retries of a write answered with a duplicate
 	// key error by a racing upsert (10 when zero).

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -19,19 +18,17 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
-// ServerKind tells which MongoDB-wire server answered.
-type ServerKind string
-
-const (
-	ServerUnknown  ServerKind = ""
-	ServerMongoDB  ServerKind = "mongodb"
-	ServerFerretDB ServerKind = "ferretdb"
-)
-
 // ServerInfo describes the MongoDB-wire server, known once Ready succeeded.
 type ServerInfo struct {
-	Kind    ServerKind
-	Version string // e.g. "8.0.4", or FerretDB's own version
+	// Version is the MongoDB version the server reports (FerretDB reports
+	// the one it is compatible with).
+	Version string
+	// Product names the server for messages and reports, e.g. "MongoDB
+	// 8.0.4" or "FerretDB v2.5.0 (MongoDB 7.0.77 compatible)". The runtime
+	// never branches on it: it branches on Capabilities.
+	Product string
+	// Capabilities is what the server was found to do.
+	Capabilities Capabilities
 }
 
 // Conn holds the MongoDB client and database, the Redis client, the logger
@@ -53,9 +50,10 @@ type Conn struct {
 	readyMu    sync.Mutex
 	server     ServerInfo
 	writeChunk int
-	// bulkSlot, on FerretDB, lets one bulk update of this Conn run at a
-	// time: FerretDB holds pooled PostgreSQL connections for every matched
-	// update, and bulk updates in flight together exhaust its pool and hang it.
+	// bulkSlot, on a server without exact bulk results (FerretDB v1), lets
+	// one bulk write of this Conn run at a time: such a server holds a
+	// pooled PostgreSQL connection for every matched update, and bulk
+	// updates in flight together exhaust its pool and hang it.
 	bulkSlot chan struct{}
 }
 
@@ -126,6 +124,10 @@ func (c *Conn) Server() ServerInfo {
 	return c.server
 }
 
+// Capabilities is what the server was found to do (after Ready; the zero
+// value before).
+func (c *Conn) Capabilities() Capabilities { return c.Server().Capabilities }
+
 // WriteChunk is the most updates one bulk write carries (after Ready).
 func (c *Conn) WriteChunk() int {
 	if c.ready.Load() {
@@ -145,7 +147,7 @@ func (c *Conn) TuplesAsDocuments() bool {
 	case TupleDocument:
 		return true
 	}
-	return c.Server().Kind == ServerFerretDB
+	return !c.Capabilities().NestedArrays
 }
 
 // Ready is the infrastructure guard: it waits until MongoDB answers and Redis
@@ -195,11 +197,18 @@ func (c *Conn) waitReady(ctx context.Context) error {
 func (c *Conn) waitMongo(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.ReadyTimeout)
 	defer cancel()
+	var info ServerInfo
 	var last error
 	for {
 		last = c.client.Ping(wctx, readpref.Primary())
 		if last == nil {
-			break
+			if info, last = c.probeServer(wctx); last == nil {
+				break
+			}
+			if !mongo.IsNetworkError(last) && !mongo.IsTimeout(last) && wctx.Err() == nil {
+				// The server answered and refused: waiting will not help.
+				return &causeError{kind: ErrUnavailable, cause: fmt.Errorf("mongodb at %s answered, but %w", c.mongoAddr, last)}
+			}
 		}
 		select {
 		case <-wctx.Done():
@@ -212,41 +221,23 @@ func (c *Conn) waitMongo(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	var info bson.M
-	c.server = ServerInfo{Kind: ServerMongoDB}
-	if err := c.db.RunCommand(wctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err == nil {
-		if v, ok := info["version"].(string); ok {
-			c.server.Version = v
-		}
-		// FerretDB reports the MongoDB version it is compatible with as
-		// version, and its own as ferretdbVersion ("unknown" when embedded
-		// without build metadata).
-		if fv, ok := info["ferretdbVersion"].(string); ok {
-			c.server.Kind = ServerFerretDB
-			c.server.Version = fv + " (MongoDB " + c.server.Version + " compatible)"
-		} else if _, ok := info["ferretdb"]; ok {
-			c.server.Kind = ServerFerretDB
-		}
-	}
+	c.server = info
+	caps := info.Capabilities
 	c.writeChunk = c.cfg.WriteChunk
 	if c.writeChunk <= 0 {
-		c.writeChunk = 1000
-		if c.server.Kind == ServerFerretDB {
-			// FerretDB holds a pooled PostgreSQL connection (of 50) for every
-			// update a bulk write matches, across all its clients: more than
-			// about 50 in flight hangs it. 10 per command, one command at a
-			// time per Conn, leaves room for four concurrent writers.
-			c.writeChunk = 10
-		}
+		c.writeChunk = caps.MaxBulk
 	}
-	if c.server.Kind == ServerFerretDB {
+	if !caps.BulkResults {
 		c.bulkSlot = make(chan struct{}, 1)
 	}
+	c.log.Debug("persistgen: mongodb server", "addr", c.mongoAddr, "server", info.Product,
+		"nested_arrays", caps.NestedArrays, "infinity", caps.Infinity, "findandmodify_projection", caps.FindAndModifyProjection,
+		"bulk_results", caps.BulkResults, "max_bulk", caps.MaxBulk, "write_chunk", c.writeChunk)
 	return nil
 }
 
-// acquireBulk waits for the right to send a bulk update (only on FerretDB)
-// and returns the function that gives it back.
+// acquireBulk waits for the right to send a bulk write (only on a server
+// without exact bulk results) and returns the function that gives it back.
 func (c *Conn) acquireBulk(ctx context.Context) (func(), error) {
 	if c.bulkSlot == nil {
 		return func() {}, nil

@@ -263,19 +263,20 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool
 	return !existed, nil
 }
 
-// returnIDOnly asks MongoDB to send back only _id. FerretDB does not
-// implement a projection on findAndModify, so there the document comes back
-// whole (only _id is decoded either way).
+// returnIDOnly asks the server to send back only _id. Where findAndModify
+// has no projection (FerretDB v1) the document comes back whole (only _id
+// is decoded either way).
 func (c *Conn) returnIDOnly(o *options.FindOneAndUpdateOptionsBuilder) *options.FindOneAndUpdateOptionsBuilder {
-	if c.Server().Kind == ServerFerretDB {
+	if !c.Capabilities().FindAndModifyProjection {
 		return o
 	}
 	return o.SetProjection(bson.D{{Key: FieldID, Value: 1}})
 }
 
-// upsertOne runs findOneAndUpdate with upsert, retrying duplicate key errors
-// (racing upserts on FerretDB, and on MongoDB in some cases). existed is
-// false when a return-before upsert inserted.
+// upsertOne runs findOneAndUpdate with upsert, retrying every form in which
+// a server reports that a racing writer created the key first (see raceOf),
+// at most Config.UpsertRetries times. existed is false when a return-before
+// upsert inserted.
 func (r *Repo[K, P]) upsertOne(ctx context.Context, filter, update bson.D, opts *options.FindOneAndUpdateOptionsBuilder) (bson.ObjectID, bool, error) {
 	for attempt := 0; ; attempt++ {
 		var got struct {
@@ -287,7 +288,7 @@ func (r *Repo[K, P]) upsertOne(ctx context.Context, filter, update bson.D, opts 
 			return got.ID, true, nil
 		case errors.Is(err, mongo.ErrNoDocuments):
 			return bson.ObjectID{}, false, nil
-		case mongo.IsDuplicateKeyError(err) && attempt < r.conn.cfg.UpsertRetries:
+		case lostRace(err) != noRace && attempt < r.conn.cfg.UpsertRetries:
 			if err := backoff(ctx, attempt); err != nil {
 				return bson.ObjectID{}, false, err
 			}

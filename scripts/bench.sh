@@ -2,7 +2,9 @@
 # make bench: the benchmarks of tests/bench (floor, upstream and ours on the
 # same data and connections) run BENCH_REPS times with a rotating order,
 # plus the generator's benchmarks, turned into one table in BENCHMARKS.md.
-# The servers come from scripts/servers.sh, as for make test.
+# The servers come from scripts/servers.sh, as for make test: the faithful
+# server (FerretDB v2 + DocumentDB) where its kit is, else the embedded
+# FerretDB v1; PERSIST_TEST_BACKEND or PERSIST_TEST_MONGO_URI chooses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,6 +23,4 @@ for rep in $(seq 1 "$REPS"); do
 done
 echo "== generator"
 go test -run '^$' -bench Generate -benchmem -count "$REPS" ./gen | tee -a "$OUT"
-note=""
-case "$kind" in FerretDB*) note="$kind, FerretDB $(awk '$1 == "github.com/FerretDB/FerretDB" {print $2}' embedded/go.mod)" ;; esac
-go run ./tests/bench/report -in "$OUT" -out BENCHMARKS.md -benchtime "$BENCHTIME" -notes tests/bench/NOTES.md -server-note "$note"
+go run ./tests/bench/report -in "$OUT" -out "${BENCH_REPORT:-BENCHMARKS.md}" -benchtime "$BENCHTIME" -notes tests/bench/NOTES.md -server-note "$BACKEND: $SERVER_NOTE"

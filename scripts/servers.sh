@@ -1,15 +1,31 @@
-# Sourced by test.sh and bench.sh: provides a Redis and a MongoDB-wire
-# server in PERSIST_TEST_REDIS_URL and PERSIST_TEST_MONGO_URI, starting them
-# when they are not given or running, and stops what it started on exit.
+# Sourced by test.sh and bench.sh: the ladder of test servers. Provides a
+# Redis and a MongoDB-wire server in PERSIST_TEST_REDIS_URL and
+# PERSIST_TEST_MONGO_URI, starting them when needed, and stops what it
+# started on exit (except the faithful server, a machine-wide service).
 #
 #   Redis:   $PERSIST_TEST_REDIS_URL; else the Redis on 127.0.0.1:6379 if it
 #            answers; else a redis-server started on a free port.
-#   MongoDB: $PERSIST_TEST_MONGO_URI (a real MongoDB, say); else an embedded
-#            FerretDB (embedded/cmd/ferretdb-test) on a temporary PostgreSQL
-#            database when 127.0.0.1:5432 answers, else on SQLite in a
-#            temporary directory (PERSIST_TEST_BACKEND=sqlite forces SQLite).
+#   MongoDB, the first that applies:
+#     1. $PERSIST_TEST_MONGO_URI (a real MongoDB, say), unless
+#        PERSIST_TEST_BACKEND forces one of the others;
+#     2. documentdb: FerretDB v2 + DocumentDB, the faithful server, built and
+#        started by the kit's start.sh when the kit is present (development
+#        and CI machines): $PERSIST_TEST_DOCUMENTDB_KIT, ../shared/documentdb
+#        beside the checkout, or /work/shared/documentdb;
+#     3. ferretdb-pg: the embedded FerretDB v1 (embedded/cmd/ferretdb-test)
+#        on a temporary PostgreSQL database, when 127.0.0.1:5432 answers;
+#     4. ferretdb-sqlite: the embedded FerretDB v1 on SQLite in a temporary
+#        directory (what make demo uses; needs nothing).
+#   PERSIST_TEST_BACKEND=documentdb|ferretdb-pg|ferretdb-sqlite forces one
+#   (sqlite is accepted for ferretdb-sqlite).
+#
+# start_servers sets BACKEND (the rung used) and SERVER_NOTE (a line naming
+# the server and its version), and exports PERSIST_TEST_EXPECT_CAPABILITIES
+# for the servers whose capabilities are known, so that the suite checks
+# the runtime's probe against them.
 WORK=$(mktemp -d)
 PIDS=()
+MONGO_PID=
 
 cleanup() {
 	local pid
@@ -47,43 +63,139 @@ free_port() {
 	return 1
 }
 
-start_servers() {
-	if [ -z "${PERSIST_TEST_REDIS_URL:-}" ]; then
-		if redis_pong 127.0.0.1 6379 2>/dev/null; then
-			export PERSIST_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
-		else
-			command -v redis-server >/dev/null || { echo "no Redis on 127.0.0.1:6379 and no redis-server to start: apt-get install redis-server, or set PERSIST_TEST_REDIS_URL" >&2; exit 1; }
-			port=$(free_port)
-			redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-			PIDS+=($!)
-			for _ in $(seq 1 100); do redis_pong 127.0.0.1 "$port" 2>/dev/null && break; sleep 0.1; done
-			redis_pong 127.0.0.1 "$port" || { echo "redis-server did not start:"; cat "$WORK/redis.log"; exit 1; } >&2
-			export PERSIST_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
-		fi
-	fi
+# documentdb_kit prints the faithful server's start.sh, if the kit is here.
+documentdb_kit() {
+	local d
+	for d in "${PERSIST_TEST_DOCUMENTDB_KIT:-}" "$ROOT/../shared/documentdb" /work/shared/documentdb; do
+		[ -n "$d" ] && [ -x "$d/start.sh" ] && { echo "$(cd "$d" && pwd)/start.sh"; return 0; }
+	done
+	return 1
+}
 
-	if [ -z "${PERSIST_TEST_MONGO_URI:-}" ]; then
-		echo "== building the embedded FerretDB (embedded/cmd/ferretdb-test)"
-		(cd embedded && go build -o "$WORK/ferretdb-test" ./cmd/ferretdb-test)
-		if [ "${PERSIST_TEST_BACKEND:-}" != sqlite ] && answers 127.0.0.1 5432; then
-			backend=(-pg-admin "${PERSIST_TEST_PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}")
-			kind="FerretDB on PostgreSQL"
-		else
-			backend=(-sqlite "$WORK/sqlite")
-			kind="FerretDB on SQLite"
-		fi
-		"$WORK/ferretdb-test" "${backend[@]}" >"$WORK/ferret.out" 2>"$WORK/ferret.err" &
-		PIDS+=($!)
-		for _ in $(seq 1 300); do
-			grep -q '^MONGODB_URI=' "$WORK/ferret.out" 2>/dev/null && break
-			kill -0 "${PIDS[-1]}" 2>/dev/null || break
-			sleep 0.1
-		done
-		uri=$(sed -n 's/^MONGODB_URI=//p' "$WORK/ferret.out")
-		[ -n "$uri" ] || { echo "FerretDB did not start:"; cat "$WORK/ferret.err"; exit 1; } >&2
-		export PERSIST_TEST_MONGO_URI="$uri"
-	else
-		kind="given by PERSIST_TEST_MONGO_URI"
+start_redis() {
+	if [ -n "${PERSIST_TEST_REDIS_URL:-}" ]; then return; fi
+	if redis_pong 127.0.0.1 6379 2>/dev/null; then
+		export PERSIST_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
+		return
 	fi
-	echo "== servers: MongoDB wire $PERSIST_TEST_MONGO_URI ($kind), Redis $PERSIST_TEST_REDIS_URL"
+	command -v redis-server >/dev/null || { echo "no Redis on 127.0.0.1:6379 and no redis-server to start: apt-get install redis-server, or set PERSIST_TEST_REDIS_URL" >&2; exit 1; }
+	local port
+	port=$(free_port)
+	redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 1 100); do redis_pong 127.0.0.1 "$port" 2>/dev/null && break; sleep 0.1; done
+	redis_pong 127.0.0.1 "$port" || { echo "redis-server did not start:"; cat "$WORK/redis.log"; exit 1; } >&2
+	export PERSIST_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+}
+
+# start_documentdb: the faithful server; returns 1 when it cannot be had.
+start_documentdb() {
+	local kit out uri
+	kit=$(documentdb_kit) || { echo "== the faithful server's kit (../shared/documentdb) is not on this machine" >&2; return 1; }
+	echo "== starting the faithful server: $kit (the first time on a machine builds it, about 2 minutes)"
+	if ! out=$("$kit" 2>&1); then
+		echo "$out" | tail -n 20 >&2
+		echo "== $kit failed" >&2
+		return 1
+	fi
+	uri=$(echo "$out" | sed -n 's/^.*ready: \(mongodb:[^ ]*\).*$/\1/p' | tail -n 1)
+	[ -n "$uri" ] || { echo "$out" | tail -n 5 >&2; echo "== $kit printed no ready line" >&2; return 1; }
+	export PERSIST_TEST_MONGO_URI="$uri"
+	local tarball
+	tarball=$(ls "$(dirname "$kit")"/documentdb-*.tar.gz 2>/dev/null | head -n 1)
+	SERVER_NOTE="FerretDB v2 + DocumentDB ($(basename "${tarball:-documentdb}" .tar.gz)), the faithful server, left running (stop it with $(dirname "$kit")/stop.sh)"
+	export PERSIST_TEST_EXPECT_CAPABILITIES="bulk_results,findandmodify_projection,infinity,nested_arrays"
+}
+
+# start_ferretdb pg|sqlite: the embedded FerretDB v1.
+start_ferretdb() {
+	local backend=() uri version
+	version=$(awk '$1 == "github.com/FerretDB/FerretDB" {print $2}' "$ROOT/embedded/go.mod")
+	echo "== building the embedded FerretDB $version (embedded/cmd/ferretdb-test)"
+	(cd "$ROOT/embedded" && go build -o "$WORK/ferretdb-test" ./cmd/ferretdb-test)
+	if [ "$1" = pg ]; then
+		backend=(-pg-admin "${PERSIST_TEST_PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}")
+		SERVER_NOTE="embedded FerretDB $version on PostgreSQL"
+	else
+		backend=(-sqlite "$WORK/sqlite")
+		SERVER_NOTE="embedded FerretDB $version on SQLite"
+	fi
+	"$WORK/ferretdb-test" "${backend[@]}" >"$WORK/ferret.out" 2>"$WORK/ferret.err" &
+	MONGO_PID=$!
+	PIDS+=("$MONGO_PID")
+	for _ in $(seq 1 300); do
+		grep -q '^MONGODB_URI=' "$WORK/ferret.out" 2>/dev/null && break
+		kill -0 "$MONGO_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	uri=$(sed -n 's/^MONGODB_URI=//p' "$WORK/ferret.out")
+	[ -n "$uri" ] || { echo "FerretDB did not start:"; cat "$WORK/ferret.err"; exit 1; } >&2
+	export PERSIST_TEST_MONGO_URI="$uri"
+	export PERSIST_TEST_EXPECT_CAPABILITIES=""
+}
+
+# stop_mongo stops an embedded FerretDB that start_ferretdb started (to run
+# the suite again on another rung).
+stop_mongo() {
+	[ -n "$MONGO_PID" ] || return 0
+	kill -TERM "$MONGO_PID" 2>/dev/null || true
+	for _ in $(seq 1 100); do kill -0 "$MONGO_PID" 2>/dev/null || break; sleep 0.1; done
+	MONGO_PID=
+}
+
+# start_mongo [BACKEND]: one rung of the ladder (the given one, or the first
+# that applies).
+start_mongo() {
+	local want=${1:-${PERSIST_TEST_BACKEND:-}}
+	unset PERSIST_TEST_EXPECT_CAPABILITIES
+	[ "$want" = sqlite ] && want=ferretdb-sqlite
+	case "$want" in
+	"")
+		if [ -n "${PERSIST_TEST_MONGO_URI:-}" ]; then
+			BACKEND=given
+			SERVER_NOTE="given by PERSIST_TEST_MONGO_URI"
+		elif start_documentdb; then
+			BACKEND=documentdb
+		elif answers 127.0.0.1 5432; then
+			echo "== falling back to the embedded FerretDB v1 on PostgreSQL" >&2
+			BACKEND=ferretdb-pg
+			start_ferretdb pg
+		else
+			echo "== falling back to the embedded FerretDB v1 on SQLite" >&2
+			BACKEND=ferretdb-sqlite
+			start_ferretdb sqlite
+		fi
+		;;
+	documentdb)
+		BACKEND=documentdb
+		start_documentdb || { echo "PERSIST_TEST_BACKEND=documentdb: the faithful server could not be started (set PERSIST_TEST_DOCUMENTDB_KIT to the directory holding start.sh)" >&2; exit 1; }
+		;;
+	ferretdb-pg)
+		answers 127.0.0.1 5432 || [ -n "${PERSIST_TEST_PG_ADMIN:-}" ] || { echo "PERSIST_TEST_BACKEND=ferretdb-pg: no PostgreSQL on 127.0.0.1:5432 (set PERSIST_TEST_PG_ADMIN)" >&2; exit 1; }
+		BACKEND=ferretdb-pg
+		start_ferretdb pg
+		;;
+	ferretdb-sqlite)
+		BACKEND=ferretdb-sqlite
+		start_ferretdb sqlite
+		;;
+	*)
+		echo "PERSIST_TEST_BACKEND=$want: use documentdb, ferretdb-pg or ferretdb-sqlite (or unset it)" >&2
+		exit 2
+		;;
+	esac
+}
+
+# describe_servers prints which servers run, with their versions and the
+# capabilities persistgen probed (never a connection string: they may hold
+# passwords).
+describe_servers() {
+	echo "== MongoDB wire ($BACKEND): $SERVER_NOTE"
+	(cd "$ROOT" && go run ./tests/testenv/serverinfo) | sed 's/^/== /'
+}
+
+start_servers() {
+	start_redis
+	start_mongo "$@"
+	describe_servers
 }

@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, go vet, staticcheck, then go test -race
-# against a real Redis and a real MongoDB-wire server.
+# The whole test suite: formatting, go generate, go vet, staticcheck, then
+# go test -race against a real Redis and a real MongoDB-wire server, on each
+# rung of the server ladder that applies (scripts/servers.sh):
 #
-# The servers come from scripts/servers.sh (given by the environment, already
-# running, or started here).
-# Whatever this script starts, it stops, also on failure.
+#   - PERSIST_TEST_MONGO_URI or PERSIST_TEST_BACKEND given: that server only;
+#   - otherwise the faithful server (FerretDB v2 + DocumentDB) when its kit
+#     is on the machine, for every package; then the embedded FerretDB v1
+#     that make demo uses (SQLite; PERSIST_TEST_V1_BACKEND=ferretdb-pg
+#     chooses PostgreSQL), for the integration tests (./tests/...; the other
+#     packages do not talk to a server, and the demo's own test runs on it in
+#     the embedded module); then, where PostgreSQL runs, the bulk-writer
+#     tests on FerretDB v1 over PostgreSQL, whose connection pool they guard;
+#   - without the kit (a user's machine): the embedded FerretDB v1 alone.
+#
+# Whatever this script starts, it stops, also on failure (the faithful
+# server excepted: it is a machine-wide service, left running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -12,6 +22,8 @@ ROOT=$PWD
 . scripts/servers.sh
 
 STATICCHECK_VERSION=v0.8.2 # honnef.co/go/tools 2025.2; built with `go run`, never in go.mod
+V1_BACKEND=${PERSIST_TEST_V1_BACKEND:-ferretdb-sqlite}
+V1_PG_TESTS='BulkWriters|ConcurrentBatchWriters|Capabilities|RoundTripBudgets'
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -32,9 +44,39 @@ for mod in . embedded; do
 	(cd "$mod" && go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...)
 done
 
-start_servers
 export PERSIST_TEST_REQUIRE=1
-echo "== go test -race ./..."
+given=${PERSIST_TEST_MONGO_URI:-}${PERSIST_TEST_BACKEND:-}
+start_servers
+ran=("$BACKEND")
+SECONDS=0
+echo "== go test -race ./... ($BACKEND)"
 go test -race -count=1 ${GOTESTFLAGS:-} ./...
-echo "== go test ./... (embedded)"
+echo "== $BACKEND: passed in ${SECONDS}s"
+
+if [ -z "$given" ] && [ "$BACKEND" = documentdb ]; then
+	SECONDS=0
+	start_mongo "$V1_BACKEND"
+	describe_servers
+	echo "== go test -race ./tests/... ($BACKEND)"
+	go test -race -count=1 ${GOTESTFLAGS:-} ./tests/...
+	echo "== $BACKEND: passed in ${SECONDS}s"
+	stop_mongo
+	ran+=("$BACKEND")
+	if [ "$V1_BACKEND" != ferretdb-pg ] && answers 127.0.0.1 5432; then
+		# FerretDB v1 on PostgreSQL hangs once its pool of PostgreSQL
+		# connections is held by matched updates: the tests that guard
+		# against that run on it too.
+		SECONDS=0
+		start_mongo ferretdb-pg
+		describe_servers
+		echo "== go test -race -run '$V1_PG_TESTS' ./tests ($BACKEND)"
+		go test -race -count=1 -run "$V1_PG_TESTS" ./tests
+		echo "== $BACKEND (bulk-writer subset): passed in ${SECONDS}s"
+		stop_mongo
+		ran+=("$BACKEND (bulk-writer subset)")
+	fi
+fi
+
+echo "== go test ./... (embedded: the demo on its embedded FerretDB v1 on SQLite and miniredis)"
 (cd embedded && go test -count=1 ./...)
+echo "== the suite passed on: ${ran[*]}"

@@ -372,7 +372,13 @@ func TestRoundTripBudgets(t *testing.T) {
 			t.Fatalf("inserted %d", n)
 		}
 	})
-	budget("insert-if-absent of 500 already stored", 1, 0, func(c context.Context) {
+	// Where bulk results are inexact (FerretDB v1), the duplicate errors
+	// are not mapped back to items: what is stored is read back by key.
+	readBack := int64(0)
+	if !env.Conn.Capabilities().BulkResults {
+		readBack = 1
+	}
+	budget("insert-if-absent of 500 already stored", 1+readBack, 0, func(c context.Context) {
 		n, err := cr.InsertMany(c, candles)
 		must(t, err)
 		if n != 0 {

@@ -18,9 +18,9 @@ func riskFixture() (repo.RiskKey, []repo.RiskEntry) {
 	}
 }
 
-// Upstream's shape: positions is a list of [key, position] pairs. FerretDB
-// rejects nested arrays, so there the auto form writes {key, position}
-// documents; either way the Go value reads back the same.
+// Upstream's shape: positions is a list of [key, position] pairs. Where the
+// server rejects nested arrays (FerretDB v1) the auto form writes {key,
+// position} documents; either way the Go value reads back the same.
 func TestRiskPairsStoredInTheFormTheServerAccepts(t *testing.T) {
 	env, r := openRepos(t)
 	ctx := ctxT(t)
@@ -35,16 +35,16 @@ func TestRiskPairsStoredInTheFormTheServerAccepts(t *testing.T) {
 	must(t, err)
 	first := raw.Lookup("positions", "0")
 	wantType := bson.TypeArray
-	if env.Conn.Server().Kind == runtime.ServerFerretDB {
+	if !env.Conn.Capabilities().NestedArrays {
 		wantType = bson.TypeEmbeddedDocument
 	}
 	if first.Type != wantType {
-		t.Fatalf("positions[0] stored as %v on %s, want %v", first.Type, env.Conn.Server().Kind, wantType)
+		t.Fatalf("positions[0] stored as %v on %s (%+v), want %v", first.Type, env.Conn.Server().Product, env.Conn.Capabilities(), wantType)
 	}
 }
 
-// Documents written by the other form (another engine, or a server moved
-// from FerretDB to MongoDB) read back the same.
+// Documents written by the other form (another engine, or a database moved
+// from FerretDB v1 to MongoDB) read back the same.
 func TestRiskReadsBothTupleForms(t *testing.T) {
 	env, r := openRepos(t)
 	ctx := ctxT(t)
@@ -63,7 +63,7 @@ func TestRiskReadsBothTupleForms(t *testing.T) {
 		arrays = append(arrays, bson.A{e.Key, pos(e)})
 	}
 	forms := map[string]bson.A{"documents": docs}
-	if env.Conn.Server().Kind != runtime.ServerFerretDB {
+	if env.Conn.Capabilities().NestedArrays {
 		forms["arrays"] = arrays
 	}
 	for name, positions := range forms {
@@ -79,8 +79,8 @@ func TestRiskReadsBothTupleForms(t *testing.T) {
 	}
 }
 
-// TupleForm forces a form; upstream's arrays on FerretDB are refused by the
-// server with an error, and nothing is stored.
+// TupleForm forces a form; upstream's arrays on a server without nested
+// arrays are refused by the server with an error, and nothing is stored.
 func TestTupleFormCanBeForced(t *testing.T) {
 	t.Parallel()
 	for _, form := range []runtime.TupleForm{runtime.TupleArray, runtime.TupleDocument} {
@@ -91,9 +91,9 @@ func TestTupleFormCanBeForced(t *testing.T) {
 		must(t, err)
 		k, v := riskFixture()
 		err = r.Put(ctx, k, v, ms(1))
-		if form == runtime.TupleArray && env.Conn.Server().Kind == runtime.ServerFerretDB {
+		if form == runtime.TupleArray && !env.Conn.Capabilities().NestedArrays {
 			if err == nil {
-				t.Fatal("FerretDB accepted nested arrays")
+				t.Fatal("a server probed as without nested arrays accepted them")
 			}
 			if n, _ := env.Conn.Database().Collection("risk-items").CountDocuments(ctx, bson.D{}); n != 0 {
 				t.Fatalf("a refused write stored %d documents", n)

@@ -151,7 +151,7 @@ func printEnv(ctx context.Context, conn *runtime.Conn, redisURL string) {
 		}
 		rdb.Close()
 	}
-	fmt.Printf("bench-env: mongo=%s %s; redis=%s; writechunk=%d\n", s.Kind, s.Version, redisVersion, conn.WriteChunk())
+	fmt.Printf("bench-env: mongo=%s; redis=%s; writechunk=%d; capabilities=%+v\n", s.Product, redisVersion, conn.WriteChunk(), s.Capabilities)
 }
 
 func signalRow(i int) *repo.SignalRow {

@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"bytes"
+	"encoding/binary"
 	"io"
 	"net"
 	"sync"
@@ -16,6 +18,11 @@ type Proxy struct {
 	mu     sync.Mutex
 	mode   proxyMode
 	conns  map[net.Conn]struct{}
+	// mongo: the client's messages are read as MongoDB wire messages, so
+	// that FailOn can drop the connection that sends a given command.
+	mongo  bool
+	failOn map[string]int // command name -> how many more to let through before the cut
+	seen   map[string]int // command name -> messages seen
 }
 
 type proxyMode int
@@ -38,6 +45,34 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	go p.serve()
 	t.Cleanup(p.Close)
 	return p
+}
+
+// NewMongoProxy is NewProxy for a MongoDB-wire server: it also reads the
+// client's messages, for FailOn and Seen.
+func NewMongoProxy(t testing.TB, target string) *Proxy {
+	p := NewProxy(t, target)
+	p.mu.Lock()
+	p.mongo, p.failOn, p.seen = true, map[string]int{}, map[string]int{}
+	p.mu.Unlock()
+	return p
+}
+
+// FailOn makes the connection that sends the (skip+1)-th next command named
+// cmd ("insert", "update", "findAndModify"...) close before the command
+// reaches the server: the caller sees a network error, and the server
+// never saw the command. Only on a proxy from NewMongoProxy.
+func (p *Proxy) FailOn(cmd string, skip int) {
+	p.mu.Lock()
+	p.failOn[cmd] = skip
+	p.mu.Unlock()
+}
+
+// Seen reports how many commands named cmd reached the proxy (including
+// one FailOn cut).
+func (p *Proxy) Seen(cmd string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen[cmd]
 }
 
 // Addr is the proxy's host:port.
@@ -120,9 +155,75 @@ func (p *Proxy) pipe(c net.Conn) {
 		return
 	}
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() {
+		if p.mongo {
+			p.copyMongo(up, c)
+		} else {
+			_, _ = io.Copy(up, c)
+		}
+		done <- struct{}{}
+	}()
 	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
 	<-done
 	_ = c.Close()
 	_ = up.Close()
+}
+
+// copyMongo forwards MongoDB wire messages from src to dst, one whole
+// message at a time, and stops (which closes both ends) at a message that
+// FailOn names.
+func (p *Proxy) copyMongo(dst io.Writer, src io.Reader) {
+	var header [4]byte
+	for {
+		if _, err := io.ReadFull(src, header[:]); err != nil {
+			return
+		}
+		n := int(binary.LittleEndian.Uint32(header[:]))
+		if n < 4 || n > 64<<20 {
+			return
+		}
+		msg := make([]byte, n)
+		copy(msg, header[:])
+		if _, err := io.ReadFull(src, msg[4:]); err != nil {
+			return
+		}
+		if name := commandName(msg); name != "" {
+			p.mu.Lock()
+			p.seen[name]++
+			skip, armed := p.failOn[name]
+			if armed {
+				if skip == 0 {
+					delete(p.failOn, name)
+				} else {
+					p.failOn[name] = skip - 1
+				}
+			}
+			p.mu.Unlock()
+			if armed && skip == 0 {
+				return
+			}
+		}
+		if _, err := dst.Write(msg); err != nil {
+			return
+		}
+	}
+}
+
+// commandName is the first key of an OP_MSG's body (section kind 0), which
+// is the command's name; "" for anything else.
+func commandName(msg []byte) string {
+	const opMsg = 2013
+	if len(msg) < 16+4+1+4+1 || binary.LittleEndian.Uint32(msg[12:16]) != opMsg {
+		return ""
+	}
+	body := msg[20:]
+	if body[0] != 0 { // section kind 0: the body document
+		return ""
+	}
+	doc := body[1+4:] // skip kind and the document's length
+	name := doc[1:]   // skip the first element's type
+	if i := bytes.IndexByte(name, 0); i > 0 {
+		return string(name[:i])
+	}
+	return ""
 }
