@@ -182,7 +182,7 @@ func (g *generator) emitTuple(f *jen.File, t *TypeDecl, all []*Field) {
 	)
 	f.Line()
 	f.Commentf("%s is %s stored as a document of its fields, for servers that", tupleDoc(t.Name), t.Name)
-	f.Comment("reject nested arrays (FerretDB); see runtime.Config.TupleForm.")
+	f.Comment("reject nested arrays (FerretDB v1); see runtime.Config.TupleForm.")
 	f.Type().Id(tupleDoc(t.Name)).Id(t.Name)
 	f.Line()
 	f.Comment("UnmarshalBSONValue reads " + t.Name + " from an array of its fields or from a document.")
@@ -306,7 +306,7 @@ func (g *generator) runtimeRepo(d *Domain) *jen.Statement {
 func tupleDoc(name string) string { return lowerFirst(name) + "Document" }
 
 // tupleList returns the tuple type when d's payload is a list of tuples
-// (the shape FerretDB rejects), else "".
+// (the shape FerretDB v1 rejects), else "".
 func (g *generator) tupleList(d *Domain) string {
 	t := d.Payload.typ
 	if t.Kind != refSlice || t.Elem.Kind != refDeclared {

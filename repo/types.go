@@ -97,7 +97,7 @@ func (t RiskEntry) MarshalBSONValue() (byte, []byte, error) {
 }
 
 // riskEntryDocument is RiskEntry stored as a document of its fields, for servers that
-// reject nested arrays (FerretDB); see runtime.Config.TupleForm.
+// reject nested arrays (FerretDB v1); see runtime.Config.TupleForm.
 type riskEntryDocument RiskEntry
 
 // UnmarshalBSONValue reads RiskEntry from an array of its fields or from a document.

@@ -11,7 +11,8 @@
 #     2. documentdb: FerretDB v2 + DocumentDB, the faithful server, built and
 #        started by the kit's start.sh when the kit is present (development
 #        and CI machines): $PERSIST_TEST_DOCUMENTDB_KIT, ../shared/documentdb
-#        beside the checkout, or /work/shared/documentdb;
+#        beside the checkout, or /work/shared/documentdb
+#        (PERSIST_TEST_DOCUMENTDB_KIT=none acts as a machine without it);
 #     3. ferretdb-pg: the embedded FerretDB v1 (embedded/cmd/ferretdb-test)
 #        on a temporary PostgreSQL database, when 127.0.0.1:5432 answers;
 #     4. ferretdb-sqlite: the embedded FerretDB v1 on SQLite in a temporary
@@ -66,6 +67,7 @@ free_port() {
 # documentdb_kit prints the faithful server's start.sh, if the kit is here.
 documentdb_kit() {
 	local d
+	[ "${PERSIST_TEST_DOCUMENTDB_KIT:-}" = none ] && return 1
 	for d in "${PERSIST_TEST_DOCUMENTDB_KIT:-}" "$ROOT/../shared/documentdb" /work/shared/documentdb; do
 		[ -n "$d" ] && [ -x "$d/start.sh" ] && { echo "$(cd "$d" && pwd)/start.sh"; return 0; }
 	done
@@ -103,7 +105,8 @@ start_documentdb() {
 	export PERSIST_TEST_MONGO_URI="$uri"
 	local tarball
 	tarball=$(ls "$(dirname "$kit")"/documentdb-*.tar.gz 2>/dev/null | head -n 1)
-	SERVER_NOTE="FerretDB v2 + DocumentDB ($(basename "${tarball:-documentdb}" .tar.gz)), the faithful server, left running (stop it with $(dirname "$kit")/stop.sh)"
+	SERVER_NOTE="FerretDB v2 + DocumentDB ($(basename "${tarball:-documentdb}" .tar.gz)), the faithful server"
+	echo "== the faithful server is a machine-wide service and stays running ($(dirname "$kit")/stop.sh stops it)"
 	export PERSIST_TEST_EXPECT_CAPABILITIES="bulk_results,findandmodify_projection,infinity,nested_arrays"
 }
 

@@ -62,20 +62,27 @@ func TestRiskReadsBothTupleForms(t *testing.T) {
 		docs = append(docs, bson.D{{Key: "key", Value: e.Key}, {Key: "position", Value: pos(e)}})
 		arrays = append(arrays, bson.A{e.Key, pos(e)})
 	}
-	forms := map[string]bson.A{"documents": docs}
-	if env.Conn.Capabilities().NestedArrays {
-		forms["arrays"] = arrays
-	}
-	for name, positions := range forms {
-		k.RiskName = "r-" + name
-		_, err := env.Conn.Database().Collection("risk-items").InsertOne(ctx, bson.D{{Key: "riskName", Value: k.RiskName}, {Key: "exchangeName", Value: k.ExchangeName},
-			{Key: "positions", Value: positions}, {Key: "when", Value: 1.0}})
-		must(t, err)
-		got, ok, err := r.Risk.Get(ctx, k)
-		must(t, err)
-		if !ok || !cmp.Equal(v, got) {
-			t.Fatalf("%s: %s", name, cmp.Diff(v, got))
-		}
+	for _, form := range []struct {
+		name      string
+		positions bson.A
+		needs     runtime.Capabilities
+	}{
+		{"documents", docs, runtime.Capabilities{}},
+		{"arrays", arrays, runtime.Capabilities{NestedArrays: true}},
+	} {
+		t.Run(form.name, func(t *testing.T) {
+			testenv.Need(t, env.Conn, form.needs)
+			k := k
+			k.RiskName = "r-" + form.name
+			_, err := env.Conn.Database().Collection("risk-items").InsertOne(ctx, bson.D{{Key: "riskName", Value: k.RiskName}, {Key: "exchangeName", Value: k.ExchangeName},
+				{Key: "positions", Value: form.positions}, {Key: "when", Value: 1.0}})
+			must(t, err)
+			got, ok, err := r.Risk.Get(ctx, k)
+			must(t, err)
+			if !ok || !cmp.Equal(v, got) {
+				t.Fatalf("%s: %s", form.name, cmp.Diff(v, got))
+			}
+		})
 	}
 }
 

@@ -146,3 +146,18 @@ func DeletePrefix(ctx context.Context, t testing.TB, rdb *redis.Client, prefix s
 		}
 	}
 }
+
+// Need skips the test, naming what is missing, when the server lacks a
+// capability the test needs (only there: on a server that has it, the test
+// runs). The Conn is made ready first.
+func Need(t testing.TB, c *runtime.Conn, want runtime.Capabilities) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Ready(ctx); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	if missing := c.Capabilities().Missing(want); missing != "" {
+		t.Skipf("the server (%s) lacks %s", c.Server().Product, missing)
+	}
+}

@@ -48,7 +48,7 @@ func (t Pair) MarshalBSONValue() (byte, []byte, error) {
 }
 
 // pairDocument is Pair stored as a document of its fields, for servers that
-// reject nested arrays (FerretDB); see runtime.Config.TupleForm.
+// reject nested arrays (FerretDB v1); see runtime.Config.TupleForm.
 type pairDocument Pair
 
 // UnmarshalBSONValue reads Pair from an array of its fields or from a document.
