@@ -246,6 +246,9 @@ func (g *generator) emitSchema(f *jen.File, d *Domain) {
 	var keys []jen.Code
 	for _, k := range s.Key {
 		kv := jen.Dict{jen.Id("Name"): jen.Lit(k.Name)}
+		if k.Type != "" {
+			kv[jen.Id("Type")] = jen.Lit(string(k.Type))
+		}
 		if k.Optional {
 			kv[jen.Id("Optional")] = jen.True()
 		}

@@ -14,7 +14,7 @@ func schemaOf(d *Domain) *runtime.Schema {
 		HasWhen: d.When, HasRemoved: d.Removed, Payload: d.Payload.Field,
 	}
 	for _, k := range d.Key {
-		kf := runtime.KeyField{Name: k.Name, Optional: k.Optional}
+		kf := runtime.KeyField{Name: k.Name, Type: runtime.KeyType(k.Type), Optional: k.Optional}
 		if len(k.Words) == 2 {
 			kf.TrueWord, kf.FalseWord = k.Words[0], k.Words[1]
 		}

@@ -57,10 +57,22 @@ func (k BreakevenKey) Filter() (bson.D, error) {
 // BreakevenSchema describes the breakeven domain to the runtime: collection breakeven-items.
 func BreakevenSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "breakeven-items",
-		Domain:      "breakeven",
-		HasWhen:     true,
-		Key:         []runtime.KeyField{{Name: "symbol"}, {Name: "strategyName"}, {Name: "exchangeName"}, {Name: "signalId"}},
+		Collection: "breakeven-items",
+		Domain:     "breakeven",
+		HasWhen:    true,
+		Key: []runtime.KeyField{{
+			Name: "symbol",
+			Type: "string",
+		}, {
+			Name: "strategyName",
+			Type: "string",
+		}, {
+			Name: "exchangeName",
+			Type: "string",
+		}, {
+			Name: "signalId",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisOrder:  []string{"exchangeName", "strategyName", "symbol", "signalId"},
 		RedisPrefix: "breakeven_cache",

@@ -56,9 +56,21 @@ func (k CandleKey) Filter() (bson.D, error) {
 // CandleSchema describes the candle domain to the runtime: collection candle-items.
 func CandleSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "candle-items",
-		Domain:      "candle",
-		Key:         []runtime.KeyField{{Name: "exchangeName"}, {Name: "symbol"}, {Name: "interval"}, {Name: "timestamp"}},
+		Collection: "candle-items",
+		Domain:     "candle",
+		Key: []runtime.KeyField{{
+			Name: "exchangeName",
+			Type: "string",
+		}, {
+			Name: "symbol",
+			Type: "string",
+		}, {
+			Name: "interval",
+			Type: "string",
+		}, {
+			Name: "timestamp",
+			Type: "float64",
+		}},
 		RedisPrefix: "candle_cache",
 	}
 }

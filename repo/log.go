@@ -53,7 +53,10 @@ func LogSchema() *runtime.Schema {
 			}},
 			Name: "createDate_-1",
 		}},
-		Key:         []runtime.KeyField{{Name: "entryId"}},
+		Key: []runtime.KeyField{{
+			Name: "entryId",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "log_cache",
 	}

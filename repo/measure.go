@@ -57,7 +57,13 @@ func MeasureSchema() *runtime.Schema {
 			Keys: []runtime.IndexKey{{Field: "bucket"}, {Field: "removed"}},
 			Name: "bucket_1_removed_1",
 		}},
-		Key:         []runtime.KeyField{{Name: "bucket"}, {Name: "entryKey"}},
+		Key: []runtime.KeyField{{
+			Name: "bucket",
+			Type: "string",
+		}, {
+			Name: "entryKey",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "measure_cache",
 	}

@@ -62,7 +62,16 @@ func MemorySchema() *runtime.Schema {
 			Keys: []runtime.IndexKey{{Field: "signalId"}, {Field: "bucketName"}, {Field: "removed"}},
 			Name: "signalId_1_bucketName_1_removed_1",
 		}},
-		Key:         []runtime.KeyField{{Name: "signalId"}, {Name: "bucketName"}, {Name: "memoryId"}},
+		Key: []runtime.KeyField{{
+			Name: "signalId",
+			Type: "string",
+		}, {
+			Name: "bucketName",
+			Type: "string",
+		}, {
+			Name: "memoryId",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "memory_cache",
 	}

@@ -61,7 +61,11 @@ func NotificationSchema() *runtime.Schema {
 			FalseWord: "live",
 			Name:      "backtest",
 			TrueWord:  "backtest",
-		}, {Name: "notificationId"}},
+			Type:      "bool",
+		}, {
+			Name: "notificationId",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "notification_cache",
 	}

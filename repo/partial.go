@@ -57,10 +57,22 @@ func (k PartialKey) Filter() (bson.D, error) {
 // PartialSchema describes the partial domain to the runtime: collection partial-items.
 func PartialSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "partial-items",
-		Domain:      "partial",
-		HasWhen:     true,
-		Key:         []runtime.KeyField{{Name: "symbol"}, {Name: "strategyName"}, {Name: "exchangeName"}, {Name: "signalId"}},
+		Collection: "partial-items",
+		Domain:     "partial",
+		HasWhen:    true,
+		Key: []runtime.KeyField{{
+			Name: "symbol",
+			Type: "string",
+		}, {
+			Name: "strategyName",
+			Type: "string",
+		}, {
+			Name: "exchangeName",
+			Type: "string",
+		}, {
+			Name: "signalId",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisOrder:  []string{"exchangeName", "strategyName", "symbol", "signalId"},
 		RedisPrefix: "partial_cache",

@@ -64,13 +64,24 @@ func RecentSchema() *runtime.Schema {
 		Collection: "recent-items",
 		Domain:     "recent",
 		HasWhen:    true,
-		Key: []runtime.KeyField{{Name: "symbol"}, {Name: "strategyName"}, {Name: "exchangeName"}, {
+		Key: []runtime.KeyField{{
+			Name: "symbol",
+			Type: "string",
+		}, {
+			Name: "strategyName",
+			Type: "string",
+		}, {
+			Name: "exchangeName",
+			Type: "string",
+		}, {
 			Name:     "frameName",
 			Optional: true,
+			Type:     "string",
 		}, {
 			FalseWord: "live",
 			Name:      "backtest",
 			TrueWord:  "backtest",
+			Type:      "bool",
 		}},
 		Payload:     "payload",
 		RedisOrder:  []string{"backtest", "exchangeName", "strategyName", "frameName", "symbol"},

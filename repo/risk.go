@@ -49,10 +49,16 @@ func (k RiskKey) Filter() (bson.D, error) {
 // RiskSchema describes the risk domain to the runtime: collection risk-items.
 func RiskSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "risk-items",
-		Domain:      "risk",
-		HasWhen:     true,
-		Key:         []runtime.KeyField{{Name: "riskName"}, {Name: "exchangeName"}},
+		Collection: "risk-items",
+		Domain:     "risk",
+		HasWhen:    true,
+		Key: []runtime.KeyField{{
+			Name: "riskName",
+			Type: "string",
+		}, {
+			Name: "exchangeName",
+			Type: "string",
+		}},
 		Payload:     "positions",
 		RedisOrder:  []string{"exchangeName", "riskName"},
 		RedisPrefix: "risk_cache",

@@ -53,9 +53,18 @@ func (k ScheduleKey) Filter() (bson.D, error) {
 // ScheduleSchema describes the schedule domain to the runtime: collection schedule-items.
 func ScheduleSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "schedule-items",
-		Domain:      "schedule",
-		Key:         []runtime.KeyField{{Name: "symbol"}, {Name: "strategyName"}, {Name: "exchangeName"}},
+		Collection: "schedule-items",
+		Domain:     "schedule",
+		Key: []runtime.KeyField{{
+			Name: "symbol",
+			Type: "string",
+		}, {
+			Name: "strategyName",
+			Type: "string",
+		}, {
+			Name: "exchangeName",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisOrder:  []string{"exchangeName", "strategyName", "symbol"},
 		RedisPrefix: "schedule_cache",

@@ -64,13 +64,24 @@ func SessionSchema() *runtime.Schema {
 		Collection: "session-items",
 		Domain:     "session",
 		HasWhen:    true,
-		Key: []runtime.KeyField{{Name: "strategyName"}, {Name: "exchangeName"}, {
+		Key: []runtime.KeyField{{
+			Name: "strategyName",
+			Type: "string",
+		}, {
+			Name: "exchangeName",
+			Type: "string",
+		}, {
 			Name:     "frameName",
 			Optional: true,
-		}, {Name: "symbol"}, {
+			Type:     "string",
+		}, {
+			Name: "symbol",
+			Type: "string",
+		}, {
 			FalseWord: "live",
 			Name:      "backtest",
 			TrueWord:  "backtest",
+			Type:      "bool",
 		}},
 		Payload:     "payload",
 		RedisOrder:  []string{"exchangeName", "strategyName", "frameName", "symbol", "backtest"},

@@ -53,9 +53,18 @@ func (k SignalKey) Filter() (bson.D, error) {
 // SignalSchema describes the signal domain to the runtime: collection signal-items.
 func SignalSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "signal-items",
-		Domain:      "signal",
-		Key:         []runtime.KeyField{{Name: "symbol"}, {Name: "strategyName"}, {Name: "exchangeName"}},
+		Collection: "signal-items",
+		Domain:     "signal",
+		Key: []runtime.KeyField{{
+			Name: "symbol",
+			Type: "string",
+		}, {
+			Name: "strategyName",
+			Type: "string",
+		}, {
+			Name: "exchangeName",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisOrder:  []string{"exchangeName", "strategyName", "symbol"},
 		RedisPrefix: "signal_cache",

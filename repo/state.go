@@ -49,10 +49,16 @@ func (k StateKey) Filter() (bson.D, error) {
 // StateSchema describes the state domain to the runtime: collection state-items.
 func StateSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "state-items",
-		Domain:      "state",
-		HasWhen:     true,
-		Key:         []runtime.KeyField{{Name: "signalId"}, {Name: "bucketName"}},
+		Collection: "state-items",
+		Domain:     "state",
+		HasWhen:    true,
+		Key: []runtime.KeyField{{
+			Name: "signalId",
+			Type: "string",
+		}, {
+			Name: "bucketName",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "state_cache",
 	}

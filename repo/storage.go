@@ -54,7 +54,11 @@ func StorageSchema() *runtime.Schema {
 			FalseWord: "live",
 			Name:      "backtest",
 			TrueWord:  "backtest",
-		}, {Name: "signalId"}},
+			Type:      "bool",
+		}, {
+			Name: "signalId",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "storage_cache",
 	}

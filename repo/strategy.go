@@ -53,9 +53,18 @@ func (k StrategyKey) Filter() (bson.D, error) {
 // StrategySchema describes the strategy domain to the runtime: collection strategy-items.
 func StrategySchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "strategy-items",
-		Domain:      "strategy",
-		Key:         []runtime.KeyField{{Name: "symbol"}, {Name: "strategyName"}, {Name: "exchangeName"}},
+		Collection: "strategy-items",
+		Domain:     "strategy",
+		Key: []runtime.KeyField{{
+			Name: "symbol",
+			Type: "string",
+		}, {
+			Name: "strategyName",
+			Type: "string",
+		}, {
+			Name: "exchangeName",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisOrder:  []string{"exchangeName", "strategyName", "symbol"},
 		RedisPrefix: "strategy_cache",

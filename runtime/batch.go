@@ -2,11 +2,8 @@ package runtime
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -19,6 +16,16 @@ func itemKeys[K Key, P any](items []Item[K, P]) []K {
 	return keys
 }
 
+// storableKeys checks a batch's keys against what the server can store.
+func (r *Repo[K, P]) storableKeys(vals [][]any) error {
+	for i, v := range vals {
+		if err := r.conn.storableKey(v); err != nil {
+			return errorf(ErrInvalidKey, "item %d: %v", i, err)
+		}
+	}
+	return nil
+}
+
 // batchKeys validates every key of a batch and computes its Redis key.
 func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks []string, err error) {
 	vals = make([][]any, len(keys))
@@ -26,7 +33,7 @@ func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks []string, e
 	for i, k := range keys {
 		v, err := r.s.keyValues(k.KeyValues())
 		if err != nil {
-			return nil, nil, r.opErr(op, nil, errorf(ErrInvalidKey, "item %d: %v", i, err))
+			return nil, nil, r.argErr(op, nil, errorf(ErrInvalidKey, "item %d: %v", i, err))
 		}
 		vals[i], rks[i] = v, r.s.redisKey(r.conn.cfg.KeyPrefix, v)
 	}
@@ -45,6 +52,9 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 	ctx, _, err = r.begin(ctx, opGetMany, nil)
 	if err != nil {
 		return nil, err
+	}
+	if err := r.storableKeys(vals); err != nil {
+		return nil, r.argErr(opGetMany, nil, err)
 	}
 	ns := len(r.conn.cfg.KeyPrefix)
 	out := make([]*Record[K, P], len(keys))
@@ -83,7 +93,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 			return nil
 		})
 		if err != nil {
-			return nil, r.opErr(opGetMany, nil, err)
+			return nil, r.opErr(ctx, opGetMany, nil, err)
 		}
 	}
 
@@ -126,7 +136,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 			return nil
 		})
 		if err != nil {
-			return nil, r.opErr(opGetMany, nil, err)
+			return nil, r.opErr(ctx, opGetMany, nil, err)
 		}
 	}
 	var stale []string
@@ -146,6 +156,8 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 // for each. The batch size is n+1: a full batch leaves the cursor open on
 // FerretDB and costs an empty getMore, a batch that cannot fill closes it.
 func (r *Repo[K, P]) findEach(ctx context.Context, filter bson.D, n int, fn func(bson.Raw) error) error {
+	ctx, cancel := r.conn.bound(ctx, n)
+	defer cancel()
 	cur, err := r.coll.Find(ctx, filter, options.Find().SetBatchSize(int32(n+1)))
 	if err != nil {
 		return err
@@ -201,258 +213,10 @@ func (r *Repo[K, P]) docKeyValues(raw bson.Raw) []any {
 		case bson.TypeInt64:
 			out[i] = v.Int64()
 		case bson.TypeDouble:
-			out[i] = v.Double()
+			out[i] = v.Double() + 0 // -0 is 0, as normalise makes it
 		default:
 			out[i] = v.String()
 		}
 	}
 	return out
-}
-
-// InsertMany inserts the items whose keys have no row yet, first writer wins
-// (an existing row, or an earlier item with the same key, is kept). It
-// reports how many were inserted. Round trips: one unordered bulk insert and
-// one Redis pipeline. Every item gets a client-made _id, increasing in item
-// order (so newest first follows item order). When the server reports write
-// errors, they are mapped back to items only if its bulk results are exact
-// (Capabilities.BulkResults) and its counts add up; otherwise what it
-// stored is read back by key (one more find).
-func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (int, error) {
-	vals, rks, err := r.batchKeys(opInsertMany, itemKeys(items))
-	if err != nil {
-		return 0, err
-	}
-	if len(items) == 0 {
-		return 0, nil
-	}
-	ctx, _, err = r.begin(ctx, opInsertMany, nil)
-	if err != nil {
-		return 0, err
-	}
-	// The first item of each key, with its document.
-	seen := make(map[string]bool, len(items))
-	pending := make([]int, 0, len(items))
-	ids := make([]bson.ObjectID, len(items))
-	models := make([]mongo.WriteModel, len(items))
-	for i, it := range items {
-		if seen[rks[i]] {
-			continue
-		}
-		seen[rks[i]] = true
-		ids[i] = bson.NewObjectID()
-		d, err := r.insertDoc(vals[i], it.Payload, it.When, ids[i])
-		if err != nil {
-			return 0, r.opErr(opInsertMany, vals[i], errorf(ErrInvalidArgument, "item %d: %v", i, err))
-		}
-		models[i] = mongo.NewInsertOneModel().SetDocument(d)
-		pending = append(pending, i)
-	}
-	exact := r.conn.Capabilities().BulkResults
-	var set []identity
-	for attempt := 0; len(pending) > 0; attempt++ {
-		batch := make([]mongo.WriteModel, len(pending))
-		for j, i := range pending {
-			batch[j] = models[i]
-		}
-		res, err := r.coll.BulkWrite(ctx, batch, options.BulkWrite().SetOrdered(false))
-		var bwe mongo.BulkWriteException
-		if err != nil && (!errors.As(err, &bwe) || bwe.WriteConcernError != nil) {
-			return len(set), r.opErr(opInsertMany, nil, err)
-		}
-		bulkErr := err
-		failed, indexed := raceIndexes(bwe.WriteErrors, len(pending))
-		var stored, retry []int
-		if err == nil && res != nil && int(res.InsertedCount) == len(pending) {
-			stored = pending
-		} else if exact && indexed && res != nil && int(res.InsertedCount) == len(pending)-len(failed) {
-			for j, kind := range failed {
-				if kind == noRace {
-					return len(set), r.opErr(opInsertMany, vals[pending[j]], err)
-				}
-			}
-			for j, i := range pending {
-				switch failed[j] {
-				case noRace:
-					stored = append(stored, i)
-				case raceTransient:
-					retry = append(retry, i)
-				}
-			}
-		} else {
-			for _, we := range bwe.WriteErrors {
-				if raceOf(int32(we.Code), we.Message) == noRace {
-					return len(set), r.opErr(opInsertMany, nil, err)
-				}
-			}
-			if stored, retry, err = r.confirmInserts(ctx, pending, ids, vals); err != nil {
-				return len(set), r.opErr(opInsertMany, nil, err)
-			}
-			err = bulkErr
-		}
-		for _, i := range stored {
-			set = append(set, identity{key: rks[i], id: ids[i]})
-		}
-		if len(retry) > 0 {
-			if attempt >= r.conn.cfg.UpsertRetries {
-				return len(set), r.opErr(opInsertMany, vals[retry[0]], fmt.Errorf("%d items still not stored after %d attempts (the server kept aborting them as conflicting with other writers; last error: %v)", len(retry), attempt+1, err))
-			}
-			if err := backoff(ctx, attempt); err != nil {
-				return len(set), r.opErr(opInsertMany, nil, err)
-			}
-		}
-		pending = retry
-	}
-	r.conn.cache.writeMany(ctx, set, nil)
-	return len(set), nil
-}
-
-// raceIndexes maps write errors to operation indexes, each with its kind of
-// race (noRace for an error that is not one); indexed is false when the
-// indexes repeat or fall outside the n operations sent.
-func raceIndexes(wes []mongo.BulkWriteError, n int) (failed map[int]race, indexed bool) {
-	failed = make(map[int]race, len(wes))
-	for _, we := range wes {
-		if _, dup := failed[we.Index]; dup || we.Index < 0 || we.Index >= n {
-			return failed, false
-		}
-		failed[we.Index] = raceOf(int32(we.Code), we.Message)
-	}
-	return failed, true
-}
-
-// confirmInserts reads back, in one find by key, what the server stored for
-// the pending items: a row under the item's own _id was inserted by this
-// call, a row under another _id was there first (the item lost to it), and
-// a key without a row is to be sent again.
-func (r *Repo[K, P]) confirmInserts(ctx context.Context, pending []int, ids []bson.ObjectID, vals [][]any) (stored, retry []int, err error) {
-	keys := make([][]any, len(pending))
-	for j, i := range pending {
-		keys[j] = vals[i]
-	}
-	have := make(map[string]bson.ObjectID, len(pending))
-	err = r.findEach(ctx, r.s.anyOf(keys), len(pending), func(raw bson.Raw) error {
-		id, _ := raw.Lookup(FieldID).ObjectIDOK()
-		have[r.s.redisKey("", r.docKeyValues(raw))] = id
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, i := range pending {
-		id, ok := have[r.s.redisKey("", vals[i])]
-		switch {
-		case !ok:
-			retry = append(retry, i)
-		case id == ids[i]:
-			stored = append(stored, i)
-		}
-	}
-	return stored, retry, nil
-}
-
-// PutMany writes every item, last writer wins (of two items with one key the
-// later is kept). Round trips: ceil(n/WriteChunk) unordered bulk upserts
-// (WriteChunk is Capabilities.MaxBulk: the server's batch limit, or 10 on
-// FerretDB v1) plus one Redis pipeline for the identities of inserted rows.
-// Upserts that lost a race to another writer are sent again, bounded by
-// Config.UpsertRetries: those items alone where the server's bulk results
-// are exact, the whole chunk where they are not. Where they are not, the
-// bulk writes of one Conn also run one at a time (see Conn.acquireBulk).
-func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
-	vals, rks, err := r.batchKeys(opPutMany, itemKeys(items))
-	if err != nil {
-		return err
-	}
-	if len(items) == 0 {
-		return nil
-	}
-	ctx, _, err = r.begin(ctx, opPutMany, nil)
-	if err != nil {
-		return err
-	}
-	// Keep the last item of each key.
-	last := make(map[string]int, len(items))
-	for i := range items {
-		last[rks[i]] = i
-	}
-	models := make([]mongo.WriteModel, 0, len(last))
-	order := make([]int, 0, len(last))
-	// newIDs maps the _id a write inserts under to its item: a client-made
-	// _id, increasing in item order, makes "newest first" (createDate, then
-	// _id, descending) follow the order of the items within one batch, and
-	// lets the identities of inserted rows be taken from the ids the server
-	// reports rather than from its operation indexes, which FerretDB v1
-	// gets wrong.
-	newIDs := make(map[bson.ObjectID]int, len(last))
-	for i, it := range items {
-		if last[rks[i]] != i {
-			continue
-		}
-		set, err := r.setFields(it.Payload, it.When)
-		if err != nil {
-			return r.opErr(opPutMany, vals[i], errorf(ErrInvalidArgument, "item %d: %v", i, err))
-		}
-		id := bson.NewObjectID()
-		newIDs[id] = i
-		models = append(models, mongo.NewUpdateOneModel().SetFilter(r.s.filter(vals[i])).SetUpdate(upsertUpdate(set, id)).SetUpsert(true))
-		order = append(order, i)
-	}
-	var set []identity
-	chunk := r.conn.WriteChunk()
-	exact := r.conn.Capabilities().BulkResults
-	for start := 0; start < len(models); start += chunk {
-		end := min(start+chunk, len(models))
-		pending := models[start:end]
-		idx := order[start:end]
-		for attempt := 0; len(pending) > 0; attempt++ {
-			release, err := r.conn.acquireBulk(ctx)
-			if err != nil {
-				return r.opErr(opPutMany, nil, err)
-			}
-			res, err := r.coll.BulkWrite(ctx, pending, options.BulkWrite().SetOrdered(false))
-			release()
-			if res != nil {
-				for _, id := range res.UpsertedIDs {
-					if oid, ok := id.(bson.ObjectID); ok {
-						if i, ok := newIDs[oid]; ok {
-							set = append(set, identity{key: rks[i], id: oid})
-						}
-					}
-				}
-			}
-			if err == nil {
-				break
-			}
-			var bwe mongo.BulkWriteException
-			if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || attempt >= r.conn.cfg.UpsertRetries {
-				return r.opErr(opPutMany, nil, err)
-			}
-			var retry []mongo.WriteModel
-			var retryIdx []int
-			for _, we := range bwe.WriteErrors {
-				if raceOf(int32(we.Code), we.Message) == noRace {
-					if exact {
-						return r.opErr(opPutMany, vals[idx[we.Index]], err)
-					}
-					return r.opErr(opPutMany, nil, err)
-				}
-				if exact {
-					retry = append(retry, pending[we.Index])
-					retryIdx = append(retryIdx, idx[we.Index])
-				}
-			}
-			if !exact {
-				// The server's error indexes cannot be trusted, nor can it
-				// be trusted to have gone on past the error: send the whole
-				// chunk again (each upsert is idempotent).
-				retry, retryIdx = pending, idx
-			}
-			if err := backoff(ctx, attempt); err != nil {
-				return r.opErr(opPutMany, nil, err)
-			}
-			pending, idx = retry, retryIdx
-		}
-	}
-	r.conn.cache.writeMany(ctx, set, nil)
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,14 +28,20 @@ type RedisClient interface {
 // identityCache is the Redis side: key -> 24-hex ObjectID. Every failure is
 // absorbed: it is counted, logged, and the cache is bypassed for a while
 // (retryAfter) so that a dead Redis costs one timeout, not one per call.
+//
+// What is not a Redis failure, and never turns the cache off: the caller's
+// own cancelled or expired context (the caller gave up, Redis did not), and
+// a key of another type (WRONGTYPE, say another program's hash under an
+// identity key), which reads as a miss and is overwritten by the next
+// backfill. The breaker runs on the wall clock, never on Config.Now (a
+// backtest's simulated clock).
 type identityCache struct {
 	rdb        RedisClient
 	ns         string
 	retryAfter time.Duration
 	log        *slog.Logger
 	counters   *counters
-	now        func() time.Time
-	downUntil  atomic.Int64 // unix nanoseconds; 0 when healthy
+	downUntil  atomic.Int64 // wall-clock unix nanoseconds; 0 when healthy
 }
 
 func (c *identityCache) usable() bool {
@@ -42,7 +49,7 @@ func (c *identityCache) usable() bool {
 		return false
 	}
 	until := c.downUntil.Load()
-	return until == 0 || c.now().UnixNano() >= until
+	return until == 0 || time.Now().UnixNano() >= until
 }
 
 func (c *identityCache) ok() {
@@ -52,16 +59,28 @@ func (c *identityCache) ok() {
 	}
 }
 
-func (c *identityCache) fail(ctx context.Context, op string, err error) {
+// fail handles an error of a Redis round trip: a failure of Redis turns the
+// cache off for retryAfter; the caller's own context ending does not. It
+// reports whether err was a Redis failure.
+func (c *identityCache) fail(ctx context.Context, op string, err error) bool {
+	if ctx.Err() != nil {
+		return false // the caller gave up; Redis may be fine
+	}
 	c.counters.redisFailures.Add(1)
 	if tr, _ := ctx.Value(trackKey{}).(*tracking); tr != nil && tr.op != nil {
 		tr.op.redisFailures.Add(1)
 	}
 	wasDown := c.downUntil.Load() != 0
-	c.downUntil.Store(c.now().Add(c.retryAfter).UnixNano())
+	c.downUntil.Store(time.Now().Add(c.retryAfter).UnixNano())
 	if !wasDown {
 		c.log.Warn("persistgen: redis failed; continuing against MongoDB alone", "op", op, "err", err, "retry_after", c.retryAfter)
 	}
+	return true
+}
+
+// wrongType reports a reply to a command on a key holding another type.
+func wrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
 }
 
 // get returns the identity stored under key, if any and well formed.
@@ -71,7 +90,7 @@ func (c *identityCache) get(ctx context.Context, key string) (bson.ObjectID, boo
 	}
 	s, err := c.rdb.Get(ctx, key).Result()
 	if err != nil {
-		if errors.Is(err, redis.Nil) {
+		if errors.Is(err, redis.Nil) || wrongType(err) {
 			c.ok()
 		} else {
 			c.fail(ctx, "get", err)
@@ -108,7 +127,7 @@ func (c *identityCache) getMany(ctx context.Context, keys []string) (ids []bson.
 	for i, k := range keys {
 		cmds[i] = p.Get(ctx, k)
 	}
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !wrongType(err) {
 		c.fail(ctx, "pipeline get", err)
 		return ids, found
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -30,6 +31,12 @@ type Capabilities struct {
 	// Infinity: the server stores +Inf and -Inf doubles (a signal's
 	// minuteEstimatedTime without a time limit).
 	Infinity bool
+	// NaN: the server stores NaN doubles. It is probed only where ±Inf is
+	// stored: FerretDB v1 drops the connection on a NaN.
+	NaN bool
+	// NulInStrings: the server stores strings that contain a NUL byte
+	// (FerretDB v1 on PostgreSQL refuses them).
+	NulInStrings bool
 	// FindAndModifyProjection: findAndModify honours a projection, so a
 	// write gets only _id back, not the whole document.
 	FindAndModifyProjection bool
@@ -52,7 +59,7 @@ type Capabilities struct {
 // limit. Set Config.Capabilities to it (or to what your server can do) to
 // skip the probe.
 func AllCapabilities() Capabilities {
-	return Capabilities{NestedArrays: true, Infinity: true, FindAndModifyProjection: true, BulkResults: true, MaxBulk: defaultMaxBulk}
+	return Capabilities{NestedArrays: true, Infinity: true, NaN: true, NulInStrings: true, FindAndModifyProjection: true, BulkResults: true, MaxBulk: defaultMaxBulk}
 }
 
 // defaultMaxBulk is MongoDB's maxWriteBatchSize, used when the server does
@@ -73,6 +80,8 @@ func (c Capabilities) Missing(want Capabilities) string {
 	}
 	add(want.NestedArrays, c.NestedArrays, "nested arrays")
 	add(want.Infinity, c.Infinity, "±Infinity")
+	add(want.NaN, c.NaN, "NaN")
+	add(want.NulInStrings, c.NulInStrings, "NUL bytes in strings")
 	add(want.FindAndModifyProjection, c.FindAndModifyProjection, "findAndModify projection")
 	add(want.BulkResults, c.BulkResults, "exact bulk results")
 	if want.MaxBulk > c.MaxBulk {
@@ -142,7 +151,7 @@ func describeServer(build bson.Raw) (version, product string) {
 
 func probeCapabilities(ctx context.Context, coll *mongo.Collection, maxWriteBatch int) (Capabilities, error) {
 	var caps Capabilities
-	ids := make([]bson.ObjectID, 5)
+	ids := make([]bson.ObjectID, 7)
 	all := make(bson.A, len(ids))
 	for i := range ids {
 		ids[i] = bson.NewObjectID()
@@ -158,6 +167,14 @@ func probeCapabilities(ctx context.Context, coll *mongo.Collection, maxWriteBatc
 	}
 	if caps.Infinity, err = stores(ctx, coll, bson.D{{Key: FieldID, Value: ids[1]}, {Key: "v", Value: math.Inf(1)}, {Key: "w", Value: math.Inf(-1)}}); err != nil {
 		return caps, fmt.Errorf("infinity: %w", err)
+	}
+	if caps.Infinity {
+		if caps.NaN, err = stores(ctx, coll, bson.D{{Key: FieldID, Value: ids[5]}, {Key: "v", Value: math.NaN()}}); err != nil {
+			return caps, fmt.Errorf("NaN: %w", err)
+		}
+	}
+	if caps.NulInStrings, err = stores(ctx, coll, bson.D{{Key: FieldID, Value: ids[6]}, {Key: "v", Value: "a\x00b"}}); err != nil {
+		return caps, fmt.Errorf("NUL in a string: %w", err)
 	}
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: FieldID, Value: ids[2]}, {Key: "v", Value: int32(0)}, {Key: "s", Value: "x"}}); err != nil {
 		return caps, err
@@ -179,15 +196,20 @@ func probeCapabilities(ctx context.Context, coll *mongo.Collection, maxWriteBatc
 }
 
 // stores inserts doc and reports whether the server kept it: false when it
-// refused the value (BadValue), an error for anything else (a validator, a
-// missing privilege, the network).
+// refused the value, an error for anything else (a validator, a missing
+// privilege, the network). A refusal is BadValue (FerretDB v1's nested
+// arrays and infinities) or an InternalError carrying PostgreSQL's refusal
+// of a NUL byte (FerretDB v1 on PostgreSQL: SQLSTATE 22P05).
 func stores(ctx context.Context, coll *mongo.Collection, doc bson.D) (bool, error) {
 	_, err := coll.InsertOne(ctx, doc)
 	var we mongo.WriteException
+	var ce mongo.CommandError
 	switch {
 	case err == nil:
 		return true, nil
 	case errors.As(err, &we) && we.WriteConcernError == nil && len(we.WriteErrors) == 1 && we.WriteErrors[0].Code == codeBadValue:
+		return false, nil
+	case errors.As(err, &ce) && ce.Code == codeInternalError && strings.Contains(ce.Message, "SQLSTATE 22P05"):
 		return false, nil
 	}
 	return false, err
@@ -251,4 +273,65 @@ const (
 func isUnauthorized(err error) bool {
 	var se mongo.ServerError
 	return errors.As(err, &se) && se.HasErrorCode(codeUnauthorized)
+}
+
+// storableKey refuses a key the server cannot store (a string part with a
+// NUL byte where Capabilities.NulInStrings is false).
+func (c *Conn) storableKey(vals []any) error {
+	if c.Capabilities().NulInStrings {
+		return nil
+	}
+	for _, v := range vals {
+		if s, ok := v.(string); ok && strings.IndexByte(s, 0) >= 0 {
+			return errorf(ErrInvalidKey, "a key part contains a NUL byte, which this server cannot store in a string (Capabilities.NulInStrings)")
+		}
+	}
+	return nil
+}
+
+// unstorable reports the first value in an encoded BSON value that the
+// server cannot store (ErrInvalidArgument naming its path and what to do),
+// so that such a write fails cleanly before anything is sent: a server
+// without NaN (FerretDB v1) drops the connection on one, and the others'
+// refusals would not say which field. It does nothing on a server that
+// stores everything.
+func (c Capabilities) unstorable(t bson.Type, data []byte) error {
+	if c.NestedArrays && c.Infinity && c.NaN && c.NulInStrings {
+		return nil
+	}
+	return c.walk("payload", t, data, false)
+}
+
+func (c Capabilities) walk(path string, t bson.Type, data []byte, inArray bool) error {
+	switch t {
+	case bson.TypeDouble:
+		f := bson.RawValue{Type: t, Value: data}.Double()
+		switch {
+		case math.IsNaN(f) && !c.NaN:
+			return errorf(ErrInvalidArgument, "%s is NaN, which this server cannot store (Capabilities.NaN); store a finite number or null", path)
+		case math.IsInf(f, 0) && !c.Infinity:
+			return errorf(ErrInvalidArgument, "%s is %v, which this server cannot store (Capabilities.Infinity); store a finite number or null", path, f)
+		}
+	case bson.TypeString:
+		if !c.NulInStrings {
+			if s := (bson.RawValue{Type: t, Value: data}).StringValue(); strings.IndexByte(s, 0) >= 0 {
+				return errorf(ErrInvalidArgument, "%s contains a NUL byte, which this server cannot store in a string (Capabilities.NulInStrings)", path)
+			}
+		}
+	case bson.TypeEmbeddedDocument, bson.TypeArray:
+		if t == bson.TypeArray && inArray && !c.NestedArrays {
+			return errorf(ErrInvalidArgument, "%s is an array inside an array, which this server cannot store (Capabilities.NestedArrays)", path)
+		}
+		elems, err := bson.Raw(data).Elements()
+		if err != nil {
+			return errorf(ErrInvalidArgument, "%s does not decode: %v", path, err)
+		}
+		for _, e := range elems {
+			v := e.Value()
+			if err := c.walk(path+"."+e.Key(), v.Type, v.Value, t == bson.TypeArray); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -57,6 +57,13 @@ type Config struct {
 	// RedisRetryAfter is how long the cache is bypassed after a Redis failure
 	// before it is tried again (1s when zero).
 	RedisRetryAfter time.Duration
+	// OpTimeout bounds each MongoDB call the runtime makes (10s when zero;
+	// negative: no bound but the caller's context), so that a server that
+	// stops answering cannot hold an operation forever: the call fails with
+	// an error wrapping ErrUnavailable that says so. A batch write's call is
+	// allowed OpTimeout for every 1,000 items it carries; each batch of a
+	// streamed list gets its own OpTimeout.
+	OpTimeout time.Duration
 
 	// WriteChunk is the most operations one bulk write carries. Zero
 	// chooses Capabilities.MaxBulk: the server's maxWriteBatchSize (100,000
@@ -138,6 +145,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RedisRetryAfter <= 0 {
 		c.RedisRetryAfter = time.Second
+	}
+	if c.OpTimeout == 0 {
+		c.OpTimeout = 10 * time.Second
 	}
 	if c.ReadChunk <= 0 {
 		c.ReadChunk = 1000

@@ -48,6 +48,7 @@ type Conn struct {
 
 	ready      atomic.Bool
 	readyMu    sync.Mutex
+	waiting    *readyWait // the wait in progress, if any (under readyMu)
 	server     ServerInfo
 	writeChunk int
 	// bulkSlot, on a server without exact bulk results (FerretDB v1), lets
@@ -96,7 +97,7 @@ func Open(cfg Config) (*Conn, error) {
 			c.rdb, c.ownsRedis, c.redisAddr = redis.NewClient(ro), true, ro.Addr
 		}
 		c.rdb.AddHook(redisHook{&c.counters})
-		c.cache = &identityCache{rdb: c.rdb, ns: cfg.KeyPrefix, retryAfter: cfg.RedisRetryAfter, log: c.log, counters: &c.counters, now: cfg.Now}
+		c.cache = &identityCache{rdb: c.rdb, ns: cfg.KeyPrefix, retryAfter: cfg.RedisRetryAfter, log: c.log, counters: &c.counters}
 	}
 	return c, nil
 }
@@ -150,25 +151,49 @@ func (c *Conn) TuplesAsDocuments() bool {
 	return !c.Capabilities().NestedArrays
 }
 
-// Ready is the infrastructure guard: it waits until MongoDB answers and Redis
-// answers (each for at most Config.ReadyTimeout). Every repository operation
-// calls it; once it has succeeded it costs one atomic load. A failed wait
-// returns an error wrapping ErrUnavailable that names the server and its
-// address, and the next call waits again.
+// Ready is the infrastructure guard: it waits until MongoDB answers (and its
+// capabilities are probed) and Redis answers, each for at most
+// Config.ReadyTimeout. Every repository operation calls it; once it has
+// succeeded it costs one atomic load. A failed wait returns an error
+// wrapping ErrUnavailable that names the server and its address, and the
+// next call waits again.
+//
+// One wait runs at a time, in the background, shared by every caller: a
+// caller whose context ends first returns at once with its context's error
+// (not ErrUnavailable), while the wait goes on for the others.
 func (c *Conn) Ready(ctx context.Context) error {
 	if c.ready.Load() {
 		return nil
 	}
-	return c.waitReady(ctx)
-}
-
-func (c *Conn) waitReady(ctx context.Context) error {
 	c.readyMu.Lock()
-	defer c.readyMu.Unlock()
 	if c.ready.Load() {
+		c.readyMu.Unlock()
 		return nil
 	}
-	ctx = untracked(ctx)
+	w := c.waiting
+	if w == nil {
+		w = &readyWait{done: make(chan struct{})}
+		c.waiting = w
+		// Detached from this caller, whose context may end before the wait
+		// does; bounded by ReadyTimeout.
+		go c.waitReady(untracked(context.WithoutCancel(ctx)), w)
+	}
+	c.readyMu.Unlock()
+	select {
+	case <-w.done:
+		return w.err
+	case <-ctx.Done():
+		return &OpError{Op: "ready", Err: fmt.Errorf("the caller's context ended while waiting for mongodb at %s: %w", c.mongoAddr, ctx.Err())}
+	}
+}
+
+// readyWait is one wait for the servers; err is set before done is closed.
+type readyWait struct {
+	done chan struct{}
+	err  error
+}
+
+func (c *Conn) waitReady(ctx context.Context, w *readyWait) {
 	var wg sync.WaitGroup
 	var redisErr error
 	if c.rdb != nil {
@@ -178,23 +203,28 @@ func (c *Conn) waitReady(ctx context.Context) error {
 			redisErr = c.waitRedis(ctx)
 		}()
 	}
-	mongoErr := c.waitMongo(ctx)
+	info, mongoErr := c.waitMongo(ctx)
 	wg.Wait()
-	if mongoErr != nil {
-		return &OpError{Op: "ready", Err: mongoErr}
-	}
-	if redisErr != nil {
-		if c.cfg.RedisRequired {
-			return &OpError{Op: "ready", Err: redisErr}
-		}
+	switch {
+	case mongoErr != nil:
+		w.err = &OpError{Op: "ready", Err: mongoErr}
+	case redisErr != nil && c.cfg.RedisRequired:
+		w.err = &OpError{Op: "ready", Err: redisErr}
+	case redisErr != nil:
 		c.log.Warn("persistgen: redis is not answering; starting with MongoDB alone", "err", redisErr)
 		c.cache.fail(ctx, "ready", redisErr)
 	}
-	c.ready.Store(true)
-	return nil
+	c.readyMu.Lock()
+	if w.err == nil {
+		c.setServer(info)
+		c.ready.Store(true)
+	}
+	c.waiting = nil
+	c.readyMu.Unlock()
+	close(w.done)
 }
 
-func (c *Conn) waitMongo(ctx context.Context) error {
+func (c *Conn) waitMongo(ctx context.Context) (ServerInfo, error) {
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.ReadyTimeout)
 	defer cancel()
 	var info ServerInfo
@@ -207,20 +237,23 @@ func (c *Conn) waitMongo(ctx context.Context) error {
 			}
 			if !mongo.IsNetworkError(last) && !mongo.IsTimeout(last) && wctx.Err() == nil {
 				// The server answered and refused: waiting will not help.
-				return &causeError{kind: ErrUnavailable, cause: fmt.Errorf("mongodb at %s answered, but %w", c.mongoAddr, last)}
+				return info, &causeError{kind: ErrUnavailable, cause: fmt.Errorf("mongodb at %s answered, but %w", c.mongoAddr, last)}
 			}
 		}
 		select {
 		case <-wctx.Done():
-			if ctx.Err() != nil { // the caller gave up first
-				return fmt.Errorf("waiting for mongodb at %s: %w", c.mongoAddr, ctx.Err())
-			}
-			return &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
+			return info, &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
 				"mongodb at %s did not answer within %s (last error: %v); start it or point CC_MONGO_CONNECTION_STRING at a running server",
 				c.mongoAddr, c.cfg.ReadyTimeout, last)}
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	return info, nil
+}
+
+// setServer records what the probe found (under readyMu, before ready is
+// set: see Server).
+func (c *Conn) setServer(info ServerInfo) {
 	c.server = info
 	caps := info.Capabilities
 	c.writeChunk = c.cfg.WriteChunk
@@ -233,7 +266,6 @@ func (c *Conn) waitMongo(ctx context.Context) error {
 	c.log.Debug("persistgen: mongodb server", "addr", c.mongoAddr, "server", info.Product,
 		"nested_arrays", caps.NestedArrays, "infinity", caps.Infinity, "findandmodify_projection", caps.FindAndModifyProjection,
 		"bulk_results", caps.BulkResults, "max_bulk", caps.MaxBulk, "write_chunk", c.writeChunk)
-	return nil
 }
 
 // acquireBulk waits for the right to send a bulk write (only on a server
@@ -260,9 +292,6 @@ func (c *Conn) waitRedis(ctx context.Context) error {
 		}
 		select {
 		case <-wctx.Done():
-			if ctx.Err() != nil {
-				return fmt.Errorf("waiting for redis at %s: %w", c.redisAddr, ctx.Err())
-			}
 			return &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
 				"redis at %s did not answer within %s (last error: %v); start it or set CC_REDIS_HOST and CC_REDIS_PORT",
 				c.redisAddr, c.cfg.ReadyTimeout, last)}
@@ -280,14 +309,41 @@ func (c *Conn) Close(ctx context.Context) error {
 	return err
 }
 
-// classify wraps server errors that mean "not reachable" with ErrUnavailable.
-func classify(err error) error {
+// errOpTimeout is the cause of a call's context that Config.OpTimeout ended.
+var errOpTimeout = errors.New("OpTimeout")
+
+// bound is the context of one MongoDB call: the caller's, ended after
+// OpTimeout (per 1,000 items for a batch of that many) unless the caller's
+// own deadline comes first.
+func (c *Conn) bound(ctx context.Context, items int) (context.Context, context.CancelFunc) {
+	if c.cfg.OpTimeout < 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, c.cfg.OpTimeout*time.Duration(1+items/1000), errOpTimeout)
+}
+
+// classify makes a driver error say what happened. When the caller's own
+// context ended (ctx is the caller's, not a call's bound), the error wraps
+// context.Canceled or context.DeadlineExceeded and not ErrUnavailable: the
+// caller gave up, the server did not fail. A server that did not answer (a
+// network error, no server to select, Config.OpTimeout) wraps
+// ErrUnavailable. Anything else is the server's answer, returned as it is.
+func (c *Conn) classify(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
 	var sse topology.ServerSelectionError
-	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) || errors.Is(err, mongo.ErrClientDisconnected) {
-		return &causeError{kind: ErrUnavailable, cause: err}
+	transport := mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	switch {
+	case errors.Is(err, mongo.ErrClientDisconnected):
+		return &causeError{kind: ErrUnavailable, cause: fmt.Errorf("the Conn is closed: %w", err)}
+	case !transport:
+		return err
+	case ctx.Err() != nil:
+		return fmt.Errorf("the caller's context ended (%w) before mongodb at %s answered: %v", ctx.Err(), c.mongoAddr, err)
+	case mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded):
+		return &causeError{kind: ErrUnavailable, cause: fmt.Errorf("mongodb at %s did not answer within %s (Config.OpTimeout): %w", c.mongoAddr, c.cfg.OpTimeout, err)}
 	}
-	return err
+	return &causeError{kind: ErrUnavailable, cause: err}
 }

@@ -126,14 +126,14 @@ func axisMillis(vals []any) (int64, bool) {
 func PutSeries[K Key, P any](ctx context.Context, r *Repo[K, P], interval string, items []Item[K, P]) (int, error) {
 	step, err := IntervalStep(interval)
 	if err != nil {
-		return 0, r.opErr(opInsertMany, nil, err)
+		return 0, r.opErr(ctx, opInsertMany, nil, err)
 	}
 	now := r.conn.cfg.Now().UnixMilli()
 	closed := make([]Item[K, P], 0, len(items))
 	for _, it := range items {
 		ts, ok := axisMillis(it.Key.KeyValues())
 		if !ok {
-			return 0, r.opErr(opInsertMany, it.Key.KeyValues(), errorf(ErrInvalidKey, "the series axis (last key field) must be a number of epoch milliseconds"))
+			return 0, r.opErr(ctx, opInsertMany, it.Key.KeyValues(), errorf(ErrInvalidKey, "the series axis (last key field) must be a number of epoch milliseconds"))
 		}
 		if ts+step.Milliseconds() < now {
 			closed = append(closed, it)
@@ -151,13 +151,13 @@ func PutSeries[K Key, P any](ctx context.Context, r *Repo[K, P], interval string
 func SeriesWindow[K Key, P any](ctx context.Context, r *Repo[K, P], prefix []any, interval string, since int64, limit int) ([]P, bool, error) {
 	step, err := IntervalStep(interval)
 	if err != nil {
-		return nil, false, r.opErr(opList, prefix, err)
+		return nil, false, r.opErr(ctx, opList, prefix, err)
 	}
 	if limit <= 0 {
-		return nil, false, r.opErr(opList, prefix, errorf(ErrInvalidArgument, "limit %d: ask for at least one element", limit))
+		return nil, false, r.opErr(ctx, opList, prefix, errorf(ErrInvalidArgument, "limit %d: ask for at least one element", limit))
 	}
 	if len(prefix) != len(r.s.Key)-1 {
-		return nil, false, r.opErr(opList, prefix, errorf(ErrInvalidKey, "a window needs every key field but the axis (%d values), got %d", len(r.s.Key)-1, len(prefix)))
+		return nil, false, r.opErr(ctx, opList, prefix, errorf(ErrInvalidKey, "a window needs every key field but the axis (%d values), got %d", len(r.s.Key)-1, len(prefix)))
 	}
 	axis := r.s.Key[len(r.s.Key)-1].Name
 	stepMs := step.Milliseconds()

@@ -27,7 +27,7 @@ func (c *Conn) EnsureIndexes(ctx context.Context, schemas ...*Schema) error {
 			return &OpError{Op: "EnsureIndexes", Domain: s.Domain, Err: err}
 		}
 		if err := c.ensure(ctx, s); err != nil {
-			return &OpError{Op: "EnsureIndexes", Domain: s.Domain, Err: classify(err)}
+			return &OpError{Op: "EnsureIndexes", Domain: s.Domain, Err: c.classify(ctx, err)}
 		}
 	}
 	return nil
@@ -40,6 +40,8 @@ type existingIndex struct {
 }
 
 func (c *Conn) ensure(ctx context.Context, s *Schema) error {
+	ctx, cancel := c.bound(ctx, 0)
+	defer cancel()
 	coll := c.db.Collection(s.Collection)
 	existing, err := listIndexes(ctx, coll)
 	if err != nil {

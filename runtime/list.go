@@ -55,26 +55,37 @@ func (r *Repo[K, P]) List(ctx context.Context, o ListOptions) iter.Seq2[Record[K
 		}
 		filter, findOpts, err := r.listQuery(o)
 		if err != nil {
-			yield(zero, r.opErr(opList, o.Prefix, err))
+			yield(zero, r.opErr(ctx, opList, o.Prefix, err))
 			return
 		}
-		cur, err := r.coll.Find(ctx, filter, findOpts)
+		// Each round trip (the find, then every getMore) gets its own
+		// OpTimeout.
+		callCtx, cancel := r.conn.bound(ctx, 0)
+		defer func() { cancel() }()
+		cur, err := r.coll.Find(callCtx, filter, findOpts)
 		if err != nil {
-			yield(zero, r.opErr(opList, o.Prefix, err))
+			yield(zero, r.opErr(ctx, opList, o.Prefix, err))
 			return
 		}
 		defer cur.Close(context.WithoutCancel(ctx))
-		for cur.Next(ctx) {
+		for {
+			if cur.RemainingBatchLength() == 0 && cur.ID() != 0 {
+				cancel()
+				callCtx, cancel = r.conn.bound(ctx, 0)
+			}
+			if !cur.Next(callCtx) {
+				break
+			}
 			rec, err := r.decode(cur.Current)
 			if err != nil {
-				err = r.opErr(opList, o.Prefix, err)
+				err = r.opErr(ctx, opList, o.Prefix, err)
 			}
 			if !yield(rec, err) || err != nil {
 				return
 			}
 		}
 		if err := cur.Err(); err != nil {
-			yield(zero, r.opErr(opList, o.Prefix, err))
+			yield(zero, r.opErr(ctx, opList, o.Prefix, err))
 		}
 	}
 }
@@ -85,12 +96,9 @@ func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuild
 	}
 	filter := bson.D{}
 	for i, v := range o.Prefix {
-		nv, err := normalise(v)
+		nv, err := r.s.keyPart(i, v)
 		if err != nil {
-			return nil, nil, errorf(ErrInvalidKey, "prefix field %q: %v", r.s.Key[i].Name, err)
-		}
-		if s, ok := nv.(string); ok && s == "" && !r.s.Key[i].Optional {
-			return nil, nil, errorf(ErrInvalidKey, "prefix field %q is empty", r.s.Key[i].Name)
+			return nil, nil, errorf(ErrInvalidKey, "prefix: %v", err)
 		}
 		filter = append(filter, bson.E{Key: r.s.Key[i].Name, Value: nv})
 	}
@@ -99,11 +107,18 @@ func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuild
 			return nil, nil, errorf(ErrInvalidArgument, "range field %q is not a key field, createDate, updatedDate or when", o.Range.Field)
 		}
 		cond := bson.D{}
-		if o.Range.From != nil {
-			cond = append(cond, bson.E{Key: "$gte", Value: rangeValue(o.Range.Field, o.Range.From)})
-		}
-		if o.Range.To != nil {
-			cond = append(cond, bson.E{Key: "$lt", Value: rangeValue(o.Range.Field, o.Range.To)})
+		for _, b := range []struct {
+			op string
+			v  any
+		}{{"$gte", o.Range.From}, {"$lt", o.Range.To}} {
+			if b.v == nil {
+				continue
+			}
+			v, err := r.rangeValue(o.Range.Field, b.v)
+			if err != nil {
+				return nil, nil, err
+			}
+			cond = append(cond, bson.E{Key: b.op, Value: v})
 		}
 		if len(cond) > 0 {
 			filter = append(filter, bson.E{Key: o.Range.Field, Value: cond})
@@ -113,7 +128,7 @@ func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuild
 		if !r.s.HasWhen {
 			return nil, nil, errorf(ErrInvalidArgument, "%s has no when column; AsOf does not apply", r.s.Domain)
 		}
-		filter = append(filter, bson.E{Key: FieldWhen, Value: bson.D{{Key: "$lte", Value: whenValue(o.AsOf)}}})
+		filter = append(filter, bson.E{Key: FieldWhen, Value: bson.D{{Key: "$lte", Value: asOfValue(o.AsOf)}}})
 	}
 	if r.s.HasRemoved && !o.IncludeRemoved {
 		filter = append(filter, bson.E{Key: FieldRemoved, Value: bson.D{{Key: "$ne", Value: true}}})
@@ -124,9 +139,14 @@ func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuild
 			sortSpec = append(sortSpec, bson.E{Key: k.Name, Value: 1})
 		}
 	}
-	for _, s := range o.Sort {
+	for i, s := range o.Sort {
 		if !r.sortable(s.Field) {
 			return nil, nil, errorf(ErrInvalidArgument, "sort field %q is not a key field, createDate, updatedDate, when or _id", s.Field)
+		}
+		for _, earlier := range o.Sort[:i] {
+			if earlier.Field == s.Field {
+				return nil, nil, errorf(ErrInvalidArgument, "sort field %q is listed twice", s.Field)
+			}
 		}
 		sortSpec = append(sortSpec, bson.E{Key: s.Field, Value: dir(s.Desc)})
 	}
@@ -153,16 +173,41 @@ func dir(desc bool) int {
 	return 1
 }
 
-// rangeValue turns a time bound into the field's stored form: epoch
-// milliseconds for when, a date elsewhere.
-func rangeValue(field string, v any) any {
-	if t, ok := v.(time.Time); ok {
-		if field == FieldWhen {
-			return whenValue(t)
+// rangeValue checks a range bound against the field's type and turns it
+// into the field's stored form: a key field's type, epoch milliseconds for
+// when (a time.Time or a number), a time.Time for the dates, an ObjectID for
+// _id. A bound of another type would match nothing: it is an error instead.
+func (r *Repo[K, P]) rangeValue(field string, v any) (any, error) {
+	if i, ok := r.s.keyIndex[field]; ok {
+		f := r.s.Key[i]
+		f.Optional = true // an empty string is a valid bound
+		c := compiled{Schema: &Schema{Domain: r.s.Domain, Key: []KeyField{f}}}
+		nv, err := c.keyPart(0, v)
+		if err != nil {
+			return nil, errorf(ErrInvalidArgument, "range bound: %v", err)
 		}
-		return t.UTC()
+		return nv, nil
 	}
-	return v
+	switch x := v.(type) {
+	case time.Time:
+		switch field {
+		case FieldWhen:
+			// Stored whens are whole milliseconds, so comparing them with t
+			// rounded up is comparing them with t itself.
+			return whenBound(x), nil
+		case FieldCreateDate, FieldUpdatedDate:
+			return x.UTC(), nil
+		}
+	case float64, int64, int:
+		if nv, err := normalise(x); err == nil && field == FieldWhen {
+			return nv, nil
+		}
+	case bson.ObjectID:
+		if field == FieldID {
+			return x, nil
+		}
+	}
+	return nil, errorf(ErrInvalidArgument, "range bound %v (%T) does not fit %s: use a time.Time for createDate and updatedDate, a time.Time or epoch milliseconds for when, a bson.ObjectID for _id", v, v, field)
 }
 
 func (r *Repo[K, P]) sortable(f string) bool {

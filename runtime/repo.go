@@ -102,7 +102,7 @@ func (r *Repo[K, P]) Collection() *mongo.Collection { return r.coll }
 func (r *Repo[K, P]) RedisKey(k K) (string, error) {
 	vals, err := r.s.keyValues(k.KeyValues())
 	if err != nil {
-		return "", r.opErr(opGet, nil, err)
+		return "", r.argErr(opGet, nil, err)
 	}
 	return r.s.redisKey(r.conn.cfg.KeyPrefix, vals), nil
 }
@@ -114,21 +114,33 @@ func (r *Repo[K, P]) begin(ctx context.Context, op opID, k *K) (context.Context,
 	if k != nil {
 		var err error
 		if vals, err = r.s.keyValues((*k).KeyValues()); err != nil {
-			return ctx, nil, r.opErr(op, nil, err)
+			return ctx, nil, r.opErr(ctx, op, nil, err)
 		}
 	}
 	if err := r.conn.Ready(ctx); err != nil {
 		r.ops[op].errors.Add(1)
 		return ctx, vals, err
 	}
+	if err := r.conn.storableKey(vals); err != nil {
+		return ctx, nil, r.argErr(op, vals, err)
+	}
 	return withOp(ctx, r.ops[op]), vals, nil
 }
 
-func (r *Repo[K, P]) opErr(op opID, vals []any, err error) error {
+// argErr is opErr for an error that did not come from a server (a bad key
+// or argument, a document that does not decode).
+func (r *Repo[K, P]) argErr(op opID, vals []any, err error) error {
+	return r.opErr(context.Background(), op, vals, err)
+}
+
+// opErr wraps err with the operation, domain and key, counts it (unless it
+// is ErrNotFound) and classifies it against the caller's ctx (see
+// Conn.classify).
+func (r *Repo[K, P]) opErr(ctx context.Context, op opID, vals []any, err error) error {
 	if !errors.Is(err, ErrNotFound) {
 		r.ops[op].errors.Add(1)
 	}
-	return &OpError{Op: opNames[op], Domain: r.s.Domain, Key: keyString(vals), Err: classify(err)}
+	return &OpError{Op: opNames[op], Domain: r.s.Domain, Key: keyString(vals), Err: r.conn.classify(ctx, err)}
 }
 
 func (r *Repo[K, P]) hit(op opID)  { r.ops[op].hits.Add(1) }
@@ -151,27 +163,27 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 		// engine's colliding key, a recreated document) a miss, never a
 		// wrong answer.
 		byID := append(bson.D{{Key: FieldID, Value: id}}, filter...)
-		raw, err := r.coll.FindOne(ctx, byID).Raw()
+		raw, err := r.findOne(ctx, byID)
 		switch {
 		case err == nil:
 			r.hit(opGet)
 			return r.visible(opGet, vals, raw)
 		case !errors.Is(err, mongo.ErrNoDocuments):
-			return zero, r.opErr(opGet, vals, err)
+			return zero, r.opErr(ctx, opGet, vals, err)
 		}
 		stale = true
 		r.conn.log.Debug("persistgen: stale identity", "key", rk)
 	}
 	r.miss(opGet)
-	raw, err := r.coll.FindOne(ctx, filter).Raw()
+	raw, err := r.findOne(ctx, filter)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		if stale {
 			r.conn.cache.del(ctx, rk)
 		}
-		return zero, r.opErr(opGet, vals, ErrNotFound)
+		return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
 	}
 	if err != nil {
-		return zero, r.opErr(opGet, vals, err)
+		return zero, r.opErr(ctx, opGet, vals, err)
 	}
 	if id, ok := raw.Lookup(FieldID).ObjectIDOK(); ok {
 		r.conn.cache.set(ctx, rk, id)
@@ -179,14 +191,21 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 	return r.visible(opGet, vals, raw)
 }
 
+// findOne is one FindOne, bounded by Config.OpTimeout.
+func (r *Repo[K, P]) findOne(ctx context.Context, filter bson.D, opts ...options.Lister[options.FindOneOptions]) (bson.Raw, error) {
+	ctx, cancel := r.conn.bound(ctx, 0)
+	defer cancel()
+	return r.coll.FindOne(ctx, filter, opts...).Raw()
+}
+
 // visible decodes raw, reporting a soft-removed row as ErrNotFound.
 func (r *Repo[K, P]) visible(op opID, vals []any, raw bson.Raw) (Record[K, P], error) {
 	rec, err := r.decode(raw)
 	if err != nil {
-		return rec, r.opErr(op, vals, err)
+		return rec, r.argErr(op, vals, err)
 	}
 	if rec.Removed {
-		return Record[K, P]{}, r.opErr(op, vals, ErrNotFound)
+		return Record[K, P]{}, r.argErr(op, vals, ErrNotFound)
 	}
 	return rec, nil
 }
@@ -201,15 +220,15 @@ func (r *Repo[K, P]) GetAsOf(ctx context.Context, k K, t time.Time) (Record[K, P
 		return zero, err
 	}
 	if !r.s.HasWhen {
-		return zero, r.opErr(opGetAsOf, vals, errorf(ErrInvalidArgument, "%s has no when column; use Get", r.s.Domain))
+		return zero, r.opErr(ctx, opGetAsOf, vals, errorf(ErrInvalidArgument, "%s has no when column; use Get", r.s.Domain))
 	}
-	filter := append(r.s.filter(vals), bson.E{Key: FieldWhen, Value: bson.D{{Key: "$lte", Value: whenValue(t)}}})
-	raw, err := r.coll.FindOne(ctx, filter).Raw()
+	filter := append(r.s.filter(vals), bson.E{Key: FieldWhen, Value: bson.D{{Key: "$lte", Value: asOfValue(t)}}})
+	raw, err := r.findOne(ctx, filter)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return zero, r.opErr(opGetAsOf, vals, ErrNotFound)
+		return zero, r.opErr(ctx, opGetAsOf, vals, ErrNotFound)
 	}
 	if err != nil {
-		return zero, r.opErr(opGetAsOf, vals, err)
+		return zero, r.opErr(ctx, opGetAsOf, vals, err)
 	}
 	return r.visible(opGetAsOf, vals, raw)
 }
@@ -226,13 +245,16 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
 	}
 	set, err := r.setFields(p, when)
 	if err != nil {
-		return r.opErr(opPut, vals, err)
+		return r.opErr(ctx, opPut, vals, err)
 	}
-	update := upsertUpdate(set, bson.ObjectID{})
+	// A client-made _id, like PutMany's and InsertMany's: newest first
+	// (createDate, then _id) orders writes of one millisecond by the order
+	// this process made them, whichever method made them.
+	update := upsertUpdate(set, bson.NewObjectID())
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After))
 	id, _, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
 	if err != nil {
-		return r.opErr(opPut, vals, err)
+		return r.opErr(ctx, opPut, vals, err)
 	}
 	r.conn.cache.set(ctx, r.s.redisKey(r.conn.cfg.KeyPrefix, vals), id)
 	return nil
@@ -247,14 +269,14 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool
 	}
 	doc, err := r.insertDoc(vals, p, when, bson.NewObjectID())
 	if err != nil {
-		return false, r.opErr(opInsert, vals, err)
+		return false, r.opErr(ctx, opInsert, vals, err)
 	}
 	newID := doc[0].Value.(bson.ObjectID)
 	update := bson.D{{Key: "$setOnInsert", Value: doc}}
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before))
 	id, existed, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
 	if err != nil {
-		return false, r.opErr(opInsert, vals, err)
+		return false, r.opErr(ctx, opInsert, vals, err)
 	}
 	if !existed {
 		id = newID
@@ -282,7 +304,9 @@ func (r *Repo[K, P]) upsertOne(ctx context.Context, filter, update bson.D, opts 
 		var got struct {
 			ID bson.ObjectID `bson:"_id"`
 		}
-		err := r.coll.FindOneAndUpdate(ctx, filter, update, opts).Decode(&got)
+		callCtx, cancel := r.conn.bound(ctx, 0)
+		err := r.coll.FindOneAndUpdate(callCtx, filter, update, opts).Decode(&got)
+		cancel()
 		switch {
 		case err == nil:
 			return got.ID, true, nil
@@ -319,13 +343,15 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 		return false, err
 	}
 	if !r.s.HasRemoved {
-		return false, r.opErr(opRemove, vals, errorf(ErrInvalidArgument, "%s does not soft-delete", r.s.Domain))
+		return false, r.opErr(ctx, opRemove, vals, errorf(ErrInvalidArgument, "%s does not soft-delete", r.s.Domain))
 	}
 	filter := append(r.s.filter(vals), bson.E{Key: FieldRemoved, Value: bson.D{{Key: "$ne", Value: true}}})
 	update := bson.D{{Key: "$set", Value: bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: r.now()}}}}
-	res, err := r.coll.UpdateOne(ctx, filter, update)
+	callCtx, cancel := r.conn.bound(ctx, 0)
+	defer cancel()
+	res, err := r.coll.UpdateOne(callCtx, filter, update)
 	if err != nil {
-		return false, r.opErr(opRemove, vals, err)
+		return false, r.opErr(ctx, opRemove, vals, err)
 	}
 	return res.MatchedCount > 0, nil
 }
@@ -336,21 +362,50 @@ func (r *Repo[K, P]) Exists(ctx context.Context, k K) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	err = r.coll.FindOne(ctx, r.s.filter(vals), options.FindOne().SetProjection(bson.D{{Key: FieldID, Value: 1}})).Err()
+	_, err = r.findOne(ctx, r.s.filter(vals), options.FindOne().SetProjection(bson.D{{Key: FieldID, Value: 1}}))
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return false, nil
 	}
 	if err != nil {
-		return false, r.opErr(opExists, vals, err)
+		return false, r.opErr(ctx, opExists, vals, err)
 	}
 	return true, nil
 }
 
 func (r *Repo[K, P]) now() time.Time { return r.conn.cfg.Now().UTC().Truncate(time.Millisecond) }
 
-// whenValue stores when as epoch milliseconds in a BSON double, the type
-// upstream's JavaScript numbers have.
-func whenValue(t time.Time) float64 { return float64(t.UnixMilli()) }
+// maxWhenMs bounds a when: what a JavaScript Date (and so backtest-kit) can
+// hold, ±8.64e15 ms (about 275,000 years either side of 1970).
+const maxWhenMs = 8_640_000_000_000_000
+
+// whenValue is a when as stored: epoch milliseconds in a BSON double, the
+// type upstream's JavaScript numbers have, rounded up to the millisecond, so
+// that a row is never stored as earlier than it was written. As-of reads
+// round their bound down (asOfValue): a row becomes visible at the first
+// whole millisecond at or after its when, never before it.
+func whenValue(t time.Time) (float64, error) {
+	if t.Before(time.UnixMilli(-maxWhenMs)) || t.After(time.UnixMilli(maxWhenMs)) {
+		return 0, errorf(ErrInvalidArgument, "when %s is outside what a JavaScript Date can hold (±8.64e15 ms around 1970); pass a simulation time in that range", t.UTC().Format(time.RFC3339))
+	}
+	ms := t.UnixMilli() // rounded down, also before 1970
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return float64(ms), nil
+}
+
+// asOfValue is the bound of an as-of read: t rounded down to the
+// millisecond, and clamped to the range of stored whens (beyond it, every
+// row or none is visible; nothing wraps around).
+func asOfValue(t time.Time) float64 {
+	switch {
+	case t.After(time.UnixMilli(maxWhenMs)):
+		return maxWhenMs
+	case t.Before(time.UnixMilli(-maxWhenMs)):
+		return -maxWhenMs - 1
+	}
+	return float64(t.UnixMilli())
+}
 
 func (r *Repo[K, P]) checkWhen(when time.Time) error {
 	switch {
@@ -376,6 +431,9 @@ func (r *Repo[K, P]) payloadFields(p P) (bson.D, error) {
 	}
 	if len(data) > MaxPayloadBytes {
 		return nil, errorf(ErrInvalidArgument, "payload is %d bytes encoded; a document is limited to 16 MiB, so keep a payload under %d bytes (split it across keys)", len(data), MaxPayloadBytes)
+	}
+	if err := r.conn.Capabilities().unstorable(t, data); err != nil {
+		return nil, err
 	}
 	if r.s.Payload != "" {
 		return bson.D{{Key: r.s.Payload, Value: bson.RawValue{Type: t, Value: data}}}, nil
@@ -417,7 +475,11 @@ func (r *Repo[K, P]) setFields(p P, when time.Time) (bson.D, error) {
 		return nil, err
 	}
 	if r.s.HasWhen {
-		set = append(set, bson.E{Key: FieldWhen, Value: whenValue(when)})
+		w, err := whenValue(when)
+		if err != nil {
+			return nil, err
+		}
+		set = append(set, bson.E{Key: FieldWhen, Value: w})
 	}
 	if r.s.HasRemoved {
 		set = append(set, bson.E{Key: FieldRemoved, Value: false})
@@ -426,19 +488,14 @@ func (r *Repo[K, P]) setFields(p P, when time.Time) (bson.D, error) {
 }
 
 // upsertUpdate is the update of a last-writer-wins write: set (from
-// setFields, whose last element is updatedDate) on every write, createDate
-// (equal to that updatedDate) and, when given, _id only on insert.
+// setFields, whose last element is updatedDate) on every write; the
+// client-made id and createDate (equal to that updatedDate) only on insert.
 func upsertUpdate(set bson.D, id bson.ObjectID) bson.D {
-	onInsert := bson.D{{Key: FieldCreateDate, Value: set[len(set)-1].Value}}
-	if !id.IsZero() {
-		onInsert = append(bson.D{{Key: FieldID, Value: id}}, onInsert...)
-	}
+	onInsert := bson.D{{Key: FieldID, Value: id}, {Key: FieldCreateDate, Value: set[len(set)-1].Value}}
 	return bson.D{{Key: "$set", Value: set}, {Key: "$setOnInsert", Value: onInsert}}
 }
 
-// insertDoc is a whole new document. With a non-zero id its first element
-// is _id; without one the driver assigns it (which spares the driver from
-// decoding a given _id back, one decoder per document).
+// insertDoc is a whole new document under the client-made id.
 func (r *Repo[K, P]) insertDoc(vals []any, p P, when time.Time, id bson.ObjectID) (bson.D, error) {
 	set, err := r.setFields(p, when)
 	if err != nil {
@@ -446,9 +503,7 @@ func (r *Repo[K, P]) insertDoc(vals []any, p P, when time.Time, id bson.ObjectID
 	}
 	now := set[len(set)-1].Value
 	doc := make(bson.D, 0, 2+len(vals)+len(set))
-	if !id.IsZero() {
-		doc = append(doc, bson.E{Key: FieldID, Value: id})
-	}
+	doc = append(doc, bson.E{Key: FieldID, Value: id})
 	doc = append(doc, r.s.filter(vals)...)
 	doc = append(doc, set...)
 	return append(doc, bson.E{Key: FieldCreateDate, Value: now}), nil
@@ -505,4 +560,13 @@ func timeOf(v bson.RawValue) time.Time {
 		return time.UnixMilli(int64(v.Int32())).UTC()
 	}
 	return time.Time{}
+}
+
+// whenBound is a time bound on when for a range: t rounded up to the
+// millisecond, clamped like asOfValue.
+func whenBound(t time.Time) float64 {
+	if w, err := whenValue(t); err == nil {
+		return w
+	}
+	return asOfValue(t)
 }

@@ -19,10 +19,26 @@ const (
 	FieldRemoved     = "removed"
 )
 
+// KeyType is the type of a key field's values.
+type KeyType string
+
+// The key types. A key value is given as the Go type of the same name (int
+// and int32 are taken as int64; an int for a float64 field, or an integral
+// float64 for an int64 field, is converted).
+const (
+	TypeString  KeyType = "string"
+	TypeBool    KeyType = "bool"
+	TypeInt64   KeyType = "int64"
+	TypeFloat64 KeyType = "float64"
+)
+
 // KeyField is one part of a domain's unique key.
 type KeyField struct {
 	// Name is the BSON field name.
 	Name string
+	// Type is the type of the field's values. Empty accepts any key type
+	// (string, bool, int64 or float64) without checking it.
+	Type KeyType
 	// Optional allows the empty string (frameName in live mode). Other empty
 	// parts are rejected with ErrInvalidKey.
 	Optional bool
@@ -144,6 +160,11 @@ func (s *Schema) Validate() error {
 		if seen[k.Name] {
 			return bad("key field %q listed twice", k.Name)
 		}
+		switch k.Type {
+		case "", TypeString, TypeBool, TypeInt64, TypeFloat64:
+		default:
+			return bad("key field %q has type %q; use string, bool, int64 or float64", k.Name, k.Type)
+		}
 		seen[k.Name] = true
 	}
 	if s.Payload != "" && (seen[s.Payload] || s.Payload == FieldID || s.Payload == FieldWhen || s.Payload == FieldRemoved ||
@@ -205,16 +226,57 @@ func (c *compiled) keyValues(vals []any) ([]any, error) {
 	}
 	out := make([]any, len(vals))
 	for i, v := range vals {
-		nv, err := normalise(v)
+		nv, err := c.keyPart(i, v)
 		if err != nil {
-			return nil, errorf(ErrInvalidKey, "key field %q: %v", c.Key[i].Name, err)
-		}
-		if s, ok := nv.(string); ok && s == "" && !c.Key[i].Optional {
-			return nil, errorf(ErrInvalidKey, "key field %q is empty; every part of a %s key except optional ones must be set", c.Key[i].Name, c.Domain)
+			return nil, err
 		}
 		out[i] = nv
 	}
 	return out, nil
+}
+
+// keyPart validates and normalises the value of key field i (ErrInvalidKey).
+func (c *compiled) keyPart(i int, v any) (any, error) {
+	f := c.Key[i]
+	nv, err := normalise(v)
+	if err != nil {
+		return nil, errorf(ErrInvalidKey, "key field %q: %v", f.Name, err)
+	}
+	switch x := nv.(type) {
+	case string:
+		if x == "" && !f.Optional {
+			return nil, errorf(ErrInvalidKey, "key field %q is empty; every part of a %s key except optional ones must be set", f.Name, c.Domain)
+		}
+	case int64:
+		if f.Type == TypeFloat64 {
+			nv = float64(x)
+		}
+	case float64:
+		if f.Type == TypeInt64 {
+			if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+				return nil, errorf(ErrInvalidKey, "key field %q is an int64; %v is not a whole number", f.Name, x)
+			}
+			nv = int64(x)
+		}
+	}
+	if f.Type != "" && keyTypeOf(nv) != f.Type {
+		return nil, errorf(ErrInvalidKey, "key field %q is a %s, not a %s (%v)", f.Name, f.Type, keyTypeOf(nv), v)
+	}
+	return nv, nil
+}
+
+func keyTypeOf(v any) KeyType {
+	switch v.(type) {
+	case string:
+		return TypeString
+	case bool:
+		return TypeBool
+	case int64:
+		return TypeInt64
+	case float64:
+		return TypeFloat64
+	}
+	return ""
 }
 
 func (c *compiled) keyNames() string {
@@ -243,6 +305,11 @@ func normalise(v any) (any, error) {
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, fmt.Errorf("%v is not a storable number", x)
+		}
+		if x == 0 {
+			// -0 equals 0 to MongoDB (the unique index and every filter),
+			// so it is the same key and must be spelled the same.
+			return 0.0, nil
 		}
 		return x, nil
 	case nil:

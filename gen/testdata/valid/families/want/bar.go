@@ -52,9 +52,18 @@ func (k BarKey) Filter() (bson.D, error) {
 // BarSchema describes the bar domain to the runtime: collection bar-items.
 func BarSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "bar-items",
-		Domain:      "bar",
-		Key:         []runtime.KeyField{{Name: "venue"}, {Name: "interval"}, {Name: "t"}},
+		Collection: "bar-items",
+		Domain:     "bar",
+		Key: []runtime.KeyField{{
+			Name: "venue",
+			Type: "string",
+		}, {
+			Name: "interval",
+			Type: "string",
+		}, {
+			Name: "t",
+			Type: "int64",
+		}},
 		RedisPrefix: "bar_cache",
 	}
 }

@@ -46,9 +46,12 @@ func (k BlobKey) Filter() (bson.D, error) {
 // BlobSchema describes the blob domain to the runtime: collection blob-items.
 func BlobSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "blob-items",
-		Domain:      "blob",
-		Key:         []runtime.KeyField{{Name: "name"}},
+		Collection: "blob-items",
+		Domain:     "blob",
+		Key: []runtime.KeyField{{
+			Name: "name",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "blob_cache",
 	}

@@ -50,11 +50,17 @@ func (k CacheKey) Filter() (bson.D, error) {
 // CacheSchema describes the cache domain to the runtime: collection cache-items.
 func CacheSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "cache-items",
-		Domain:      "cache",
-		HasRemoved:  true,
-		HasWhen:     true,
-		Key:         []runtime.KeyField{{Name: "bucket"}, {Name: "entry"}},
+		Collection: "cache-items",
+		Domain:     "cache",
+		HasRemoved: true,
+		HasWhen:    true,
+		Key: []runtime.KeyField{{
+			Name: "bucket",
+			Type: "string",
+		}, {
+			Name: "entry",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "cache_cache",
 	}

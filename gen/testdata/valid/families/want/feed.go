@@ -60,7 +60,11 @@ func FeedSchema() *runtime.Schema {
 		Key: []runtime.KeyField{{
 			Name:     "channel",
 			Optional: true,
-		}, {Name: "itemId"}},
+			Type:     "string",
+		}, {
+			Name: "itemId",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "feed_cache",
 	}

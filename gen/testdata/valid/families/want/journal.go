@@ -44,9 +44,12 @@ func (k JournalKey) Filter() (bson.D, error) {
 // JournalSchema describes the journal domain to the runtime: collection journal-items.
 func JournalSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "journal-items",
-		Domain:      "journal",
-		Key:         []runtime.KeyField{{Name: "entryId"}},
+		Collection: "journal-items",
+		Domain:     "journal",
+		Key: []runtime.KeyField{{
+			Name: "entryId",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "journal_cache",
 	}

@@ -52,10 +52,14 @@ func PairsSchema() *runtime.Schema {
 		Collection: "pair-items",
 		Domain:     "pairs",
 		HasWhen:    true,
-		Key: []runtime.KeyField{{Name: "owner"}, {
+		Key: []runtime.KeyField{{
+			Name: "owner",
+			Type: "string",
+		}, {
 			FalseWord: "off",
 			Name:      "live",
 			TrueWord:  "on",
+			Type:      "bool",
 		}},
 		Payload:     "pairs",
 		RedisOrder:  []string{"live", "owner"},

@@ -45,9 +45,12 @@ func (k NoteKey) Filter() (bson.D, error) {
 // NoteSchema describes the note domain to the runtime: collection note-items.
 func NoteSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Collection:  "note-items",
-		Domain:      "note",
-		Key:         []runtime.KeyField{{Name: "noteId"}},
+		Collection: "note-items",
+		Domain:     "note",
+		Key: []runtime.KeyField{{
+			Name: "noteId",
+			Type: "string",
+		}},
 		Payload:     "payload",
 		RedisPrefix: "note_cache",
 	}
