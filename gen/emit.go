@@ -159,14 +159,48 @@ func (g *generator) emitTypes(f *jen.File) {
 			fields = append(fields,
 				jen.Comment("Extra keeps the fields another engine wrote that this type does not name;"),
 				jen.Comment("they are written back unchanged."),
-				jen.Id("Extra").Map(jen.String()).Any().Tag(map[string]string{"bson": ",inline", "json": "-"}))
+				jen.Id("Extra").Map(jen.String()).Any().Tag(map[string]string{"bson": ",inline", "json": "-"}),
+				jen.Comment("Absent lists the fields the stored document did not have; they stay"),
+				jen.Comment("absent when the value is written back, unless set to a non-empty value."),
+				jen.Id("Absent").Index().String().Tag(map[string]string{"bson": "-", "json": "-"}))
 		}
 		f.Type().Id(t.Name).Struct(fields...)
 		f.Line()
 		if t.Tuple {
 			g.emitTuple(f, t, all)
 		}
+		if t.KeepUnknown {
+			g.emitPresence(f, t, all)
+		}
 	}
+}
+
+// emitPresence makes a type remember which of its fields a stored document
+// lacked (Absent) and leave them absent when it is written back.
+func (g *generator) emitPresence(f *jen.File, t *TypeDecl, all []*Field) {
+	var names []jen.Code
+	for _, fl := range all {
+		if !fl.Optional { // optional fields are omitted when empty anyway
+			names = append(names, jen.Lit(fl.Name))
+		}
+	}
+	f.Comment("MarshalBSON writes " + t.Name + ", leaving absent the fields in Absent that are still empty.")
+	f.Func().Params(jen.Id("t").Id(t.Name)).Id("MarshalBSON").Params().Params(jen.Index().Byte(), jen.Error()).Block(
+		jen.Type().Id("plain").Id(t.Name),
+		jen.List(jen.Id("data"), jen.Err()).Op(":=").Qual(bsonPkg, "Marshal").Call(jen.Id("plain").Call(jen.Id("t"))),
+		jen.If(jen.Err().Op("!=").Nil().Op("||").Len(jen.Id("t").Dot("Absent")).Op("==").Lit(0)).Block(jen.Return(jen.Id("data"), jen.Err())),
+		jen.Return(jen.Qual(runtimePkg, "OmitAbsent").Call(jen.Id("data"), jen.Id("t").Dot("Absent"))),
+	)
+	f.Line()
+	f.Comment("UnmarshalBSON reads " + t.Name + " and records in Absent the fields the document lacks.")
+	f.Func().Params(jen.Id("t").Op("*").Id(t.Name)).Id("UnmarshalBSON").Params(jen.Id("data").Index().Byte()).Error().Block(
+		jen.Type().Id("plain").Id(t.Name),
+		jen.Op("*").Id("t").Op("=").Id(t.Name).Values(),
+		jen.If(jen.Err().Op(":=").Qual(bsonPkg, "Unmarshal").Call(jen.Id("data"), jen.Parens(jen.Op("*").Id("plain")).Call(jen.Id("t"))), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
+		jen.Id("t").Dot("Absent").Op("=").Qual(runtimePkg, "AbsentFields").Call(jen.Id("data"), jen.Index().String().Values(names...)),
+		jen.Return(jen.Nil()),
+	)
+	f.Line()
 }
 
 func (g *generator) emitTuple(f *jen.File, t *TypeDecl, all []*Field) {
@@ -242,7 +276,7 @@ func (g *generator) emitKey(f *jen.File, d *Domain) {
 }
 
 func (g *generator) emitSchema(f *jen.File, d *Domain) {
-	s := schemaOf(d)
+	s := schemaOf(d, g.types)
 	var keys []jen.Code
 	for _, k := range s.Key {
 		kv := jen.Dict{jen.Id("Name"): jen.Lit(k.Name)}
@@ -276,6 +310,9 @@ func (g *generator) emitSchema(f *jen.File, d *Domain) {
 	}
 	if s.HasRemoved {
 		fields[jen.Id("HasRemoved")] = jen.True()
+	}
+	if s.PayloadRemoved {
+		fields[jen.Id("PayloadRemoved")] = jen.True()
 	}
 	if s.Payload != "" {
 		fields[jen.Id("Payload")] = jen.Lit(s.Payload)

@@ -104,7 +104,7 @@ func validateType(l *errList, t *TypeDecl, types map[string]*TypeDecl, declared 
 	if len(all) == 0 {
 		l.add(t.Pos, "type %q has no fields; add `fields:`", t.Name)
 	}
-	bsonNames, goNames := map[string]bool{}, map[string]bool{"Extra": t.KeepUnknown}
+	bsonNames, goNames := map[string]bool{}, map[string]bool{"Extra": t.KeepUnknown, "Absent": t.KeepUnknown}
 	for _, f := range t.Fields {
 		if f.Name == "" {
 			l.add(f.Pos, "a field of %q has no name; add `name: bsonName`", t.Name)
@@ -266,7 +266,7 @@ func validateDomain(l *errList, d *Domain, types map[string]*TypeDecl, declared 
 	}
 	// Extra indexes.
 	auto := map[string]bool{}
-	all := schemaOf(d).AllIndexes()
+	all := schemaOf(d, types).AllIndexes()
 	for _, ix := range all[:len(all)-len(d.Indexes)] { // the ones the runtime adds on its own
 		auto[ix.Name] = true
 	}

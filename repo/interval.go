@@ -65,8 +65,9 @@ func IntervalSchema() *runtime.Schema {
 			Name: "entryKey",
 			Type: "string",
 		}},
-		Payload:     "payload",
-		RedisPrefix: "interval_cache",
+		Payload:        "payload",
+		PayloadRemoved: true,
+		RedisPrefix:    "interval_cache",
 	}
 }
 

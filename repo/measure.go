@@ -64,8 +64,9 @@ func MeasureSchema() *runtime.Schema {
 			Name: "entryKey",
 			Type: "string",
 		}},
-		Payload:     "payload",
-		RedisPrefix: "measure_cache",
+		Payload:        "payload",
+		PayloadRemoved: true,
+		RedisPrefix:    "measure_cache",
 	}
 }
 

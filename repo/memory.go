@@ -72,8 +72,9 @@ func MemorySchema() *runtime.Schema {
 			Name: "memoryId",
 			Type: "string",
 		}},
-		Payload:     "payload",
-		RedisPrefix: "memory_cache",
+		Payload:        "payload",
+		PayloadRemoved: true,
+		RedisPrefix:    "memory_cache",
 	}
 }
 

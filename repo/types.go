@@ -4,6 +4,7 @@ package repo
 
 import (
 	"github.com/persistgen/persistgen/runtime"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"time"
 )
 
@@ -46,6 +47,30 @@ type SignalRow struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes SignalRow, leaving absent the fields in Absent that are still empty.
+func (t SignalRow) MarshalBSON() ([]byte, error) {
+	type plain SignalRow
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads SignalRow and records in Absent the fields the document lacks.
+func (t *SignalRow) UnmarshalBSON(data []byte) error {
+	type plain SignalRow
+	*t = SignalRow{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled"})
+	return nil
 }
 
 // StrategyState is what live crash recovery needs to resume a strategy.
@@ -66,6 +91,30 @@ type StrategyState struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes StrategyState, leaving absent the fields in Absent that are still empty.
+func (t StrategyState) MarshalBSON() ([]byte, error) {
+	type plain StrategyState
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads StrategyState and records in Absent the fields the document lacks.
+func (t *StrategyState) UnmarshalBSON(data []byte) error {
+	type plain StrategyState
+	*t = StrategyState{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"pendingSignalId", "lastPendingId", "createdSignal", "commitQueue", "closedSignal", "cancelledSignal", "activatedSignal", "takeProfitSignal", "stopLossSignal", "retryOpenSignal", "retryOpenCount", "retryCloseCount", "isPaused"})
+	return nil
 }
 
 // RiskPosition is one open position counted by a risk profile.
@@ -83,6 +132,30 @@ type RiskPosition struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes RiskPosition, leaving absent the fields in Absent that are still empty.
+func (t RiskPosition) MarshalBSON() ([]byte, error) {
+	type plain RiskPosition
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads RiskPosition and records in Absent the fields the document lacks.
+func (t *RiskPosition) UnmarshalBSON(data []byte) error {
+	type plain RiskPosition
+	*t = RiskPosition{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"strategyName", "exchangeName", "frameName", "symbol", "position", "priceOpen", "priceStopLoss", "priceTakeProfit", "minuteEstimatedTime", "openTimestamp"})
+	return nil
 }
 
 // RiskEntry is one [key, position] pair of a risk profile; Key is strategyName_exchangeName_symbol.
@@ -112,6 +185,30 @@ type PartialState struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes PartialState, leaving absent the fields in Absent that are still empty.
+func (t PartialState) MarshalBSON() ([]byte, error) {
+	type plain PartialState
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads PartialState and records in Absent the fields the document lacks.
+func (t *PartialState) UnmarshalBSON(data []byte) error {
+	type plain PartialState
+	*t = PartialState{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"profitLevels", "lossLevels"})
+	return nil
 }
 
 // BreakevenState tells whether a signal has reached breakeven.
@@ -120,6 +217,30 @@ type BreakevenState struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes BreakevenState, leaving absent the fields in Absent that are still empty.
+func (t BreakevenState) MarshalBSON() ([]byte, error) {
+	type plain BreakevenState
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads BreakevenState and records in Absent the fields the document lacks.
+func (t *BreakevenState) UnmarshalBSON(data []byte) error {
+	type plain BreakevenState
+	*t = BreakevenState{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"reached"})
+	return nil
 }
 
 // StorageRow is a signal kept in the storage feed, with its status.
@@ -156,6 +277,30 @@ type StorageRow struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes StorageRow, leaving absent the fields in Absent that are still empty.
+func (t StorageRow) MarshalBSON() ([]byte, error) {
+	type plain StorageRow
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads StorageRow and records in Absent the fields the document lacks.
+func (t *StorageRow) UnmarshalBSON(data []byte) error {
+	type plain StorageRow
+	*t = StorageRow{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "createdAt", "updatedAt", "priority", "status"})
+	return nil
 }
 
 // Notification is one event of the notification feed; Extra holds the fields of its type.
@@ -168,6 +313,30 @@ type Notification struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes Notification, leaving absent the fields in Absent that are still empty.
+func (t Notification) MarshalBSON() ([]byte, error) {
+	type plain Notification
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads Notification and records in Absent the fields the document lacks.
+func (t *Notification) UnmarshalBSON(data []byte) error {
+	type plain Notification
+	*t = Notification{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "type", "timestamp", "backtest", "createdAt"})
+	return nil
 }
 
 // LogEntry is one log line.
@@ -186,6 +355,30 @@ type LogEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes LogEntry, leaving absent the fields in Absent that are still empty.
+func (t LogEntry) MarshalBSON() ([]byte, error) {
+	type plain LogEntry
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads LogEntry and records in Absent the fields the document lacks.
+func (t *LogEntry) UnmarshalBSON(data []byte) error {
+	type plain LogEntry
+	*t = LogEntry{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "type", "priority", "createdAt", "timestamp", "methodContext", "executionContext", "topic", "args"})
+	return nil
 }
 
 // MeasureEntry is a cached function result.
@@ -196,6 +389,30 @@ type MeasureEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes MeasureEntry, leaving absent the fields in Absent that are still empty.
+func (t MeasureEntry) MarshalBSON() ([]byte, error) {
+	type plain MeasureEntry
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads MeasureEntry and records in Absent the fields the document lacks.
+func (t *MeasureEntry) UnmarshalBSON(data []byte) error {
+	type plain MeasureEntry
+	*t = MeasureEntry{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "data", "removed"})
+	return nil
 }
 
 // IntervalEntry is a function result cached for an interval.
@@ -207,6 +424,30 @@ type IntervalEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes IntervalEntry, leaving absent the fields in Absent that are still empty.
+func (t IntervalEntry) MarshalBSON() ([]byte, error) {
+	type plain IntervalEntry
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads IntervalEntry and records in Absent the fields the document lacks.
+func (t *IntervalEntry) UnmarshalBSON(data []byte) error {
+	type plain IntervalEntry
+	*t = IntervalEntry{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "data", "when", "removed"})
+	return nil
 }
 
 // MemoryEntry is one item a strategy remembers for a signal.
@@ -219,6 +460,30 @@ type MemoryEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes MemoryEntry, leaving absent the fields in Absent that are still empty.
+func (t MemoryEntry) MarshalBSON() ([]byte, error) {
+	type plain MemoryEntry
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads MemoryEntry and records in Absent the fields the document lacks.
+func (t *MemoryEntry) UnmarshalBSON(data []byte) error {
+	type plain MemoryEntry
+	*t = MemoryEntry{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"priority", "data", "removed", "index", "when"})
+	return nil
 }
 
 // RecentSignal is the latest signal of a strategy with its outcome so far.
@@ -259,6 +524,30 @@ type RecentSignal struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes RecentSignal, leaving absent the fields in Absent that are still empty.
+func (t RecentSignal) MarshalBSON() ([]byte, error) {
+	type plain RecentSignal
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads RecentSignal and records in Absent the fields the document lacks.
+func (t *RecentSignal) UnmarshalBSON(data []byte) error {
+	type plain RecentSignal
+	*t = RecentSignal{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "originalPriceStopLoss", "originalPriceTakeProfit", "originalPriceOpen", "partialExecuted", "totalEntries", "totalPartials", "pnl", "peakProfit", "maxDrawdown"})
+	return nil
 }
 
 // StateEntry is a strategy's state for one signal and bucket; ID is signalId_bucketName.
@@ -269,6 +558,30 @@ type StateEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes StateEntry, leaving absent the fields in Absent that are still empty.
+func (t StateEntry) MarshalBSON() ([]byte, error) {
+	type plain StateEntry
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads StateEntry and records in Absent the fields the document lacks.
+func (t *StateEntry) UnmarshalBSON(data []byte) error {
+	type plain StateEntry
+	*t = StateEntry{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "data", "when"})
+	return nil
 }
 
 // SessionEntry is a strategy's session data.
@@ -279,4 +592,28 @@ type SessionEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes SessionEntry, leaving absent the fields in Absent that are still empty.
+func (t SessionEntry) MarshalBSON() ([]byte, error) {
+	type plain SessionEntry
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads SessionEntry and records in Absent the fields the document lacks.
+func (t *SessionEntry) UnmarshalBSON(data []byte) error {
+	type plain SessionEntry
+	*t = SessionEntry{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "data", "when"})
+	return nil
 }

@@ -2,9 +2,11 @@ package runtime
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -292,4 +294,58 @@ func KeyInt64(raw bson.Raw, field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("key field %q is a BSON %s, not a whole number", field, v.Type)
+}
+
+// AbsentFields returns the names among known that the encoded document doc
+// does not hold. Generated payload types record them when they are read, so
+// that writing the value back leaves those fields absent (see OmitAbsent):
+// backtest-kit tells an absent field from a null or zero one.
+func AbsentFields(doc []byte, known []string) []string {
+	raw := bson.Raw(doc)
+	var out []string
+	for _, name := range known {
+		if _, err := raw.LookupErr(name); err != nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// OmitAbsent removes from the encoded document doc the fields named in
+// absent whose value is still empty (null, a zero number, "" or false):
+// fields that were absent when the value was read, and that the program
+// did not set since, stay absent when it is written back.
+func OmitAbsent(doc []byte, absent []string) ([]byte, error) {
+	elems, err := bson.Raw(doc).Elements()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 4, len(doc))
+	for _, e := range elems {
+		if slices.Contains(absent, e.Key()) && emptyValue(e.Value()) {
+			continue
+		}
+		out = append(out, e...)
+	}
+	out = append(out, 0)
+	binary.LittleEndian.PutUint32(out, uint32(len(out)))
+	return out, nil
+}
+
+func emptyValue(v bson.RawValue) bool {
+	switch v.Type {
+	case bson.TypeNull, bson.TypeUndefined:
+		return true
+	case bson.TypeDouble:
+		return v.Double() == 0
+	case bson.TypeInt32:
+		return v.Int32() == 0
+	case bson.TypeInt64:
+		return v.Int64() == 0
+	case bson.TypeString:
+		return v.StringValue() == ""
+	case bson.TypeBoolean:
+		return !v.Boolean()
+	}
+	return false
 }

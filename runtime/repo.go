@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -346,7 +347,11 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 		return false, r.opErr(ctx, opRemove, vals, errorf(ErrInvalidArgument, "%s does not soft-delete", r.s.Domain))
 	}
 	filter := append(r.s.filter(vals), bson.E{Key: FieldRemoved, Value: bson.D{{Key: "$ne", Value: true}}})
-	update := bson.D{{Key: "$set", Value: bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: r.now()}}}}
+	set := bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: r.now()}}
+	if r.s.PayloadRemoved {
+		set = append(set, bson.E{Key: r.s.Payload + "." + FieldRemoved, Value: true})
+	}
+	update := bson.D{{Key: "$set", Value: set}}
 	callCtx, cancel := r.conn.bound(ctx, 0)
 	defer cancel()
 	res, err := r.coll.UpdateOne(callCtx, filter, update)
@@ -425,8 +430,14 @@ func (r *Repo[K, P]) payloadFields(p P) (bson.D, error) {
 	if r.enc != nil {
 		v = r.enc(p, r.conn.TuplesAsDocuments())
 	}
-	t, data, err := bson.MarshalValue(v)
-	if err != nil {
+	var t bson.Type
+	var data []byte
+	var err error
+	if rv := reflect.ValueOf(v); !rv.IsValid() || rv.Kind() == reflect.Pointer && rv.IsNil() {
+		// A nil pointer is null. (The driver would call a value receiver's
+		// MarshalBSON through it.)
+		t = bson.TypeNull
+	} else if t, data, err = bson.MarshalValue(v); err != nil {
 		return nil, errorf(ErrInvalidArgument, "payload does not encode to BSON: %v", err)
 	}
 	if len(data) > MaxPayloadBytes {

@@ -97,6 +97,10 @@ type Schema struct {
 	HasWhen bool
 	// HasRemoved: the domain soft-deletes.
 	HasRemoved bool
+	// PayloadRemoved: the payload (a document) carries a "removed" flag of
+	// its own, as upstream's measure, interval and memory entries do; Remove
+	// sets it along with the document's.
+	PayloadRemoved bool
 	// Payload is the field that holds the payload; empty means the payload's
 	// fields are stored at the top level of the document (candles).
 	Payload string
@@ -166,6 +170,9 @@ func (s *Schema) Validate() error {
 			return bad("key field %q has type %q; use string, bool, int64 or float64", k.Name, k.Type)
 		}
 		seen[k.Name] = true
+	}
+	if s.PayloadRemoved && (!s.HasRemoved || s.Payload == "") {
+		return bad("PayloadRemoved needs HasRemoved and a Payload field")
 	}
 	if s.Payload != "" && (seen[s.Payload] || s.Payload == FieldID || s.Payload == FieldWhen || s.Payload == FieldRemoved ||
 		s.Payload == FieldCreateDate || s.Payload == FieldUpdatedDate) {

@@ -4,6 +4,7 @@ package store
 
 import (
 	"github.com/persistgen/persistgen/runtime"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"time"
 )
 
@@ -22,6 +23,30 @@ type Item struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes Item, leaving absent the fields in Absent that are still empty.
+func (t Item) MarshalBSON() ([]byte, error) {
+	type plain Item
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads Item and records in Absent the fields the document lacks.
+func (t *Item) UnmarshalBSON(data []byte) error {
+	type plain Item
+	*t = Item{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "tags"})
+	return nil
 }
 
 // Tagged is a payload type declared in the manifest.
@@ -34,6 +59,30 @@ type Tagged struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
+	// Absent lists the fields the stored document did not have; they stay
+	// absent when the value is written back, unless set to a non-empty value.
+	Absent []string `bson:"-" json:"-"`
+}
+
+// MarshalBSON writes Tagged, leaving absent the fields in Absent that are still empty.
+func (t Tagged) MarshalBSON() ([]byte, error) {
+	type plain Tagged
+	data, err := bson.Marshal(plain(t))
+	if err != nil || len(t.Absent) == 0 {
+		return data, err
+	}
+	return runtime.OmitAbsent(data, t.Absent)
+}
+
+// UnmarshalBSON reads Tagged and records in Absent the fields the document lacks.
+func (t *Tagged) UnmarshalBSON(data []byte) error {
+	type plain Tagged
+	*t = Tagged{}
+	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
+		return err
+	}
+	t.Absent = runtime.AbsentFields(data, []string{"id", "tags", "tag"})
+	return nil
 }
 
 // Pair is a payload type declared in the manifest.
