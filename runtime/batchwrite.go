@@ -262,7 +262,7 @@ func (b *batch[K, P]) upsertChunk(ctx context.Context, pending []int) bool {
 			if exact || err == nil || !allRaces(failed) || attempt >= b.r.conn.cfg.UpsertRetries {
 				// The results cannot be mapped to items: find out item by
 				// item.
-				return b.oneByOne(ctx, pending)
+				return b.oneByOne(ctx, pending, false)
 			}
 			// Inexact results, only lost races: the whole chunk again
 			// (each upsert is idempotent).
@@ -272,7 +272,7 @@ func (b *batch[K, P]) upsertChunk(ctx context.Context, pending []int) bool {
 			}
 			continue
 		}
-		var retry []int
+		var raced []int
 		for j, i := range pending {
 			kind, bad := failed[j]
 			switch {
@@ -281,29 +281,32 @@ func (b *batch[K, P]) upsertChunk(ctx context.Context, pending []int) bool {
 			case kind == noRace:
 				b.refuse(i, bulkErr(bwe, j))
 			default:
-				retry = append(retry, i)
+				raced = append(raced, i)
 			}
 		}
-		if len(retry) > 0 {
-			if attempt >= b.r.conn.cfg.UpsertRetries {
-				for _, i := range retry {
-					b.refuse(i, fmt.Errorf("still losing races to other writers after %d attempts", attempt+1))
-				}
-				return true
-			}
-			if err := backoff(ctx, attempt); err != nil {
-				b.stop(retry, Unknown, err)
-				return false
-			}
+		if len(raced) == 0 {
+			return true
 		}
-		pending = retry
+		// The items that lost a race to another writer creating the same
+		// key: that key most likely exists now, so they are sent again one
+		// by one, as plain updates first (see oneByOne).
+		if err := backoff(ctx, 0); err != nil {
+			b.stop(raced, Unknown, err)
+			return false
+		}
+		return b.oneByOne(ctx, raced, true)
 	}
 	return true
 }
 
-// oneByOne writes each pending item with a single upsert, so that its
-// outcome is known exactly.
-func (b *batch[K, P]) oneByOne(ctx context.Context, pending []int) bool {
+// oneByOne writes each pending item alone, so that its outcome is known
+// exactly: first as a plain update, which cannot race anyone creating the
+// key, then, if no row matched, as an upsert; a lost race starts over. For
+// items that lost a race (raced, or after a first lost race here), a plain
+// update that matches nothing means the winner has not committed yet: it
+// waits and tries the plain update again, plainRetries times, before it
+// tries to create the row itself.
+func (b *batch[K, P]) oneByOne(ctx context.Context, pending []int, raced bool) bool {
 	for n, i := range pending {
 		if b.outcome[i] != 0 {
 			continue
@@ -311,7 +314,20 @@ func (b *batch[K, P]) oneByOne(ctx context.Context, pending []int) bool {
 		m := b.models[i].(*mongo.UpdateOneModel)
 		for attempt := 0; ; attempt++ {
 			callCtx, cancel := b.r.conn.bound(ctx, 0)
-			res, err := b.r.coll.UpdateOne(callCtx, m.Filter, m.Update, options.UpdateOne().SetUpsert(true))
+			res, err := b.r.coll.UpdateOne(callCtx, m.Filter, m.Update)
+			if err == nil && res.MatchedCount == 0 && (raced || attempt > 0) && attempt < plainRetries {
+				// The key's creator (the race's winner) has not committed
+				// yet: wait for it rather than race it again.
+				cancel()
+				if err := backoff(ctx, attempt); err != nil {
+					b.stop(pending[n:], Unknown, err)
+					return false
+				}
+				continue
+			}
+			if err == nil && res.MatchedCount == 0 {
+				res, err = b.r.coll.UpdateOne(callCtx, m.Filter, m.Update, options.UpdateOne().SetUpsert(true))
+			}
 			cancel()
 			if err == nil {
 				if res.UpsertedID != nil {
@@ -436,7 +452,19 @@ func (b *batch[K, P]) insertOneByOne(ctx context.Context, pending []int, docs []
 				b.done(i, Stored)
 				b.set = append(b.set, identity{key: b.rks[i], id: b.ids[i]})
 			case kind == raceDuplicate:
-				b.done(i, Kept)
+				// The key's row was there first, unless the duplicate is in
+				// another unique index of the collection: the read tells.
+				exists, rerr := b.keyExists(ctx, i)
+				switch {
+				case rerr != nil:
+					b.done(i, Unknown)
+					b.stop(pending[n+1:], NotStored, rerr)
+					return
+				case exists:
+					b.done(i, Kept)
+				default:
+					b.refuse(i, err)
+				}
 			case kind == raceTransient && attempt < b.r.conn.cfg.UpsertRetries:
 				if err := backoff(ctx, attempt); err != nil {
 					b.stop(pending[n:], NotStored, err)
@@ -453,6 +481,15 @@ func (b *batch[K, P]) insertOneByOne(ctx context.Context, pending []int, docs []
 			break
 		}
 	}
+}
+
+// keyExists reports whether item i's key has a row.
+func (b *batch[K, P]) keyExists(ctx context.Context, i int) (bool, error) {
+	_, err := b.r.findOne(ctx, b.r.s.filter(b.vals[i]), options.FindOne().SetProjection(bson.D{{Key: FieldID, Value: 1}}))
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // finish writes the identities of the inserted rows, gives duplicates

@@ -85,8 +85,11 @@ type Config struct {
 	// stores nested arrays (Capabilities.NestedArrays), documents where it
 	// does not (FerretDB v1). Reads accept both forms.
 	TupleForm TupleForm
-	// UpsertRetries bounds the retries of a write answered with a duplicate
-	// key error by a racing upsert (10 when zero).
+	// UpsertRetries bounds the retries of a write that lost a race to
+	// another writer of the same key (a duplicate key error, or DocumentDB's
+	// deadlock and exclusion-constraint errors; see raceOf), each after a
+	// jittered wait growing to 256 ms (16 when zero: about two seconds of
+	// waiting at most).
 	UpsertRetries int
 
 	// Logger receives warnings (Redis failures, healed identities). Silent
@@ -156,7 +159,7 @@ func (c Config) withDefaults() Config {
 		c.ListBatch = 1000
 	}
 	if c.UpsertRetries <= 0 {
-		c.UpsertRetries = 10
+		c.UpsertRetries = 16
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -322,6 +322,17 @@ func (c *Conn) bound(ctx context.Context, items int) (context.Context, context.C
 	return context.WithTimeoutCause(ctx, c.cfg.OpTimeout*time.Duration(1+items/1000), errOpTimeout)
 }
 
+// callerEnded reports whether the caller's context has ended, or its
+// deadline has come: the driver's socket deadline, taken from it, can fire a
+// moment before the context's own timer.
+func callerEnded(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < time.Millisecond
+}
+
 // classify makes a driver error say what happened. When the caller's own
 // context ended (ctx is the caller's, not a call's bound), the error wraps
 // context.Canceled or context.DeadlineExceeded and not ErrUnavailable: the
@@ -340,8 +351,12 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 		return &causeError{kind: ErrUnavailable, cause: fmt.Errorf("the Conn is closed: %w", err)}
 	case !transport:
 		return err
-	case ctx.Err() != nil:
-		return fmt.Errorf("the caller's context ended (%w) before mongodb at %s answered: %v", ctx.Err(), c.mongoAddr, err)
+	case callerEnded(ctx):
+		cause := ctx.Err()
+		if cause == nil {
+			cause = context.DeadlineExceeded
+		}
+		return fmt.Errorf("the caller's context ended (%w) before mongodb at %s answered: %v", cause, c.mongoAddr, err)
 	case mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded):
 		return &causeError{kind: ErrUnavailable, cause: fmt.Errorf("mongodb at %s did not answer within %s (Config.OpTimeout): %w", c.mongoAddr, c.cfg.OpTimeout, err)}
 	}

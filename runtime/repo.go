@@ -298,22 +298,45 @@ func (c *Conn) returnIDOnly(o *options.FindOneAndUpdateOptionsBuilder) *options.
 
 // upsertOne runs findOneAndUpdate with upsert, retrying every form in which
 // a server reports that a racing writer created the key first (see raceOf),
-// at most Config.UpsertRetries times. existed is false when a return-before
-// upsert inserted.
+// at most Config.UpsertRetries times. After a lost race the key most likely
+// exists: the retry is first a plain findAndModify, which cannot race anyone
+// creating the key (on DocumentDB, racing creations deadlock each other in
+// its exclusion constraint), and an upsert again only if no row matched.
+// existed is false when a return-before upsert inserted.
 func (r *Repo[K, P]) upsertOne(ctx context.Context, filter, update bson.D, opts *options.FindOneAndUpdateOptionsBuilder) (bson.ObjectID, bool, error) {
+	plain := *opts
+	plain.Opts = append(plain.Opts[:len(plain.Opts):len(plain.Opts)], func(o *options.FindOneAndUpdateOptions) error {
+		o.Upsert = nil
+		return nil
+	})
+	raced := 0
 	for attempt := 0; ; attempt++ {
 		var got struct {
 			ID bson.ObjectID `bson:"_id"`
 		}
 		callCtx, cancel := r.conn.bound(ctx, 0)
-		err := r.coll.FindOneAndUpdate(callCtx, filter, update, opts).Decode(&got)
+		var err error
+		if raced > 0 {
+			err = r.coll.FindOneAndUpdate(callCtx, filter, update, &plain).Decode(&got)
+		}
+		if raced == 0 || raced > plainRetries && errors.Is(err, mongo.ErrNoDocuments) {
+			err = r.coll.FindOneAndUpdate(callCtx, filter, update, opts).Decode(&got)
+		}
 		cancel()
 		switch {
 		case err == nil:
 			return got.ID, true, nil
+		case raced > 0 && raced <= plainRetries && errors.Is(err, mongo.ErrNoDocuments):
+			// The winner of the race has not committed yet: wait for it
+			// rather than race it again.
+			raced++
+			if err := backoff(ctx, attempt); err != nil {
+				return bson.ObjectID{}, false, err
+			}
 		case errors.Is(err, mongo.ErrNoDocuments):
 			return bson.ObjectID{}, false, nil
 		case lostRace(err) != noRace && attempt < r.conn.cfg.UpsertRetries:
+			raced++
 			if err := backoff(ctx, attempt); err != nil {
 				return bson.ObjectID{}, false, err
 			}
@@ -323,9 +346,21 @@ func (r *Repo[K, P]) upsertOne(ctx context.Context, filter, update bson.D, opts 
 	}
 }
 
+// plainRetries is how many times a write that lost a race first waits for
+// the winner's row (a plain update) before it tries to create the row again.
+const plainRetries = 3
+
 // backoff sleeps a short, jittered, growing time before a retry.
+//
+// The wait is drawn uniformly from zero to a cap that doubles with each
+// attempt, from 2 ms to 256 ms ("full jitter"): writers that lost a race
+// together spread out instead of meeting again. The cap reaches the time a
+// PostgreSQL-backed server takes to detect a deadlock (DocumentDB's
+// deadlock_timeout is 100 ms), so that racing writers there stop
+// deadlocking each other in lock step.
 func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(1+rand.IntN(1+attempt*2)) * time.Millisecond
+	limit := 2 * time.Millisecond << min(attempt, 7)
+	d := time.Duration(rand.Int64N(int64(limit))) + time.Millisecond
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

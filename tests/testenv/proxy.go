@@ -18,6 +18,13 @@ type Proxy struct {
 	mu     sync.Mutex
 	mode   proxyMode
 	conns  map[net.Conn]struct{}
+	// frozen: open connections stay open but nothing is forwarded (a
+	// server that stopped answering mid-conversation); thaw is closed when
+	// it ends.
+	frozen bool
+	thaw   chan struct{}
+	// accepted counts the connections clients opened, served or not.
+	accepted int
 	// mongo: the client's messages are read as MongoDB wire messages, so
 	// that FailOn can drop the connection that sends a given command.
 	mongo  bool
@@ -75,6 +82,14 @@ func (p *Proxy) Seen(cmd string) int {
 	return p.seen[cmd]
 }
 
+// Accepted reports how many connections clients have opened to the proxy
+// (including refused ones): a test can wait until a client is trying.
+func (p *Proxy) Accepted() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
+}
+
 // Addr is the proxy's host:port.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
@@ -85,16 +100,59 @@ func (p *Proxy) Cut() { p.setMode(modeCut) }
 // that stopped answering); open connections are closed.
 func (p *Proxy) Stall() { p.setMode(modeStall) }
 
+// Freeze keeps every connection open, new ones too, but forwards nothing
+// until Restore: a server that stopped answering, as a client on a pooled
+// connection sees it.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	if !p.frozen {
+		p.frozen, p.thaw = true, make(chan struct{})
+	}
+	p.mu.Unlock()
+}
+
 // Restore forwards again.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	p.mode = modeUp
+	if p.frozen {
+		p.frozen = false
+		close(p.thaw)
+	}
 	p.mu.Unlock()
+}
+
+// wait blocks while the proxy is frozen.
+func (p *Proxy) wait() {
+	p.mu.Lock()
+	frozen, thaw := p.frozen, p.thaw
+	p.mu.Unlock()
+	if frozen {
+		<-thaw
+	}
+}
+
+// copyData forwards src to dst, holding data while the proxy is frozen.
+func (p *Proxy) copyData(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.wait()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // Close stops the proxy.
 func (p *Proxy) Close() {
 	_ = p.ln.Close()
+	p.Restore() // release frozen copies
 	p.setMode(modeCut)
 }
 
@@ -126,6 +184,7 @@ func (p *Proxy) serve() {
 		}
 		p.mu.Lock()
 		mode := p.mode
+		p.accepted++
 		p.mu.Unlock()
 		switch mode {
 		case modeCut:
@@ -159,11 +218,11 @@ func (p *Proxy) pipe(c net.Conn) {
 		if p.mongo {
 			p.copyMongo(up, c)
 		} else {
-			_, _ = io.Copy(up, c)
+			p.copyData(up, c)
 		}
 		done <- struct{}{}
 	}()
-	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	go func() { p.copyData(c, up); done <- struct{}{} }()
 	<-done
 	_ = c.Close()
 	_ = up.Close()
@@ -203,6 +262,7 @@ func (p *Proxy) copyMongo(dst io.Writer, src io.Reader) {
 				return
 			}
 		}
+		p.wait()
 		if _, err := dst.Write(msg); err != nil {
 			return
 		}
