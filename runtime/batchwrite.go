@@ -35,12 +35,14 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
 		return err
 	}
 	for i, it := range items {
-		if b.rep[i] != i {
-			continue
-		}
+		// Every item is checked, also one that a later item of its key
+		// replaces: bad input is an error, never silently dropped.
 		set, err := r.setFields(it.Payload, it.When)
 		if err != nil {
 			return r.argErr(opPutMany, b.vals[i], errorf(ErrInvalidArgument, "item %d (nothing was stored): %v", i, err))
+		}
+		if b.rep[i] != i {
+			continue
 		}
 		b.models[i] = mongo.NewUpdateOneModel().SetFilter(r.s.filter(b.vals[i])).SetUpdate(upsertUpdate(set, b.ids[i])).SetUpsert(true)
 	}
@@ -70,12 +72,12 @@ func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (int, e
 	exact := r.conn.Capabilities().BulkResults
 	docs := make([]bson.D, len(items))
 	for i, it := range items {
-		if b.rep[i] != i {
-			continue
-		}
 		d, err := r.insertDoc(b.vals[i], it.Payload, it.When, b.ids[i])
 		if err != nil {
 			return 0, r.argErr(opInsertMany, b.vals[i], errorf(ErrInvalidArgument, "item %d (nothing was stored): %v", i, err))
+		}
+		if b.rep[i] != i {
+			continue
 		}
 		docs[i] = d
 		if exact {

@@ -44,14 +44,15 @@ type Capabilities struct {
 	// the index of the operation and goes on past a failed operation.
 	// Without it, bulk results are never mapped back to items by index.
 	BulkResults bool
-	// MaxBulk is the most operations one bulk write command carries. Where
-	// BulkResults holds it is the server's maxWriteBatchSize (100,000 on
-	// MongoDB). A server whose bulk results are inexact executes bulks
+	// MaxBulk is the most updates (upserts) one bulk write command carries.
+	// Where BulkResults holds it is the server's maxWriteBatchSize (100,000
+	// on MongoDB). A server whose bulk results are inexact executes bulks
 	// operation by operation, as FerretDB v1 does, which also hangs for good
 	// once about 50 matched updates are in flight across its clients: that
 	// limit cannot be probed without hanging the server, so there MaxBulk is
-	// 10 and a Conn sends one bulk write at a time. Config.WriteChunk
-	// overrides it.
+	// 10 and a Conn sends one bulk write at a time. Plain inserts (InsertMany
+	// on such a server) match nothing and go in one command, which the
+	// driver splits at maxWriteBatchSize. Config.WriteChunk overrides it.
 	MaxBulk int
 }
 
@@ -117,8 +118,11 @@ func (c *Conn) probeServer(ctx context.Context) (ServerInfo, error) {
 
 	if c.cfg.Capabilities != nil {
 		info.Capabilities = *c.cfg.Capabilities
-		if info.Capabilities.MaxBulk <= 0 {
-			info.Capabilities.MaxBulk = defaultMaxBulk
+		if info.Capabilities.MaxBulk == 0 {
+			info.Capabilities.MaxBulk = smallBulk
+			if info.Capabilities.BulkResults {
+				info.Capabilities.MaxBulk = defaultMaxBulk
+			}
 		}
 		return info, nil
 	}
@@ -130,7 +134,7 @@ func (c *Conn) probeServer(ctx context.Context) (ServerInfo, error) {
 		caps, err = AllCapabilities(), nil
 	}
 	if err != nil {
-		return info, fmt.Errorf("probing what the server can store (collection %s): %w", ProbeCollection, err)
+		return info, fmt.Errorf("probing what the server can store (collection %s; where the probe cannot write, set Config.Capabilities): %w", ProbeCollection, err)
 	}
 	info.Capabilities = caps
 	return info, nil
@@ -250,11 +254,18 @@ func exactBulkResults(ctx context.Context, coll *mongo.Collection, existing, new
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || isUnauthorized(err) {
 		if err == nil {
-			return false, nil // the failing update was not reported
+			err = errors.New("the update that must fail ($inc of a string) was not reported")
 		}
 		return false, err
 	}
-	exact := len(bwe.WriteErrors) == 1 && bwe.WriteErrors[0].Index == 2 &&
+	// Exactly one failure, a type mismatch, wherever the server reports
+	// it: anything else (a unique index or validator on the probe
+	// collection, a concurrent delete of its documents) is not an answer
+	// about bulk results, and is an error rather than a guess.
+	if len(bwe.WriteErrors) != 1 || bwe.WriteErrors[0].Code != codeTypeMismatch {
+		return false, fmt.Errorf("unexpected answer to the probe's bulk write: %w", err)
+	}
+	exact := bwe.WriteErrors[0].Index == 2 &&
 		res != nil && res.MatchedCount == 1 && len(res.UpsertedIDs) == 2 && res.UpsertedIDs[1] == new1 && res.UpsertedIDs[3] == new2
 	n, err := coll.CountDocuments(ctx, bson.D{{Key: FieldID, Value: bson.D{{Key: "$in", Value: bson.A{existing, new1, new2}}}}, {Key: "v", Value: int32(2)}})
 	if err != nil {
@@ -266,6 +277,7 @@ func exactBulkResults(ctx context.Context, coll *mongo.Collection, existing, new
 const (
 	codeInternalError  = 1
 	codeBadValue       = 2
+	codeTypeMismatch   = 14
 	codeUnauthorized   = 13
 	codeNotImplemented = 238
 )

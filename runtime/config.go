@@ -73,7 +73,9 @@ type Config struct {
 	// write at a time there, so 10 leaves room for four writers).
 	WriteChunk int
 	// Capabilities, when set, is what the server can do, and the Conn does
-	// not probe (see ProbeCollection). MaxBulk 0 means 100,000.
+	// not probe (see ProbeCollection): for a deployment that grants no write
+	// on the probe collection, or a read-only one. MaxBulk 0 means what the
+	// probe would choose: 100,000 with BulkResults, else 10.
 	Capabilities *Capabilities
 	// ReadChunk is the most keys one batch read query carries (1000 when zero).
 	ReadChunk int
@@ -184,7 +186,8 @@ func (c Config) redisOptions() (*redis.Options, error) {
 	o.ReadTimeout = c.RedisTimeout
 	o.WriteTimeout = c.RedisTimeout
 	o.PoolTimeout = c.RedisTimeout
-	o.MaxRetries = -1 // a failed round trip falls back to MongoDB at once
+	o.MaxRetries = -1   // a failed round trip falls back to MongoDB at once
+	o.DialerRetries = 1 // and so does a failed dial (go-redis tries 5 times by default)
 	o.DisableIdentity = true
 	return o, nil
 }

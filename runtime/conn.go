@@ -67,6 +67,12 @@ func Open(cfg Config) (*Conn, error) {
 	default:
 		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "TupleForm %q: use \"array\", \"document\" or empty (auto)", cfg.TupleForm)}
 	}
+	if cfg.Capabilities != nil && cfg.Capabilities.MaxBulk < 0 {
+		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "Capabilities.MaxBulk %d is negative: give the most operations one bulk write may carry, or 0 for the default", cfg.Capabilities.MaxBulk)}
+	}
+	if cfg.WriteChunk < 0 {
+		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "WriteChunk %d is negative: give the most operations one bulk write may carry, or 0 for the default", cfg.WriteChunk)}
+	}
 	cs, err := connstring.ParseAndValidate(cfg.MongoURI)
 	if err != nil {
 		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB connection string: %v; set CC_MONGO_CONNECTION_STRING to mongodb://host:port/database", err)}

@@ -65,11 +65,23 @@ free_port() {
 }
 
 # documentdb_kit prints the faithful server's start.sh, if the kit is here.
+# A kit given by PERSIST_TEST_DOCUMENTDB_KIT is the only one looked at (none:
+# as on a machine without it). Otherwise: beside the checkout, then where the
+# development machines of this project keep it (/work/shared), for clones
+# made elsewhere on them, such as CI's.
 documentdb_kit() {
 	local d
-	[ "${PERSIST_TEST_DOCUMENTDB_KIT:-}" = none ] && return 1
-	for d in "${PERSIST_TEST_DOCUMENTDB_KIT:-}" "$ROOT/../shared/documentdb" /work/shared/documentdb; do
-		[ -n "$d" ] && [ -x "$d/start.sh" ] && { echo "$(cd "$d" && pwd)/start.sh"; return 0; }
+	case "${PERSIST_TEST_DOCUMENTDB_KIT:-}" in
+	none) return 1 ;;
+	"") ;;
+	*)
+		[ -x "$PERSIST_TEST_DOCUMENTDB_KIT/start.sh" ] || { echo "PERSIST_TEST_DOCUMENTDB_KIT=$PERSIST_TEST_DOCUMENTDB_KIT holds no executable start.sh" >&2; exit 1; }
+		echo "$(cd "$PERSIST_TEST_DOCUMENTDB_KIT" && pwd)/start.sh"
+		return 0
+		;;
+	esac
+	for d in "$ROOT/../shared/documentdb" /work/shared/documentdb; do
+		[ -x "$d/start.sh" ] && { echo "$(cd "$d" && pwd)/start.sh"; return 0; }
 	done
 	return 1
 }
@@ -107,21 +119,23 @@ start_documentdb() {
 	tarball=$(ls "$(dirname "$kit")"/documentdb-*.tar.gz 2>/dev/null | head -n 1)
 	SERVER_NOTE="FerretDB v2 + DocumentDB ($(basename "${tarball:-documentdb}" .tar.gz)), the faithful server"
 	echo "== the faithful server is a machine-wide service and stays running ($(dirname "$kit")/stop.sh stops it)"
-	export PERSIST_TEST_EXPECT_CAPABILITIES="bulk_results,findandmodify_projection,infinity,nested_arrays"
+	export PERSIST_TEST_EXPECT_CAPABILITIES="bulk_results,findandmodify_projection,infinity,nan,nested_arrays,nul_in_strings"
 }
 
 # start_ferretdb pg|sqlite: the embedded FerretDB v1.
 start_ferretdb() {
-	local backend=() uri version
+	local backend=() uri version expect
 	version=$(awk '$1 == "github.com/FerretDB/FerretDB" {print $2}' "$ROOT/embedded/go.mod")
 	echo "== building the embedded FerretDB $version (embedded/cmd/ferretdb-test)"
 	(cd "$ROOT/embedded" && go build -o "$WORK/ferretdb-test" ./cmd/ferretdb-test)
 	if [ "$1" = pg ]; then
 		backend=(-pg-admin "${PERSIST_TEST_PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}")
 		SERVER_NOTE="embedded FerretDB $version on PostgreSQL"
+		expect=""
 	else
 		backend=(-sqlite "$WORK/sqlite")
 		SERVER_NOTE="embedded FerretDB $version on SQLite"
+		expect="nul_in_strings"
 	fi
 	"$WORK/ferretdb-test" "${backend[@]}" >"$WORK/ferret.out" 2>"$WORK/ferret.err" &
 	MONGO_PID=$!
@@ -134,7 +148,7 @@ start_ferretdb() {
 	uri=$(sed -n 's/^MONGODB_URI=//p' "$WORK/ferret.out")
 	[ -n "$uri" ] || { echo "FerretDB did not start:"; cat "$WORK/ferret.err"; exit 1; } >&2
 	export PERSIST_TEST_MONGO_URI="$uri"
-	export PERSIST_TEST_EXPECT_CAPABILITIES=""
+	export PERSIST_TEST_EXPECT_CAPABILITIES="$expect"
 }
 
 # stop_mongo stops an embedded FerretDB that start_ferretdb started (to run
@@ -143,8 +157,15 @@ stop_mongo() {
 	[ -n "$MONGO_PID" ] || return 0
 	kill -TERM "$MONGO_PID" 2>/dev/null || true
 	for _ in $(seq 1 100); do kill -0 "$MONGO_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$MONGO_PID" 2>/dev/null || true
+	local kept=() pid
+	for pid in "${PIDS[@]:-}"; do [ "$pid" = "$MONGO_PID" ] || kept+=("$pid"); done
+	PIDS=("${kept[@]:-}")
 	MONGO_PID=
 }
+
+# pg_available: a PostgreSQL for the embedded FerretDB (given, or on 5432).
+pg_available() { [ -n "${PERSIST_TEST_PG_ADMIN:-}" ] || answers 127.0.0.1 5432; }
 
 # start_mongo [BACKEND]: one rung of the ladder (the given one, or the first
 # that applies).
@@ -157,14 +178,20 @@ start_mongo() {
 		if [ -n "${PERSIST_TEST_MONGO_URI:-}" ]; then
 			BACKEND=given
 			SERVER_NOTE="given by PERSIST_TEST_MONGO_URI"
-		elif start_documentdb; then
+		elif documentdb_kit >/dev/null; then
+			# The kit is here (a development or CI machine): a failure to
+			# start it is a failure, not a reason to test less.
 			BACKEND=documentdb
-		elif answers 127.0.0.1 5432; then
-			echo "== falling back to the embedded FerretDB v1 on PostgreSQL" >&2
+			start_documentdb || { [ "${PERSIST_TEST_ALLOW_FALLBACK:-}" = 1 ] && start_mongo_fallback; } || {
+				echo "the faithful server's kit is here but did not start (see above); fix it, or set PERSIST_TEST_ALLOW_FALLBACK=1 to fall back to the embedded FerretDB v1, or PERSIST_TEST_DOCUMENTDB_KIT=none" >&2
+				exit 1
+			}
+		elif pg_available; then
+			echo "== no kit for the faithful server on this machine: the embedded FerretDB v1 on PostgreSQL" >&2
 			BACKEND=ferretdb-pg
 			start_ferretdb pg
 		else
-			echo "== falling back to the embedded FerretDB v1 on SQLite" >&2
+			echo "== no kit for the faithful server on this machine: the embedded FerretDB v1 on SQLite" >&2
 			BACKEND=ferretdb-sqlite
 			start_ferretdb sqlite
 		fi
@@ -174,7 +201,7 @@ start_mongo() {
 		start_documentdb || { echo "PERSIST_TEST_BACKEND=documentdb: the faithful server could not be started (set PERSIST_TEST_DOCUMENTDB_KIT to the directory holding start.sh)" >&2; exit 1; }
 		;;
 	ferretdb-pg)
-		answers 127.0.0.1 5432 || [ -n "${PERSIST_TEST_PG_ADMIN:-}" ] || { echo "PERSIST_TEST_BACKEND=ferretdb-pg: no PostgreSQL on 127.0.0.1:5432 (set PERSIST_TEST_PG_ADMIN)" >&2; exit 1; }
+		pg_available || { echo "PERSIST_TEST_BACKEND=ferretdb-pg: no PostgreSQL on 127.0.0.1:5432 (set PERSIST_TEST_PG_ADMIN)" >&2; exit 1; }
 		BACKEND=ferretdb-pg
 		start_ferretdb pg
 		;;
@@ -187,6 +214,19 @@ start_mongo() {
 		exit 2
 		;;
 	esac
+}
+
+# start_mongo_fallback: the embedded FerretDB v1, when the faithful server
+# was wanted but is not to be had and PERSIST_TEST_ALLOW_FALLBACK=1.
+start_mongo_fallback() {
+	echo "== PERSIST_TEST_ALLOW_FALLBACK=1: falling back to the embedded FerretDB v1" >&2
+	if pg_available; then
+		BACKEND=ferretdb-pg
+		start_ferretdb pg
+	else
+		BACKEND=ferretdb-sqlite
+		start_ferretdb sqlite
+	fi
 }
 
 # describe_servers prints which servers run, with their versions and the

@@ -37,7 +37,7 @@ if [ "${CI:-}" = true ]; then
 fi
 go run ./cmd/persistgen check
 
-for mod in . embedded; do
+for mod in . embedded tests/faults; do
 	echo "== go vet ($mod)"
 	(cd "$mod" && go vet ./...)
 	echo "== staticcheck ($mod)"
@@ -46,11 +46,22 @@ done
 
 export PERSIST_TEST_REQUIRE=1
 given=${PERSIST_TEST_MONGO_URI:-}${PERSIST_TEST_BACKEND:-}
+# faults: the linearizability test under injected faults (a module of its
+# own, tests/faults). Where the server's updates are not atomic (FerretDB
+# v1), each key gets a single writer: what that server can promise.
+faults() {
+	local writers=many
+	case "$BACKEND" in ferretdb-*) writers=one ;; esac
+	echo "== go test -race ./tests/faults ($BACKEND, ${PERSIST_TEST_FAULT_SECONDS:-30}s of faults, $writers writer(s) per key)"
+	(cd tests/faults && PERSIST_TEST_FAULT_WRITERS=$writers go test -race -count=1 -v -run . ./... | grep -E '^(---|ok|FAIL|PASS)|faults:|not linearizable|_test.go')
+}
+
 start_servers
 ran=("$BACKEND")
 SECONDS=0
 echo "== go test -race ./... ($BACKEND)"
 go test -race -count=1 ${GOTESTFLAGS:-} ./...
+faults
 echo "== $BACKEND: passed in ${SECONDS}s"
 
 if [ -z "$given" ] && [ "$BACKEND" = documentdb ]; then
@@ -58,11 +69,14 @@ if [ -z "$given" ] && [ "$BACKEND" = documentdb ]; then
 	start_mongo "$V1_BACKEND"
 	describe_servers
 	echo "== go test -race ./tests/... ($BACKEND)"
-	go test -race -count=1 ${GOTESTFLAGS:-} ./tests/...
+	# The model test's sequences are fewer on SQLite, which scans whole
+	# collections for every query.
+	PERSIST_TEST_MODEL_CHECKS=${PERSIST_TEST_MODEL_CHECKS:-25} go test -race -count=1 ${GOTESTFLAGS:-} ./tests/...
+	PERSIST_TEST_FAULT_SECONDS=${PERSIST_TEST_FAULT_SECONDS:-15} faults
 	echo "== $BACKEND: passed in ${SECONDS}s"
 	stop_mongo
 	ran+=("$BACKEND")
-	if [ "$V1_BACKEND" != ferretdb-pg ] && answers 127.0.0.1 5432; then
+	if [ "$V1_BACKEND" != ferretdb-pg ] && pg_available; then
 		# FerretDB v1 on PostgreSQL hangs once its pool of PostgreSQL
 		# connections is held by matched updates: the tests that guard
 		# against that run on it too.

@@ -40,6 +40,14 @@ func TestCapabilitiesTellTheTruth(t *testing.T) {
 	if (err == nil) != caps.Infinity {
 		t.Errorf("Infinity = %v, but a -Inf insert returned %v", caps.Infinity, err)
 	}
+	if caps.NaN { // a server without it may drop the connection on a NaN
+		_, err = coll.InsertOne(ctx, bson.D{{Key: "nan", Value: math.NaN()}})
+		must(t, err)
+	}
+	_, err = coll.InsertOne(ctx, bson.D{{Key: "nul", Value: "a\x00b"}})
+	if (err == nil) != caps.NulInStrings {
+		t.Errorf("NulInStrings = %v, but inserting a NUL byte returned %v", caps.NulInStrings, err)
+	}
 
 	_, err = coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "p"}, {Key: "a", Value: 1}, {Key: "b", Value: 2}})
 	must(t, err)
@@ -94,7 +102,7 @@ func TestCapabilitiesTellTheTruth(t *testing.T) {
 
 	if want, ok := os.LookupEnv("PERSIST_TEST_EXPECT_CAPABILITIES"); ok {
 		have := []string{}
-		for name, on := range map[string]bool{"nested_arrays": caps.NestedArrays, "infinity": caps.Infinity,
+		for name, on := range map[string]bool{"nested_arrays": caps.NestedArrays, "infinity": caps.Infinity, "nan": caps.NaN, "nul_in_strings": caps.NulInStrings,
 			"findandmodify_projection": caps.FindAndModifyProjection, "bulk_results": caps.BulkResults} {
 			if on {
 				have = append(have, name)

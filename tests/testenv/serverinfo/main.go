@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/persistgen/persistgen/runtime"
+	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 func main() {
@@ -32,7 +33,9 @@ func main() {
 func run(mongoURI, redisURL string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, err := runtime.Open(runtime.Config{MongoURI: mongoURI, Database: "persistgen_serverinfo", DisableRedis: true})
+	// A database of its own, so that two runs on one server never share
+	// the probe collection.
+	conn, err := runtime.Open(runtime.Config{MongoURI: mongoURI, Database: "persistgen_serverinfo_" + testenv.ID(), DisableRedis: true})
 	if err != nil {
 		return err
 	}
@@ -47,13 +50,14 @@ func run(mongoURI, redisURL string) error {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{c.NestedArrays, "nested arrays"}, {c.Infinity, "±Inf"}, {c.FindAndModifyProjection, "findAndModify projection"}, {c.BulkResults, "exact bulk results"}} {
+	}{{c.NestedArrays, "nested arrays"}, {c.Infinity, "±Inf"}, {c.NaN, "NaN"}, {c.NulInStrings, "NUL in strings"},
+		{c.FindAndModifyProjection, "findAndModify projection"}, {c.BulkResults, "exact bulk results"}} {
 		if f.on {
 			have = append(have, f.name)
 		}
 	}
 	if len(have) == 0 {
-		have = []string{"none of nested arrays, ±Inf, findAndModify projection, exact bulk results"}
+		have = []string{"none of nested arrays, ±Inf, NaN, NUL in strings, findAndModify projection, exact bulk results"}
 	}
 	fmt.Printf("MongoDB wire: %s; capabilities: %s; bulk writes of up to %d\n", s.Product, strings.Join(have, ", "), c.MaxBulk)
 

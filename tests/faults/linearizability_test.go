@@ -1,0 +1,423 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Shopify/toxiproxy/v2"
+	"github.com/anishathalye/porcupine"
+	"github.com/rs/zerolog"
+
+	"github.com/persistgen/persistgen/runtime"
+	"github.com/persistgen/persistgen/tests/testenv"
+)
+
+// The linearizability test: concurrent clients, each a Conn of its own (as
+// separate processes would be), write and read a few keys while faults are
+// injected through toxiproxy between them and the servers: Redis cut, slow
+// and reset; MongoDB connections dropped (also mid-batch) and slowed; and
+// callers that give up early. Every history is checked with porcupine
+// against a register per key: a read returns the last write that took
+// effect before it. A write that returned an error is ambiguous (it may or
+// may not have taken effect), unless its BatchError says it was not stored.
+//
+// It runs for PERSIST_TEST_FAULT_SECONDS (30 by default) and reports the
+// histories and operations checked, violations (which fail it) and
+// histories the checker could not decide in time.
+//
+// PERSIST_TEST_FAULT_WRITERS=one gives each key a single writer (every
+// client still reads every key): what FerretDB v1 can honestly promise, as
+// its updates are not atomic (a Put racing a Remove of one key loses one
+// of them there, faults or not). The default is every client writing every
+// key.
+
+type regKey struct {
+	Run string `bson:"run"`
+	Key string `bson:"key"`
+}
+
+func (k regKey) KeyValues() []any { return []any{k.Run, k.Key} }
+
+type regVal struct {
+	V int `bson:"v"`
+}
+
+func regSchema() *runtime.Schema {
+	return &runtime.Schema{Domain: "reg", Collection: "reg-items", RedisPrefix: "reg_cache",
+		Key: []runtime.KeyField{{Name: "run", Type: runtime.TypeString}, {Name: "key", Type: runtime.TypeString}}, HasRemoved: true, Payload: "payload"}
+}
+
+// input and output of one operation on one key.
+type regIn struct {
+	write  bool
+	remove bool
+	v      int
+}
+
+type regOut struct {
+	v       int  // a read's value (0: absent)
+	removed bool // Remove's answer
+}
+
+var regModel = porcupine.Model{
+	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+		by := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, op := range h {
+			k := op.Metadata.(string)
+			if _, ok := by[k]; !ok {
+				keys = append(keys, k)
+			}
+			by[k] = append(by[k], op)
+		}
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, by[k])
+		}
+		return out
+	},
+	Init: func() any { return 0 },
+	Step: func(state, input, output any) (bool, any) {
+		s, in, out := state.(int), input.(regIn), output.(regOut)
+		switch {
+		case in.remove:
+			// A Remove's answer says whether the row was visible; an
+			// ambiguous Remove's output is not checked (see ambiguous).
+			if out.v == -1 {
+				return true, 0
+			}
+			return out.removed == (s != 0), 0
+		case in.write:
+			return true, in.v
+		}
+		return out.v == s, s
+	},
+	DescribeOperation: func(input, output any) string {
+		in, out := input.(regIn), output.(regOut)
+		switch {
+		case in.remove:
+			return fmt.Sprintf("remove -> %v", out.removed)
+		case in.write:
+			return fmt.Sprintf("put(%d)", in.v)
+		}
+		return fmt.Sprintf("get -> %d", out.v)
+	},
+}
+
+// ambiguous is the return time of an operation whose effect is unknown: it
+// may take effect at any time after its call, or never.
+const ambiguous = math.MaxInt64
+
+type recorder struct {
+	mu  sync.Mutex
+	ops []porcupine.Operation
+	t0  time.Time
+}
+
+func (r *recorder) now() int64 { return int64(time.Since(r.t0)) }
+
+func (r *recorder) add(client int, key string, in regIn, out regOut, call, ret int64) {
+	r.mu.Lock()
+	r.ops = append(r.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret, Metadata: key})
+	r.mu.Unlock()
+}
+
+type faultProxy struct {
+	p    *toxiproxy.Proxy
+	name string
+}
+
+func newFaultProxy(t *testing.T, srv *toxiproxy.ApiServer, name, upstream string) *faultProxy {
+	t.Helper()
+	p := toxiproxy.NewProxy(srv, name, "127.0.0.1:0", upstream)
+	if err := p.Start(); err != nil {
+		t.Fatalf("toxiproxy %s: %v", name, err)
+	}
+	t.Cleanup(p.Stop)
+	return &faultProxy{p: p, name: name}
+}
+
+func (f *faultProxy) toxic(t *testing.T, name, typ, stream string, attrs string) {
+	js := fmt.Sprintf(`{"name":%q,"type":%q,"stream":%q,"toxicity":1,"attributes":{%s}}`, name, typ, stream, attrs)
+	if _, err := f.p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
+		t.Errorf("add toxic %s: %v", name, err)
+	}
+}
+
+func (f *faultProxy) clear() { f.p.Toxics.ResetToxics(context.Background()) }
+
+// faults are the ones the test injects, each for a short while.
+func faults(mongo, redis *faultProxy) []struct {
+	name string
+	on   func(t *testing.T)
+	off  func(t *testing.T)
+} {
+	restart := func(f *faultProxy) func(t *testing.T) {
+		return func(t *testing.T) {
+			if err := f.p.Start(); err != nil && !errors.Is(err, toxiproxy.ErrProxyAlreadyStarted) {
+				t.Errorf("restart %s: %v", f.name, err)
+			}
+		}
+	}
+	clear := func(f *faultProxy) func(t *testing.T) { return func(*testing.T) { f.clear() } }
+	return []struct {
+		name string
+		on   func(t *testing.T)
+		off  func(t *testing.T)
+	}{
+		{"redis cut", func(*testing.T) { redis.p.Stop() }, restart(redis)},
+		{"redis slow", func(t *testing.T) { redis.toxic(t, "slow", "latency", "downstream", `"latency":400`) }, clear(redis)},
+		{"redis reset", func(t *testing.T) { redis.toxic(t, "reset", "reset_peer", "upstream", `"timeout":0`) }, clear(redis)},
+		{"mongo connections dropped", func(*testing.T) { mongo.p.Stop() }, restart(mongo)},
+		{"mongo reset mid-stream", func(t *testing.T) { mongo.toxic(t, "reset", "reset_peer", "downstream", `"timeout":20`) }, clear(mongo)},
+		{"mongo slow", func(t *testing.T) { mongo.toxic(t, "slow", "latency", "downstream", `"latency":80`) }, clear(mongo)},
+	}
+}
+
+func TestLinearizableUnderFaults(t *testing.T) {
+	mongoURI, redisURL := testenv.URIs(t)
+	seconds := 30
+	if s, err := strconv.Atoi(os.Getenv("PERSIST_TEST_FAULT_SECONDS")); err == nil && s > 0 {
+		seconds = s
+	}
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	mu, err := url.Parse(mongoURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mongo := newFaultProxy(t, srv, "mongo", mu.Host)
+	redis := newFaultProxy(t, srv, "redis", ru.Host)
+	proxiedMongo := strings.Replace(mongoURI, mu.Host, mongo.p.Listen, 1)
+	proxiedRedis := strings.Replace(redisURL, ru.Host, redis.p.Listen, 1)
+
+	const clients = 4
+	env := testenv.New(t, func(c *runtime.Config) {
+		c.MongoURI, c.RedisURL = proxiedMongo, proxiedRedis
+		c.RedisTimeout = 150 * time.Millisecond
+		c.RedisRetryAfter = 100 * time.Millisecond
+		c.OpTimeout = 2 * time.Second
+		c.ReadyTimeout = 10 * time.Second
+	})
+	ctx := context.Background()
+	if err := env.Conn.EnsureIndexes(ctx, regSchema()); err != nil {
+		t.Fatal(err)
+	}
+	repos := make([]*runtime.Repo[regKey, regVal], clients)
+	for i := range repos {
+		c := env.Conn
+		if i > 0 {
+			c = env.Open(t)
+		}
+		r, err := runtime.NewRepo[regKey, regVal](c, regSchema())
+		if err != nil {
+			t.Fatal(err)
+		}
+		repos[i] = r
+	}
+
+	var histories, ops, violations, undecided, writesAcked atomic.Int64
+	faultSet := faults(mongo, redis)
+	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
+	for round := 0; time.Now().Before(deadline); round++ {
+		run := fmt.Sprintf("%s-%d", testenv.ID(), round)
+		keys := []string{"x", "y", "z", "w"}
+		rec := &recorder{t0: time.Now()}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		// Faults: one at a time, on and off during the round
+		// (PERSIST_TEST_FAULTS=none: none, to tell the server's behaviour
+		// from the faults').
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if os.Getenv("PERSIST_TEST_FAULTS") == "none" {
+				return
+			}
+			for {
+				f := faultSet[rand.IntN(len(faultSet))]
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Duration(20+rand.IntN(80)) * time.Millisecond):
+				}
+				f.on(t)
+				select {
+				case <-stop:
+				case <-time.After(time.Duration(50+rand.IntN(250)) * time.Millisecond):
+				}
+				f.off(t)
+			}
+		}()
+		var clientsWG sync.WaitGroup
+		for c := 0; c < clients; c++ {
+			clientsWG.Add(1)
+			go func() {
+				defer clientsWG.Done()
+				r := repos[c]
+				for i := 0; i < 25; i++ {
+					opCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					if rand.IntN(10) == 0 { // a caller that gives up early
+						cancel()
+						opCtx, cancel = context.WithTimeout(ctx, time.Duration(1+rand.IntN(30))*time.Millisecond)
+					}
+					writable := keys
+					if os.Getenv("PERSIST_TEST_FAULT_WRITERS") == "one" {
+						writable = keys[c%len(keys) : c%len(keys)+1]
+					}
+					doOp(opCtx, r, c, run, keys, writable, rec, &next, &writesAcked)
+					cancel()
+				}
+			}()
+		}
+		clientsWG.Wait()
+		close(stop)
+		wg.Wait()
+		mongo.clear()
+		redis.clear()
+		faultSet[0].off(t)
+		faultSet[3].off(t)
+		// A final read of every key, faults off: an acknowledged write that
+		// was lost shows up here at the latest.
+		for _, k := range keys {
+			readFinal(t, repos[0], run, k, rec)
+		}
+		res, info := porcupine.CheckOperationsVerbose(regModel, rec.ops, 20*time.Second)
+		histories.Add(1)
+		ops.Add(int64(len(rec.ops)))
+		switch res {
+		case porcupine.Illegal:
+			violations.Add(1)
+			path := fmt.Sprintf("%s/linearizability-%s.html", t.TempDir(), run)
+			if err := porcupine.VisualizePath(regModel, info, path); err == nil {
+				t.Errorf("round %d: history is not linearizable (%d operations); visualization: %s", round, len(rec.ops), path)
+			} else {
+				t.Errorf("round %d: history is not linearizable (%d operations)", round, len(rec.ops))
+			}
+		case porcupine.Unknown:
+			undecided.Add(1)
+		}
+	}
+	t.Logf("faults: %d histories, %d operations (%d acknowledged writes), %d violations, %d undecided by the checker in time",
+		histories.Load(), ops.Load(), writesAcked.Load(), violations.Load(), undecided.Load())
+	if histories.Load() == 0 {
+		t.Fatal("no history was checked")
+	}
+}
+
+// doOp runs one random operation and records it (per key for batches).
+func doOp(ctx context.Context, r *runtime.Repo[regKey, regVal], client int, run string, keys, writable []string, rec *recorder, next, acked *atomic.Int64) {
+	k := keys[rand.IntN(len(keys))]
+	w := writable[rand.IntN(len(writable))]
+	call := rec.now()
+	kind := rand.IntN(6)
+	if only := os.Getenv("PERSIST_TEST_FAULT_OPS"); only != "" {
+		// Only some kinds (a comma-separated list of 0-5), to tell which
+		// operation breaks a history.
+		kinds := strings.Split(only, ",")
+		kind, _ = strconv.Atoi(kinds[rand.IntN(len(kinds))])
+	}
+	switch kind {
+	case 0, 1: // Put
+		v := int(next.Add(1))
+		err := r.Put(ctx, regKey{run, w}, regVal{v}, time.Time{})
+		ret := rec.now()
+		if err != nil {
+			ret = ambiguous
+		} else {
+			acked.Add(1)
+		}
+		rec.add(client, w, regIn{write: true, v: v}, regOut{}, call, ret)
+	case 2: // Get
+		got, err := r.Get(ctx, regKey{run, k})
+		ret := rec.now()
+		switch {
+		case errors.Is(err, runtime.ErrNotFound):
+			rec.add(client, k, regIn{}, regOut{v: 0}, call, ret)
+		case err == nil:
+			rec.add(client, k, regIn{}, regOut{v: got.Payload.V}, call, ret)
+		}
+	case 3: // Remove
+		removed, err := r.Remove(ctx, regKey{run, w})
+		ret := rec.now()
+		out := regOut{removed: removed}
+		if err != nil {
+			ret, out = ambiguous, regOut{v: -1}
+		}
+		rec.add(client, w, regIn{remove: true}, out, call, ret)
+	case 4: // PutMany over every key it may write
+		items := make([]runtime.Item[regKey, regVal], len(writable))
+		for i, key := range writable {
+			items[i] = runtime.Item[regKey, regVal]{Key: regKey{run, key}, Payload: regVal{int(next.Add(1))}}
+		}
+		err := r.PutMany(ctx, items)
+		ret := rec.now()
+		var be *runtime.BatchError
+		batch := errors.As(err, &be)
+		for i, it := range items {
+			switch {
+			case err == nil || batch && be.Outcomes[i] == runtime.Stored:
+				acked.Add(1)
+				rec.add(client, it.Key.Key, regIn{write: true, v: it.Payload.V}, regOut{}, call, ret)
+			case batch && be.Outcomes[i] == runtime.NotStored:
+				// Certainly not stored: not an operation on the register.
+			default:
+				rec.add(client, it.Key.Key, regIn{write: true, v: it.Payload.V}, regOut{}, call, ambiguous)
+			}
+		}
+	case 5: // GetMany over every key
+		ks := make([]regKey, len(keys))
+		for i, key := range keys {
+			ks[i] = regKey{run, key}
+		}
+		got, err := r.GetMany(ctx, ks)
+		ret := rec.now()
+		if err != nil {
+			return
+		}
+		for i, g := range got {
+			v := 0
+			if g != nil {
+				v = g.Payload.V
+			}
+			rec.add(client, keys[i], regIn{}, regOut{v: v}, call, ret)
+		}
+	}
+}
+
+func readFinal(t *testing.T, r *runtime.Repo[regKey, regVal], run, k string, rec *recorder) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		call := rec.now()
+		got, err := r.Get(ctx, regKey{run, k})
+		ret := rec.now()
+		switch {
+		case errors.Is(err, runtime.ErrNotFound):
+			rec.add(99, k, regIn{}, regOut{v: 0}, call, ret)
+			return
+		case err == nil:
+			rec.add(99, k, regIn{}, regOut{v: got.Payload.V}, call, ret)
+			return
+		case attempt > 20:
+			t.Fatalf("final read of %s: %v", k, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
