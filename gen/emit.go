@@ -160,9 +160,9 @@ func (g *generator) emitTypes(f *jen.File) {
 				jen.Comment("Extra keeps the fields another engine wrote that this type does not name;"),
 				jen.Comment("they are written back unchanged."),
 				jen.Id("Extra").Map(jen.String()).Any().Tag(map[string]string{"bson": ",inline", "json": "-"}),
-				jen.Comment("Absent lists the fields the stored document did not have; they stay"),
-				jen.Comment("absent when the value is written back, unless set to a non-empty value."),
-				jen.Id("Absent").Index().String().Tag(map[string]string{"bson": "-", "json": "-"}))
+				jen.Comment("Shape records the fields the stored document lacked or held as null;"),
+				jen.Comment("they are written back so, unless set to a non-empty value."),
+				jen.Id("Shape").Qual(runtimePkg, "Shape").Tag(map[string]string{"bson": "-", "json": "-"}))
 		}
 		f.Type().Id(t.Name).Struct(fields...)
 		f.Line()
@@ -176,28 +176,29 @@ func (g *generator) emitTypes(f *jen.File) {
 }
 
 // emitPresence makes a type remember which of its fields a stored document
-// lacked (Absent) and leave them absent when it is written back.
+// lacked or held as null (Shape) and keep them so when it is written back.
 func (g *generator) emitPresence(f *jen.File, t *TypeDecl, all []*Field) {
-	var names []jen.Code
+	var known, names []jen.Code
 	for _, fl := range all {
+		names = append(names, jen.Lit(fl.Name))
 		if !fl.Optional { // optional fields are omitted when empty anyway
-			names = append(names, jen.Lit(fl.Name))
+			known = append(known, jen.Lit(fl.Name))
 		}
 	}
-	f.Comment("MarshalBSON writes " + t.Name + ", leaving absent the fields in Absent that are still empty.")
+	f.Comment("MarshalBSON writes " + t.Name + ", restoring the Shape it was read with.")
 	f.Func().Params(jen.Id("t").Id(t.Name)).Id("MarshalBSON").Params().Params(jen.Index().Byte(), jen.Error()).Block(
 		jen.Type().Id("plain").Id(t.Name),
 		jen.List(jen.Id("data"), jen.Err()).Op(":=").Qual(bsonPkg, "Marshal").Call(jen.Id("plain").Call(jen.Id("t"))),
-		jen.If(jen.Err().Op("!=").Nil().Op("||").Len(jen.Id("t").Dot("Absent")).Op("==").Lit(0)).Block(jen.Return(jen.Id("data"), jen.Err())),
-		jen.Return(jen.Qual(runtimePkg, "OmitAbsent").Call(jen.Id("data"), jen.Id("t").Dot("Absent"))),
+		jen.If(jen.Err().Op("!=").Nil().Op("||").Id("t").Dot("Shape").Dot("IsZero").Call()).Block(jen.Return(jen.Id("data"), jen.Err())),
+		jen.Return(jen.Id("t").Dot("Shape").Dot("Restore").Call(jen.Id("data"))),
 	)
 	f.Line()
-	f.Comment("UnmarshalBSON reads " + t.Name + " and records in Absent the fields the document lacks.")
+	f.Comment("UnmarshalBSON reads " + t.Name + " and records in Shape the fields the document lacks or holds as null.")
 	f.Func().Params(jen.Id("t").Op("*").Id(t.Name)).Id("UnmarshalBSON").Params(jen.Id("data").Index().Byte()).Error().Block(
 		jen.Type().Id("plain").Id(t.Name),
 		jen.Op("*").Id("t").Op("=").Id(t.Name).Values(),
 		jen.If(jen.Err().Op(":=").Qual(bsonPkg, "Unmarshal").Call(jen.Id("data"), jen.Parens(jen.Op("*").Id("plain")).Call(jen.Id("t"))), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
-		jen.Id("t").Dot("Absent").Op("=").Qual(runtimePkg, "AbsentFields").Call(jen.Id("data"), jen.Index().String().Values(names...)),
+		jen.Id("t").Dot("Shape").Op("=").Qual(runtimePkg, "ShapeOf").Call(jen.Id("data"), jen.Index().String().Values(known...), jen.Index().String().Values(names...)),
 		jen.Return(jen.Nil()),
 	)
 	f.Line()

@@ -104,7 +104,7 @@ func validateType(l *errList, t *TypeDecl, types map[string]*TypeDecl, declared 
 	if len(all) == 0 {
 		l.add(t.Pos, "type %q has no fields; add `fields:`", t.Name)
 	}
-	bsonNames, goNames := map[string]bool{}, map[string]bool{"Extra": t.KeepUnknown, "Absent": t.KeepUnknown}
+	bsonNames, goNames := map[string]bool{}, map[string]bool{"Extra": t.KeepUnknown, "Shape": t.KeepUnknown}
 	for _, f := range t.Fields {
 		if f.Name == "" {
 			l.add(f.Pos, "a field of %q has no name; add `name: bsonName`", t.Name)

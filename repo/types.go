@@ -47,29 +47,29 @@ type SignalRow struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes SignalRow, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes SignalRow, restoring the Shape it was read with.
 func (t SignalRow) MarshalBSON() ([]byte, error) {
 	type plain SignalRow
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads SignalRow and records in Absent the fields the document lacks.
+// UnmarshalBSON reads SignalRow and records in Shape the fields the document lacks or holds as null.
 func (t *SignalRow) UnmarshalBSON(data []byte) error {
 	type plain SignalRow
 	*t = SignalRow{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled"}, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "_partial", "_entry", "_trailingPriceStopLoss", "_trailingPriceTakeProfit", "_peak", "_fall", "note"})
 	return nil
 }
 
@@ -91,29 +91,29 @@ type StrategyState struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes StrategyState, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes StrategyState, restoring the Shape it was read with.
 func (t StrategyState) MarshalBSON() ([]byte, error) {
 	type plain StrategyState
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads StrategyState and records in Absent the fields the document lacks.
+// UnmarshalBSON reads StrategyState and records in Shape the fields the document lacks or holds as null.
 func (t *StrategyState) UnmarshalBSON(data []byte) error {
 	type plain StrategyState
 	*t = StrategyState{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"pendingSignalId", "lastPendingId", "createdSignal", "commitQueue", "closedSignal", "cancelledSignal", "activatedSignal", "takeProfitSignal", "stopLossSignal", "retryOpenSignal", "retryOpenCount", "retryCloseCount", "isPaused"})
+	t.Shape = runtime.ShapeOf(data, []string{"pendingSignalId", "lastPendingId", "createdSignal", "commitQueue", "closedSignal", "cancelledSignal", "activatedSignal", "takeProfitSignal", "stopLossSignal", "retryOpenSignal", "retryOpenCount", "retryCloseCount", "isPaused"}, []string{"pendingSignalId", "lastPendingId", "createdSignal", "commitQueue", "closedSignal", "cancelledSignal", "activatedSignal", "takeProfitSignal", "stopLossSignal", "retryOpenSignal", "retryOpenCount", "retryCloseCount", "isPaused"})
 	return nil
 }
 
@@ -132,29 +132,29 @@ type RiskPosition struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes RiskPosition, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes RiskPosition, restoring the Shape it was read with.
 func (t RiskPosition) MarshalBSON() ([]byte, error) {
 	type plain RiskPosition
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads RiskPosition and records in Absent the fields the document lacks.
+// UnmarshalBSON reads RiskPosition and records in Shape the fields the document lacks or holds as null.
 func (t *RiskPosition) UnmarshalBSON(data []byte) error {
 	type plain RiskPosition
 	*t = RiskPosition{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"strategyName", "exchangeName", "frameName", "symbol", "position", "priceOpen", "priceStopLoss", "priceTakeProfit", "minuteEstimatedTime", "openTimestamp"})
+	t.Shape = runtime.ShapeOf(data, []string{"strategyName", "exchangeName", "frameName", "symbol", "position", "priceOpen", "priceStopLoss", "priceTakeProfit", "minuteEstimatedTime", "openTimestamp"}, []string{"strategyName", "exchangeName", "frameName", "symbol", "position", "priceOpen", "priceStopLoss", "priceTakeProfit", "minuteEstimatedTime", "openTimestamp"})
 	return nil
 }
 
@@ -185,29 +185,29 @@ type PartialState struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes PartialState, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes PartialState, restoring the Shape it was read with.
 func (t PartialState) MarshalBSON() ([]byte, error) {
 	type plain PartialState
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads PartialState and records in Absent the fields the document lacks.
+// UnmarshalBSON reads PartialState and records in Shape the fields the document lacks or holds as null.
 func (t *PartialState) UnmarshalBSON(data []byte) error {
 	type plain PartialState
 	*t = PartialState{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"profitLevels", "lossLevels"})
+	t.Shape = runtime.ShapeOf(data, []string{"profitLevels", "lossLevels"}, []string{"profitLevels", "lossLevels"})
 	return nil
 }
 
@@ -217,29 +217,29 @@ type BreakevenState struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes BreakevenState, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes BreakevenState, restoring the Shape it was read with.
 func (t BreakevenState) MarshalBSON() ([]byte, error) {
 	type plain BreakevenState
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads BreakevenState and records in Absent the fields the document lacks.
+// UnmarshalBSON reads BreakevenState and records in Shape the fields the document lacks or holds as null.
 func (t *BreakevenState) UnmarshalBSON(data []byte) error {
 	type plain BreakevenState
 	*t = BreakevenState{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"reached"})
+	t.Shape = runtime.ShapeOf(data, []string{"reached"}, []string{"reached"})
 	return nil
 }
 
@@ -277,29 +277,29 @@ type StorageRow struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes StorageRow, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes StorageRow, restoring the Shape it was read with.
 func (t StorageRow) MarshalBSON() ([]byte, error) {
 	type plain StorageRow
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads StorageRow and records in Absent the fields the document lacks.
+// UnmarshalBSON reads StorageRow and records in Shape the fields the document lacks or holds as null.
 func (t *StorageRow) UnmarshalBSON(data []byte) error {
 	type plain StorageRow
 	*t = StorageRow{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "createdAt", "updatedAt", "priority", "status"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "createdAt", "updatedAt", "priority", "status"}, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "_partial", "_entry", "_trailingPriceStopLoss", "_trailingPriceTakeProfit", "_peak", "_fall", "note", "createdAt", "updatedAt", "priority", "status"})
 	return nil
 }
 
@@ -313,29 +313,29 @@ type Notification struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes Notification, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes Notification, restoring the Shape it was read with.
 func (t Notification) MarshalBSON() ([]byte, error) {
 	type plain Notification
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads Notification and records in Absent the fields the document lacks.
+// UnmarshalBSON reads Notification and records in Shape the fields the document lacks or holds as null.
 func (t *Notification) UnmarshalBSON(data []byte) error {
 	type plain Notification
 	*t = Notification{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "type", "timestamp", "backtest", "createdAt"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "type", "timestamp", "backtest", "createdAt"}, []string{"id", "type", "timestamp", "backtest", "createdAt"})
 	return nil
 }
 
@@ -355,29 +355,29 @@ type LogEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes LogEntry, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes LogEntry, restoring the Shape it was read with.
 func (t LogEntry) MarshalBSON() ([]byte, error) {
 	type plain LogEntry
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads LogEntry and records in Absent the fields the document lacks.
+// UnmarshalBSON reads LogEntry and records in Shape the fields the document lacks or holds as null.
 func (t *LogEntry) UnmarshalBSON(data []byte) error {
 	type plain LogEntry
 	*t = LogEntry{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "type", "priority", "createdAt", "timestamp", "methodContext", "executionContext", "topic", "args"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "type", "priority", "createdAt", "timestamp", "methodContext", "executionContext", "topic", "args"}, []string{"id", "type", "priority", "createdAt", "timestamp", "methodContext", "executionContext", "topic", "args"})
 	return nil
 }
 
@@ -389,29 +389,29 @@ type MeasureEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes MeasureEntry, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes MeasureEntry, restoring the Shape it was read with.
 func (t MeasureEntry) MarshalBSON() ([]byte, error) {
 	type plain MeasureEntry
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads MeasureEntry and records in Absent the fields the document lacks.
+// UnmarshalBSON reads MeasureEntry and records in Shape the fields the document lacks or holds as null.
 func (t *MeasureEntry) UnmarshalBSON(data []byte) error {
 	type plain MeasureEntry
 	*t = MeasureEntry{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "data", "removed"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "removed"}, []string{"id", "data", "removed"})
 	return nil
 }
 
@@ -424,29 +424,29 @@ type IntervalEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes IntervalEntry, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes IntervalEntry, restoring the Shape it was read with.
 func (t IntervalEntry) MarshalBSON() ([]byte, error) {
 	type plain IntervalEntry
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads IntervalEntry and records in Absent the fields the document lacks.
+// UnmarshalBSON reads IntervalEntry and records in Shape the fields the document lacks or holds as null.
 func (t *IntervalEntry) UnmarshalBSON(data []byte) error {
 	type plain IntervalEntry
 	*t = IntervalEntry{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "data", "when", "removed"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "when", "removed"}, []string{"id", "data", "when", "removed"})
 	return nil
 }
 
@@ -460,29 +460,29 @@ type MemoryEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes MemoryEntry, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes MemoryEntry, restoring the Shape it was read with.
 func (t MemoryEntry) MarshalBSON() ([]byte, error) {
 	type plain MemoryEntry
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads MemoryEntry and records in Absent the fields the document lacks.
+// UnmarshalBSON reads MemoryEntry and records in Shape the fields the document lacks or holds as null.
 func (t *MemoryEntry) UnmarshalBSON(data []byte) error {
 	type plain MemoryEntry
 	*t = MemoryEntry{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"priority", "data", "removed", "index", "when"})
+	t.Shape = runtime.ShapeOf(data, []string{"priority", "data", "removed", "index", "when"}, []string{"priority", "data", "removed", "index", "when"})
 	return nil
 }
 
@@ -524,29 +524,29 @@ type RecentSignal struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes RecentSignal, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes RecentSignal, restoring the Shape it was read with.
 func (t RecentSignal) MarshalBSON() ([]byte, error) {
 	type plain RecentSignal
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads RecentSignal and records in Absent the fields the document lacks.
+// UnmarshalBSON reads RecentSignal and records in Shape the fields the document lacks or holds as null.
 func (t *RecentSignal) UnmarshalBSON(data []byte) error {
 	type plain RecentSignal
 	*t = RecentSignal{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "originalPriceStopLoss", "originalPriceTakeProfit", "originalPriceOpen", "partialExecuted", "totalEntries", "totalPartials", "pnl", "peakProfit", "maxDrawdown"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "originalPriceStopLoss", "originalPriceTakeProfit", "originalPriceOpen", "partialExecuted", "totalEntries", "totalPartials", "pnl", "peakProfit", "maxDrawdown"}, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "_partial", "_entry", "_trailingPriceStopLoss", "_trailingPriceTakeProfit", "_peak", "_fall", "note", "originalPriceStopLoss", "originalPriceTakeProfit", "originalPriceOpen", "partialExecuted", "totalEntries", "totalPartials", "pnl", "peakProfit", "maxDrawdown"})
 	return nil
 }
 
@@ -558,29 +558,29 @@ type StateEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes StateEntry, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes StateEntry, restoring the Shape it was read with.
 func (t StateEntry) MarshalBSON() ([]byte, error) {
 	type plain StateEntry
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads StateEntry and records in Absent the fields the document lacks.
+// UnmarshalBSON reads StateEntry and records in Shape the fields the document lacks or holds as null.
 func (t *StateEntry) UnmarshalBSON(data []byte) error {
 	type plain StateEntry
 	*t = StateEntry{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "data", "when"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "when"}, []string{"id", "data", "when"})
 	return nil
 }
 
@@ -592,28 +592,28 @@ type SessionEntry struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes SessionEntry, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes SessionEntry, restoring the Shape it was read with.
 func (t SessionEntry) MarshalBSON() ([]byte, error) {
 	type plain SessionEntry
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads SessionEntry and records in Absent the fields the document lacks.
+// UnmarshalBSON reads SessionEntry and records in Shape the fields the document lacks or holds as null.
 func (t *SessionEntry) UnmarshalBSON(data []byte) error {
 	type plain SessionEntry
 	*t = SessionEntry{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "data", "when"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "when"}, []string{"id", "data", "when"})
 	return nil
 }

@@ -26,18 +26,20 @@ func (r *Repo[K, P]) storableKeys(vals [][]any) error {
 	return nil
 }
 
-// batchKeys validates every key of a batch and computes its Redis key.
-func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks []string, err error) {
+// batchKeys validates every key of a batch and computes its Redis key and
+// its canonical form (see canonKey).
+func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks, canon []string, err error) {
 	vals = make([][]any, len(keys))
 	rks = make([]string, len(keys))
+	canon = make([]string, len(keys))
 	for i, k := range keys {
 		v, err := r.s.keyValues(k.KeyValues())
 		if err != nil {
-			return nil, nil, r.argErr(op, nil, errorf(ErrInvalidKey, "item %d: %v", i, err))
+			return nil, nil, nil, r.argErr(op, nil, errorf(ErrInvalidKey, "item %d: %v", i, err))
 		}
-		vals[i], rks[i] = v, r.s.redisKey(r.conn.cfg.KeyPrefix, v)
+		vals[i], rks[i], canon[i] = v, r.s.redisKey(r.conn.cfg.KeyPrefix, v), canonKey(v)
 	}
-	return vals, rks, nil
+	return vals, rks, canon, nil
 }
 
 // GetMany reads many keys at once; out[i] is nil where keys[i] has no visible
@@ -45,7 +47,7 @@ func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks []string, e
 // ceil(hits/c) finds by _id, ceil(misses/c) finds by key, and one Redis
 // pipeline to backfill: 4 for up to c keys, whatever the mix.
 func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], error) {
-	vals, rks, err := r.batchKeys(opGetMany, keys)
+	vals, rks, canon, err := r.batchKeys(opGetMany, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +58,6 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 	if err := r.storableKeys(vals); err != nil {
 		return nil, r.argErr(opGetMany, nil, err)
 	}
-	ns := len(r.conn.cfg.KeyPrefix)
 	out := make([]*Record[K, P], len(keys))
 	resolved := make([]bool, len(keys))
 	ids, found := r.conn.cache.getMany(ctx, rks)
@@ -76,9 +77,9 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 		chunk := idList[start:min(start+r.conn.cfg.ReadChunk, len(idList))]
 		err := r.findEach(ctx, bson.D{{Key: FieldID, Value: bson.D{{Key: "$in", Value: chunk}}}}, len(chunk), func(raw bson.Raw) error {
 			id, _ := raw.Lookup(FieldID).ObjectIDOK()
-			canon := r.s.redisKey("", r.docKeyValues(raw))
+			docKey := canonKey(r.docKeyValues(raw))
 			for _, i := range byID[id] {
-				if rks[i][ns:] == canon {
+				if canon[i] == docKey {
 					rec, err := r.decode(raw)
 					if err != nil {
 						return err
@@ -104,10 +105,10 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 		if resolved[i] {
 			continue
 		}
-		if _, dup := byKey[rks[i][ns:]]; !dup {
+		if _, dup := byKey[canon[i]]; !dup {
 			missing = append(missing, i)
 		}
-		byKey[rks[i][ns:]] = append(byKey[rks[i][ns:]], i)
+		byKey[canon[i]] = append(byKey[canon[i]], i)
 	}
 	var backfill []identity
 	for start := 0; start < len(missing); start += r.conn.cfg.ReadChunk {
@@ -117,7 +118,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 			chunkVals[j] = vals[i]
 		}
 		err := r.findEach(ctx, r.s.anyOf(chunkVals), len(chunk), func(raw bson.Raw) error {
-			idx := byKey[r.s.redisKey("", r.docKeyValues(raw))]
+			idx := byKey[canonKey(r.docKeyValues(raw))]
 			if len(idx) == 0 {
 				return nil
 			}
@@ -162,7 +163,7 @@ func (r *Repo[K, P]) findEach(ctx context.Context, filter bson.D, n int, fn func
 	if err != nil {
 		return err
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
+	defer closeCursor(ctx, cur)
 	for cur.Next(ctx) {
 		if err := fn(cur.Current); err != nil {
 			return err

@@ -123,7 +123,7 @@ type batch[K Key, P any] struct {
 // newBatch validates the items' keys, runs the guard and picks the
 // representatives. It returns a nil batch (and no error) for no items.
 func (r *Repo[K, P]) newBatch(ctx context.Context, op opID, items []Item[K, P], firstWins bool) (*batch[K, P], context.Context, error) {
-	vals, rks, err := r.batchKeys(op, itemKeys(items))
+	vals, rks, canon, err := r.batchKeys(op, itemKeys(items))
 	if err != nil {
 		return nil, ctx, err
 	}
@@ -142,17 +142,17 @@ func (r *Repo[K, P]) newBatch(ctx context.Context, op opID, items []Item[K, P], 
 		models: make([]mongo.WriteModel, len(items)), outcome: make([]Outcome, len(items)), refused: map[int]error{}}
 	byKey := make(map[string]int, len(items))
 	for i := range items {
-		if _, seen := byKey[rks[i]]; !seen || !firstWins {
-			byKey[rks[i]] = i
+		if _, seen := byKey[canon[i]]; !seen || !firstWins {
+			byKey[canon[i]] = i
 		}
 	}
 	for i := range items {
-		b.rep[i] = byKey[rks[i]]
+		b.rep[i] = byKey[canon[i]]
 	}
 	for i := range items {
 		if b.rep[i] == i {
 			// Made in item order: newest first follows item order.
-			b.ids[i] = bson.NewObjectID()
+			b.ids[i] = r.conn.ids.next()
 			b.reps = append(b.reps, i)
 		}
 	}
@@ -308,7 +308,16 @@ func (b *batch[K, P]) upsertChunk(ctx context.Context, pending []int) bool {
 // update that matches nothing means the winner has not committed yet: it
 // waits and tries the plain update again, plainRetries times, before it
 // tries to create the row itself.
+//
+// If it has to stop, the items it has not written yet are NotStored when
+// they had lost a race in the bulk write (so the bulk did not write them),
+// and Unknown when they come from a bulk write whose results could not be
+// mapped (it may have written them).
 func (b *batch[K, P]) oneByOne(ctx context.Context, pending []int, raced bool) bool {
+	rest := Unknown
+	if raced {
+		rest = NotStored
+	}
 	for n, i := range pending {
 		if b.outcome[i] != 0 {
 			continue
@@ -322,7 +331,7 @@ func (b *batch[K, P]) oneByOne(ctx context.Context, pending []int, raced bool) b
 				// yet: wait for it rather than race it again.
 				cancel()
 				if err := backoff(ctx, attempt); err != nil {
-					b.stop(pending[n:], Unknown, err)
+					b.stop(pending[n:], rest, err)
 					return false
 				}
 				continue
@@ -344,17 +353,17 @@ func (b *batch[K, P]) oneByOne(ctx context.Context, pending []int, raced bool) b
 			}
 			if lostRace(err) != noRace && attempt < b.r.conn.cfg.UpsertRetries {
 				if err := backoff(ctx, attempt); err != nil {
-					b.stop(pending[n:], Unknown, err)
+					b.stop(pending[n:], rest, err)
 					return false
 				}
 				continue
 			}
-			if isServerAnswer(err) {
+			if isRefusal(err) {
 				b.refuse(i, err)
 				break
 			}
 			b.done(i, Unknown)
-			b.stop(pending[n+1:], NotStored, err)
+			b.stop(pending[n+1:], rest, err)
 			return false
 		}
 	}
@@ -419,15 +428,14 @@ func (b *batch[K, P]) confirmInserts(ctx context.Context, pending []int) (rest [
 	have := make(map[string]bson.ObjectID, len(pending))
 	err = b.r.findEach(ctx, b.r.s.anyOf(keys), len(pending), func(raw bson.Raw) error {
 		id, _ := raw.Lookup(FieldID).ObjectIDOK()
-		have[b.r.s.redisKey("", b.r.docKeyValues(raw))] = id
+		have[canonKey(b.r.docKeyValues(raw))] = id
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	ns := len(b.r.conn.cfg.KeyPrefix)
 	for _, i := range pending {
-		id, ok := have[b.rks[i][ns:]]
+		id, ok := have[canonKey(b.vals[i])]
 		switch {
 		case !ok:
 			rest = append(rest, i)
@@ -473,7 +481,7 @@ func (b *batch[K, P]) insertOneByOne(ctx context.Context, pending []int, docs []
 					return
 				}
 				continue
-			case isServerAnswer(err):
+			case isRefusal(err):
 				b.refuse(i, err)
 			default:
 				b.done(i, Unknown)
@@ -570,9 +578,19 @@ func bulkErr(bwe mongo.BulkWriteException, j int) error {
 	return errors.New("refused by the server")
 }
 
-// isServerAnswer reports whether err is the server's answer to the command
-// (a refusal), as opposed to a failure to get an answer.
-func isServerAnswer(err error) bool {
+// isRefusal reports whether err is the server refusing the write, which
+// it then did not apply. A failure to get an answer is not one, and
+// neither is a write concern error: the write was applied, its durability
+// is what is unknown.
+func isRefusal(err error) bool {
 	var se mongo.ServerError
+	var we mongo.WriteException
+	if errors.As(err, &we) && we.WriteConcernError != nil {
+		return false
+	}
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError != nil {
+		return false
+	}
 	return errors.As(err, &se) && !mongo.IsNetworkError(err) && !mongo.IsTimeout(err)
 }

@@ -37,6 +37,11 @@ type Capabilities struct {
 	// NulInStrings: the server stores strings that contain a NUL byte
 	// (FerretDB v1 on PostgreSQL refuses them).
 	NulInStrings bool
+	// RareTypes: the server stores decimal128, minKey, maxKey, undefined,
+	// JavaScript (with and without scope), DBPointer and symbol values. It
+	// is probed only where NaN is stored: FerretDB v1 drops the connection
+	// on several of them.
+	RareTypes bool
 	// FindAndModifyProjection: findAndModify honours a projection, so a
 	// write gets only _id back, not the whole document.
 	FindAndModifyProjection bool
@@ -60,7 +65,7 @@ type Capabilities struct {
 // limit. Set Config.Capabilities to it (or to what your server can do) to
 // skip the probe.
 func AllCapabilities() Capabilities {
-	return Capabilities{NestedArrays: true, Infinity: true, NaN: true, NulInStrings: true, FindAndModifyProjection: true, BulkResults: true, MaxBulk: defaultMaxBulk}
+	return Capabilities{NestedArrays: true, Infinity: true, NaN: true, NulInStrings: true, RareTypes: true, FindAndModifyProjection: true, BulkResults: true, MaxBulk: defaultMaxBulk}
 }
 
 // defaultMaxBulk is MongoDB's maxWriteBatchSize, used when the server does
@@ -83,6 +88,7 @@ func (c Capabilities) Missing(want Capabilities) string {
 	add(want.Infinity, c.Infinity, "±Infinity")
 	add(want.NaN, c.NaN, "NaN")
 	add(want.NulInStrings, c.NulInStrings, "NUL bytes in strings")
+	add(want.RareTypes, c.RareTypes, "decimal128 and the other rare BSON types")
 	add(want.FindAndModifyProjection, c.FindAndModifyProjection, "findAndModify projection")
 	add(want.BulkResults, c.BulkResults, "exact bulk results")
 	if want.MaxBulk > c.MaxBulk {
@@ -155,15 +161,18 @@ func describeServer(build bson.Raw) (version, product string) {
 
 func probeCapabilities(ctx context.Context, coll *mongo.Collection, maxWriteBatch int) (Capabilities, error) {
 	var caps Capabilities
-	ids := make([]bson.ObjectID, 7)
+	ids := make([]bson.ObjectID, 8)
 	all := make(bson.A, len(ids))
 	for i := range ids {
 		ids[i] = bson.NewObjectID()
 		all[i] = ids[i]
 	}
 	defer func() {
-		// Best effort: the documents are tiny and under fresh ids.
-		_, _ = coll.DeleteMany(context.WithoutCancel(ctx), bson.D{{Key: FieldID, Value: bson.D{{Key: "$in", Value: all}}}})
+		// Best effort, and briefly (a server that stopped answering must not
+		// hold the guard): the documents are tiny and under fresh ids.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
+		_, _ = coll.DeleteMany(cctx, bson.D{{Key: FieldID, Value: bson.D{{Key: "$in", Value: all}}}})
 	}()
 	var err error
 	if caps.NestedArrays, err = stores(ctx, coll, bson.D{{Key: FieldID, Value: ids[0]}, {Key: "v", Value: bson.A{bson.A{int32(1), int32(2)}}}}); err != nil {
@@ -175,6 +184,11 @@ func probeCapabilities(ctx context.Context, coll *mongo.Collection, maxWriteBatc
 	if caps.Infinity {
 		if caps.NaN, err = stores(ctx, coll, bson.D{{Key: FieldID, Value: ids[5]}, {Key: "v", Value: math.NaN()}}); err != nil {
 			return caps, fmt.Errorf("NaN: %w", err)
+		}
+	}
+	if caps.NaN {
+		if caps.RareTypes, err = stores(ctx, coll, append(bson.D{{Key: FieldID, Value: ids[7]}}, rareValues()...)); err != nil {
+			return caps, fmt.Errorf("rare BSON types: %w", err)
 		}
 	}
 	if caps.NulInStrings, err = stores(ctx, coll, bson.D{{Key: FieldID, Value: ids[6]}, {Key: "v", Value: "a\x00b"}}); err != nil {
@@ -301,6 +315,24 @@ func (c *Conn) storableKey(vals []any) error {
 	return nil
 }
 
+// rareValues is one value of each rare BSON type (see RareTypes).
+func rareValues() bson.D {
+	dec, _ := bson.ParseDecimal128("1.5")
+	return bson.D{{Key: "dec", Value: dec}, {Key: "min", Value: bson.MinKey{}}, {Key: "max", Value: bson.MaxKey{}},
+		{Key: "undef", Value: bson.Undefined{}}, {Key: "js", Value: bson.JavaScript("1")},
+		{Key: "jsScope", Value: bson.CodeWithScope{Code: "1", Scope: bson.D{}}},
+		{Key: "ptr", Value: bson.DBPointer{DB: "x", Pointer: bson.NewObjectID()}}, {Key: "sym", Value: bson.Symbol("s")}}
+}
+
+func rareType(t bson.Type) bool {
+	switch t {
+	case bson.TypeDecimal128, bson.TypeMinKey, bson.TypeMaxKey, bson.TypeUndefined, bson.TypeJavaScript,
+		bson.TypeCodeWithScope, bson.TypeDBPointer, bson.TypeSymbol:
+		return true
+	}
+	return false
+}
+
 // unstorable reports the first value in an encoded BSON value that the
 // server cannot store (ErrInvalidArgument naming its path and what to do),
 // so that such a write fails cleanly before anything is sent: a server
@@ -308,13 +340,16 @@ func (c *Conn) storableKey(vals []any) error {
 // refusals would not say which field. It does nothing on a server that
 // stores everything.
 func (c Capabilities) unstorable(t bson.Type, data []byte) error {
-	if c.NestedArrays && c.Infinity && c.NaN && c.NulInStrings {
+	if c.NestedArrays && c.Infinity && c.NaN && c.NulInStrings && c.RareTypes {
 		return nil
 	}
 	return c.walk("payload", t, data, false)
 }
 
 func (c Capabilities) walk(path string, t bson.Type, data []byte, inArray bool) error {
+	if !c.RareTypes && rareType(t) {
+		return errorf(ErrInvalidArgument, "%s is a BSON %s, which this server cannot store (Capabilities.RareTypes)", path, t)
+	}
 	switch t {
 	case bson.TypeDouble:
 		f := bson.RawValue{Type: t, Value: data}.Double()

@@ -45,6 +45,7 @@ type Conn struct {
 	cache     *identityCache
 	log       *slog.Logger
 	counters  counters
+	ids       *idGen
 
 	ready      atomic.Bool
 	readyMu    sync.Mutex
@@ -84,7 +85,7 @@ func Open(cfg Config) (*Conn, error) {
 	if dbName == "" {
 		dbName = DefaultDatabase
 	}
-	c := &Conn{cfg: cfg, log: cfg.Logger, mongoAddr: strings.Join(cs.Hosts, ",")}
+	c := &Conn{cfg: cfg, log: cfg.Logger, mongoAddr: strings.Join(cs.Hosts, ","), ids: newIDGen()}
 	opts := options.Client().ApplyURI(cfg.MongoURI).SetMonitor(c.counters.commandMonitor())
 	if c.client, err = mongo.Connect(opts); err != nil {
 		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB client for %s: %v", c.mongoAddr, err)}
@@ -313,6 +314,19 @@ func (c *Conn) Close(ctx context.Context) error {
 		err = errors.Join(err, c.rdb.Close())
 	}
 	return err
+}
+
+// closeTimeout bounds the clean-up calls made after an operation (closing a
+// cursor, deleting the probe's documents), also once the caller's context
+// has ended: they must neither be skipped by a cancelled context nor hang
+// on a server that stopped answering.
+const closeTimeout = 2 * time.Second
+
+// closeCursor closes cur, bounded by closeTimeout.
+func closeCursor(ctx context.Context, cur *mongo.Cursor) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer cancel()
+	_ = cur.Close(cctx)
 }
 
 // errOpTimeout is the cause of a call's context that Config.OpTimeout ended.

@@ -296,40 +296,79 @@ func KeyInt64(raw bson.Raw, field string) (int64, error) {
 	return 0, fmt.Errorf("key field %q is a BSON %s, not a whole number", field, v.Type)
 }
 
-// AbsentFields returns the names among known that the encoded document doc
-// does not hold. Generated payload types record them when they are read, so
-// that writing the value back leaves those fields absent (see OmitAbsent):
-// backtest-kit tells an absent field from a null or zero one.
-func AbsentFields(doc []byte, known []string) []string {
-	raw := bson.Raw(doc)
-	var out []string
-	for _, name := range known {
-		if _, err := raw.LookupErr(name); err != nil {
-			out = append(out, name)
-		}
-	}
-	return out
+// Shape records, for a payload read from a stored document, which of its
+// type's fields the document lacked and which it held as null. Generated
+// payload types keep one (their Shape field) and restore it when the value
+// is written back: backtest-kit tells an absent field from a null one, and
+// both from a zero (`x ?? fallback`). A field the program has since set to
+// a non-empty value is written as set; one set to an empty value (0, "",
+// false, nil) cannot be told from one left alone, and keeps its shape.
+type Shape struct {
+	Absent []string
+	Null   []string
 }
 
-// OmitAbsent removes from the encoded document doc the fields named in
-// absent whose value is still empty (null, a zero number, "" or false):
-// fields that were absent when the value was read, and that the program
-// did not set since, stay absent when it is written back.
-func OmitAbsent(doc []byte, absent []string) ([]byte, error) {
+// ShapeOf reads the shape of an encoded document: the names among known
+// (the type's fields that are always written) it lacks, and the names among
+// all (every field of the type) it holds as null.
+func ShapeOf(doc []byte, known, all []string) Shape {
+	raw := bson.Raw(doc)
+	var s Shape
+	for _, name := range known {
+		if _, err := raw.LookupErr(name); err != nil {
+			s.Absent = append(s.Absent, name)
+		}
+	}
+	for _, name := range all {
+		if v, err := raw.LookupErr(name); err == nil && v.Type == bson.TypeNull {
+			s.Null = append(s.Null, name)
+		}
+	}
+	return s
+}
+
+// IsZero reports a value read from a document with every field present and
+// none null, or not read at all: nothing to restore.
+func (s Shape) IsZero() bool { return len(s.Absent) == 0 && len(s.Null) == 0 }
+
+// Restore gives the encoded document doc its recorded shape: fields in
+// Absent whose value is empty are removed, fields in Null whose value is
+// empty (or that the encoding omitted) are written as null.
+func (s Shape) Restore(doc []byte) ([]byte, error) {
 	elems, err := bson.Raw(doc).Elements()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 4, len(doc))
+	out := make([]byte, 4, len(doc)+16*len(s.Null))
+	seen := make(map[string]bool, len(s.Null))
 	for _, e := range elems {
-		if slices.Contains(absent, e.Key()) && emptyValue(e.Value()) {
+		name := e.Key()
+		switch {
+		case slices.Contains(s.Absent, name) && emptyValue(e.Value()):
 			continue
+		case slices.Contains(s.Null, name):
+			seen[name] = true
+			if emptyValue(e.Value()) {
+				out = appendNull(out, name)
+				continue
+			}
 		}
 		out = append(out, e...)
+	}
+	for _, name := range s.Null {
+		if !seen[name] {
+			out = appendNull(out, name)
+		}
 	}
 	out = append(out, 0)
 	binary.LittleEndian.PutUint32(out, uint32(len(out)))
 	return out, nil
+}
+
+func appendNull(doc []byte, name string) []byte {
+	doc = append(doc, byte(bson.TypeNull))
+	doc = append(doc, name...)
+	return append(doc, 0)
 }
 
 func emptyValue(v bson.RawValue) bool {

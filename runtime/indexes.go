@@ -37,6 +37,10 @@ type existingIndex struct {
 	name   string
 	keys   []IndexKey
 	unique bool
+	// limits lists the options that make the index cover, or keep, less
+	// than its keys say (a partial filter, sparse, a collation, a TTL):
+	// such an index does not do what persistgen needs of it.
+	limits []string
 }
 
 func (c *Conn) ensure(ctx context.Context, s *Schema) error {
@@ -52,7 +56,7 @@ func (c *Conn) ensure(ctx context.Context, s *Schema) error {
 		if have, ok := findByName(existing, want.Name); ok {
 			if !sameIndex(have, want) {
 				return errorf(ErrIndexConflict, "index %q on %q is %s, persistgen needs %s; drop or rename the existing index (persistgen never changes indexes)",
-					want.Name, s.Collection, describe(have.keys, have.unique), describe(want.Keys, want.Unique))
+					want.Name, s.Collection, describeExisting(have), describe(want.Keys, want.Unique))
 			}
 			continue
 		}
@@ -82,7 +86,7 @@ func listIndexes(ctx context.Context, coll *mongo.Collection) ([]existingIndex, 
 		}
 		return nil, err
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
+	defer closeCursor(ctx, cur)
 	var out []existingIndex
 	for cur.Next(ctx) {
 		raw := cur.Current
@@ -103,6 +107,11 @@ func listIndexes(ctx context.Context, coll *mongo.Collection) ([]existingIndex, 
 					desc = v.Double() < 0
 				}
 				ix.keys = append(ix.keys, IndexKey{Field: e.Key(), Desc: desc})
+			}
+		}
+		for _, opt := range []string{"partialFilterExpression", "sparse", "collation", "expireAfterSeconds"} {
+			if v, err := raw.LookupErr(opt); err == nil && !(opt == "sparse" && v.Type == bson.TypeBoolean && !v.Boolean()) {
+				ix.limits = append(ix.limits, opt)
 			}
 		}
 		out = append(out, ix)
@@ -129,7 +138,7 @@ func findByDefinition(have []existingIndex, want Index) (existingIndex, bool) {
 }
 
 func sameIndex(h existingIndex, w Index) bool {
-	if h.unique != w.Unique || len(h.keys) != len(w.Keys) {
+	if h.unique != w.Unique || len(h.keys) != len(w.Keys) || len(h.limits) > 0 {
 		return false
 	}
 	for i := range h.keys {
@@ -138,6 +147,14 @@ func sameIndex(h existingIndex, w Index) bool {
 		}
 	}
 	return true
+}
+
+func describeExisting(h existingIndex) string {
+	s := describe(h.keys, h.unique)
+	if len(h.limits) > 0 {
+		s += " with " + strings.Join(h.limits, ", ")
+	}
+	return s
 }
 
 func describe(keys []IndexKey, unique bool) string {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"iter"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -31,9 +32,10 @@ type ListOptions struct {
 	// AsOf, when non-zero, hides rows whose when is later (the database
 	// enforces it). Only for domains with a when column.
 	AsOf time.Time
-	// Sort orders the rows; by default the key fields ascending. _id is
-	// always appended as the final tie-breaker, in the direction of the
-	// first sort field, so the order is total.
+	// Sort orders the rows; by default the key fields ascending. Unless it
+	// names _id, _id is appended as the final tie-breaker, in the direction
+	// of the first sort field, so the order is total. A field may appear
+	// once.
 	Sort []SortField
 	// Limit caps the rows (0: no cap).
 	Limit int
@@ -67,7 +69,7 @@ func (r *Repo[K, P]) List(ctx context.Context, o ListOptions) iter.Seq2[Record[K
 			yield(zero, r.opErr(ctx, opList, o.Prefix, err))
 			return
 		}
-		defer cur.Close(context.WithoutCancel(ctx))
+		defer closeCursor(ctx, cur)
 		for {
 			if cur.RemainingBatchLength() == 0 && cur.ID() != 0 {
 				cancel()
@@ -150,7 +152,7 @@ func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuild
 		}
 		sortSpec = append(sortSpec, bson.E{Key: s.Field, Value: dir(s.Desc)})
 	}
-	if len(o.Sort) == 0 || o.Sort[len(o.Sort)-1].Field != FieldID {
+	if !slices.ContainsFunc(o.Sort, func(s SortField) bool { return s.Field == FieldID }) {
 		sortSpec = append(sortSpec, bson.E{Key: FieldID, Value: dir(len(o.Sort) > 0 && o.Sort[0].Desc)})
 	}
 	fo := options.Find().SetSort(sortSpec)
@@ -198,7 +200,7 @@ func (r *Repo[K, P]) rangeValue(field string, v any) (any, error) {
 		case FieldCreateDate, FieldUpdatedDate:
 			return x.UTC(), nil
 		}
-	case float64, int64, int:
+	case float64, int64, int32, int:
 		if nv, err := normalise(x); err == nil && field == FieldWhen {
 			return nv, nil
 		}

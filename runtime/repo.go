@@ -251,7 +251,7 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
 	// A client-made _id, like PutMany's and InsertMany's: newest first
 	// (createDate, then _id) orders writes of one millisecond by the order
 	// this process made them, whichever method made them.
-	update := upsertUpdate(set, bson.NewObjectID())
+	update := upsertUpdate(set, r.conn.ids.next())
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After))
 	id, _, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
 	if err != nil {
@@ -268,7 +268,7 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool
 	if err != nil {
 		return false, err
 	}
-	doc, err := r.insertDoc(vals, p, when, bson.NewObjectID())
+	doc, err := r.insertDoc(vals, p, when, r.conn.ids.next())
 	if err != nil {
 		return false, r.opErr(ctx, opInsert, vals, err)
 	}
@@ -372,7 +372,10 @@ func backoff(ctx context.Context, attempt int) error {
 }
 
 // Remove soft-deletes k's row (removed = true, no upsert: removing an absent
-// key creates nothing). It reports whether a visible row was removed.
+// key creates nothing). It reports whether a visible row was removed. Where
+// the payload carries its own removed flag (Schema.PayloadRemoved) it is
+// set too, unless the stored payload is not a document (null). A write that
+// loses a race (DocumentDB's deadlocks) is retried like an upsert's.
 func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 	ctx, vals, err := r.begin(ctx, opRemove, &k)
 	if err != nil {
@@ -383,17 +386,35 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 	}
 	filter := append(r.s.filter(vals), bson.E{Key: FieldRemoved, Value: bson.D{{Key: "$ne", Value: true}}})
 	set := bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: r.now()}}
-	if r.s.PayloadRemoved {
-		set = append(set, bson.E{Key: r.s.Payload + "." + FieldRemoved, Value: true})
+	withPayload := r.s.PayloadRemoved
+	for attempt := 0; ; attempt++ {
+		update := set
+		if withPayload {
+			update = append(set[:len(set):len(set)], bson.E{Key: r.s.Payload + "." + FieldRemoved, Value: true})
+		}
+		callCtx, cancel := r.conn.bound(ctx, 0)
+		res, err := r.coll.UpdateOne(callCtx, filter, bson.D{{Key: "$set", Value: update}})
+		cancel()
+		switch {
+		case err == nil:
+			return res.MatchedCount > 0, nil
+		case withPayload && isPathNotViable(err):
+			withPayload = false // the payload is null: it has no flag to set
+		case lostRace(err) == raceTransient && attempt < r.conn.cfg.UpsertRetries:
+			if err := backoff(ctx, attempt); err != nil {
+				return false, r.opErr(ctx, opRemove, vals, err)
+			}
+		default:
+			return false, r.opErr(ctx, opRemove, vals, err)
+		}
 	}
-	update := bson.D{{Key: "$set", Value: set}}
-	callCtx, cancel := r.conn.bound(ctx, 0)
-	defer cancel()
-	res, err := r.coll.UpdateOne(callCtx, filter, update)
-	if err != nil {
-		return false, r.opErr(ctx, opRemove, vals, err)
-	}
-	return res.MatchedCount > 0, nil
+}
+
+// isPathNotViable reports the server's refusal to set a field inside a
+// value that is not a document (code 28).
+func isPathNotViable(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(28)
 }
 
 // Exists reports whether k has a row, removed or not (one round trip).

@@ -59,3 +59,20 @@ func TestLostRaceReadsCommandErrorsAndWriteExceptions(t *testing.T) {
 		t.Error("a network error is retried as a race")
 	}
 }
+
+// A write concern error means the write was applied and its durability is
+// unknown: never a refusal (a batch item would be reported not stored).
+func TestAWriteConcernErrorIsNotARefusal(t *testing.T) {
+	wce := mongo.WriteException{WriteConcernError: &mongo.WriteConcernError{Code: 64, Message: "waiting for replication timed out"}}
+	if isRefusal(wce) {
+		t.Fatal("a write concern error counts as a refusal")
+	}
+	bulk := mongo.BulkWriteException{WriteConcernError: &mongo.WriteConcernError{Code: 64}}
+	if isRefusal(bulk) {
+		t.Fatal("a bulk write's write concern error counts as a refusal")
+	}
+	refused := mongo.WriteException{WriteErrors: mongo.WriteErrors{{Code: 28, Message: "Cannot create field"}}}
+	if !isRefusal(refused) {
+		t.Fatal("a write error does not count as a refusal")
+	}
+}

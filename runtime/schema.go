@@ -350,6 +350,44 @@ func (c *compiled) redisKey(ns string, vals []any) string {
 	return b.String()
 }
 
+// canonKey is the identity of a key as the server's equality sees it: the
+// string "1" and the number 1 differ (their Redis spellings do not), the
+// numbers 1, 1.0 and int64(1) are one key, and so are -0 and 0. Batches
+// match keys, and documents to keys, by it.
+func canonKey(vals []any) string {
+	var b strings.Builder
+	for _, v := range vals {
+		switch x := v.(type) {
+		case string:
+			b.WriteByte('s')
+			b.WriteString(strconv.Itoa(len(x)))
+			b.WriteByte(':')
+			b.WriteString(x)
+		case bool:
+			if x {
+				b.WriteString("b1")
+			} else {
+				b.WriteString("b0")
+			}
+		case int64:
+			if f := float64(x); int64(f) == x && math.Abs(f) < 1<<63 {
+				b.WriteByte('n')
+				b.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
+			} else {
+				b.WriteByte('i')
+				b.WriteString(strconv.FormatInt(x, 10))
+			}
+		case float64:
+			b.WriteByte('n')
+			b.WriteString(strconv.FormatFloat(x+0, 'g', -1, 64))
+		default:
+			fmt.Fprintf(&b, "?%v", x)
+		}
+		b.WriteByte('|')
+	}
+	return b.String()
+}
+
 // keyString renders key values for error messages ("a/b/c"), numbers and
 // bools as in the Redis key.
 func keyString(vals []any) string {

@@ -119,7 +119,7 @@ start_documentdb() {
 	tarball=$(ls "$(dirname "$kit")"/documentdb-*.tar.gz 2>/dev/null | head -n 1)
 	SERVER_NOTE="FerretDB v2 + DocumentDB ($(basename "${tarball:-documentdb}" .tar.gz)), the faithful server"
 	echo "== the faithful server is a machine-wide service and stays running ($(dirname "$kit")/stop.sh stops it)"
-	export PERSIST_TEST_EXPECT_CAPABILITIES="bulk_results,findandmodify_projection,infinity,nan,nested_arrays,nul_in_strings"
+	export PERSIST_TEST_EXPECT_CAPABILITIES="bulk_results,findandmodify_projection,infinity,nan,nested_arrays,nul_in_strings,rare_types"
 }
 
 # start_ferretdb pg|sqlite: the embedded FerretDB v1.

@@ -102,7 +102,7 @@ func TestCapabilitiesTellTheTruth(t *testing.T) {
 
 	if want, ok := os.LookupEnv("PERSIST_TEST_EXPECT_CAPABILITIES"); ok {
 		have := []string{}
-		for name, on := range map[string]bool{"nested_arrays": caps.NestedArrays, "infinity": caps.Infinity, "nan": caps.NaN, "nul_in_strings": caps.NulInStrings,
+		for name, on := range map[string]bool{"nested_arrays": caps.NestedArrays, "infinity": caps.Infinity, "nan": caps.NaN, "nul_in_strings": caps.NulInStrings, "rare_types": caps.RareTypes,
 			"findandmodify_projection": caps.FindAndModifyProjection, "bulk_results": caps.BulkResults} {
 			if on {
 				have = append(have, name)

@@ -27,9 +27,10 @@ type Proxy struct {
 	accepted int
 	// mongo: the client's messages are read as MongoDB wire messages, so
 	// that FailOn can drop the connection that sends a given command.
-	mongo  bool
-	failOn map[string]int // command name -> how many more to let through before the cut
-	seen   map[string]int // command name -> messages seen
+	mongo    bool
+	failOn   map[string]int // command name -> how many more to let through before the cut
+	freezeOn map[string]bool
+	seen     map[string]int // command name -> messages seen
 }
 
 type proxyMode int
@@ -59,7 +60,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 func NewMongoProxy(t testing.TB, target string) *Proxy {
 	p := NewProxy(t, target)
 	p.mu.Lock()
-	p.mongo, p.failOn, p.seen = true, map[string]int{}, map[string]int{}
+	p.mongo, p.failOn, p.freezeOn, p.seen = true, map[string]int{}, map[string]bool{}, map[string]int{}
 	p.mu.Unlock()
 	return p
 }
@@ -71,6 +72,15 @@ func NewMongoProxy(t testing.TB, target string) *Proxy {
 func (p *Proxy) FailOn(cmd string, skip int) {
 	p.mu.Lock()
 	p.failOn[cmd] = skip
+	p.mu.Unlock()
+}
+
+// FreezeOn freezes the proxy (see Freeze) when the next command named cmd
+// arrives, before it reaches the server: a server that stops answering at
+// exactly that point. Only on a proxy from NewMongoProxy.
+func (p *Proxy) FreezeOn(cmd string) {
+	p.mu.Lock()
+	p.freezeOn[cmd] = true
 	p.mu.Unlock()
 }
 
@@ -257,7 +267,12 @@ func (p *Proxy) copyMongo(dst io.Writer, src io.Reader) {
 					p.failOn[name] = skip - 1
 				}
 			}
+			freeze := p.freezeOn[name]
+			delete(p.freezeOn, name)
 			p.mu.Unlock()
+			if freeze {
+				p.Freeze()
+			}
 			if armed && skip == 0 {
 				return
 			}

@@ -50,14 +50,14 @@ func run(mongoURI, redisURL string) error {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{c.NestedArrays, "nested arrays"}, {c.Infinity, "±Inf"}, {c.NaN, "NaN"}, {c.NulInStrings, "NUL in strings"},
+	}{{c.NestedArrays, "nested arrays"}, {c.Infinity, "±Inf"}, {c.NaN, "NaN"}, {c.NulInStrings, "NUL in strings"}, {c.RareTypes, "rare BSON types"},
 		{c.FindAndModifyProjection, "findAndModify projection"}, {c.BulkResults, "exact bulk results"}} {
 		if f.on {
 			have = append(have, f.name)
 		}
 	}
 	if len(have) == 0 {
-		have = []string{"none of nested arrays, ±Inf, NaN, NUL in strings, findAndModify projection, exact bulk results"}
+		have = []string{"none of nested arrays, ±Inf, NaN, NUL in strings, rare BSON types, findAndModify projection, exact bulk results"}
 	}
 	fmt.Printf("MongoDB wire: %s; capabilities: %s; bulk writes of up to %d\n", s.Product, strings.Join(have, ", "), c.MaxBulk)
 

@@ -23,29 +23,29 @@ type Item struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes Item, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes Item, restoring the Shape it was read with.
 func (t Item) MarshalBSON() ([]byte, error) {
 	type plain Item
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads Item and records in Absent the fields the document lacks.
+// UnmarshalBSON reads Item and records in Shape the fields the document lacks or holds as null.
 func (t *Item) UnmarshalBSON(data []byte) error {
 	type plain Item
 	*t = Item{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "tags"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "tags"}, []string{"id", "at", "tags"})
 	return nil
 }
 
@@ -59,29 +59,29 @@ type Tagged struct {
 	// Extra keeps the fields another engine wrote that this type does not name;
 	// they are written back unchanged.
 	Extra map[string]any `bson:",inline" json:"-"`
-	// Absent lists the fields the stored document did not have; they stay
-	// absent when the value is written back, unless set to a non-empty value.
-	Absent []string `bson:"-" json:"-"`
+	// Shape records the fields the stored document lacked or held as null;
+	// they are written back so, unless set to a non-empty value.
+	Shape runtime.Shape `bson:"-" json:"-"`
 }
 
-// MarshalBSON writes Tagged, leaving absent the fields in Absent that are still empty.
+// MarshalBSON writes Tagged, restoring the Shape it was read with.
 func (t Tagged) MarshalBSON() ([]byte, error) {
 	type plain Tagged
 	data, err := bson.Marshal(plain(t))
-	if err != nil || len(t.Absent) == 0 {
+	if err != nil || t.Shape.IsZero() {
 		return data, err
 	}
-	return runtime.OmitAbsent(data, t.Absent)
+	return t.Shape.Restore(data)
 }
 
-// UnmarshalBSON reads Tagged and records in Absent the fields the document lacks.
+// UnmarshalBSON reads Tagged and records in Shape the fields the document lacks or holds as null.
 func (t *Tagged) UnmarshalBSON(data []byte) error {
 	type plain Tagged
 	*t = Tagged{}
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Absent = runtime.AbsentFields(data, []string{"id", "tags", "tag"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "tags", "tag"}, []string{"id", "at", "tags", "tag"})
 	return nil
 }
 
