@@ -178,11 +178,15 @@ func (g *generator) emitTypes(f *jen.File) {
 // emitPresence makes a type remember which of its fields a stored document
 // lacked or held as null (Shape) and keep them so when it is written back.
 func (g *generator) emitPresence(f *jen.File, t *TypeDecl, all []*Field) {
-	var known, names []jen.Code
+	var known, nullable []jen.Code
 	for _, fl := range all {
-		names = append(names, jen.Lit(fl.Name))
 		if !fl.Optional { // optional fields are omitted when empty anyway
 			known = append(known, jen.Lit(fl.Name))
+		}
+		// A nil pointer, slice, map or any is written as null already,
+		// unless omitted when empty: only the others need their null kept.
+		if fl.Optional || !nilable(fl.typ) {
+			nullable = append(nullable, jen.Lit(fl.Name))
 		}
 	}
 	f.Comment("MarshalBSON writes " + t.Name + ", restoring the Shape it was read with.")
@@ -198,10 +202,21 @@ func (g *generator) emitPresence(f *jen.File, t *TypeDecl, all []*Field) {
 		jen.Type().Id("plain").Id(t.Name),
 		jen.Op("*").Id("t").Op("=").Id(t.Name).Values(),
 		jen.If(jen.Err().Op(":=").Qual(bsonPkg, "Unmarshal").Call(jen.Id("data"), jen.Parens(jen.Op("*").Id("plain")).Call(jen.Id("t"))), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
-		jen.Id("t").Dot("Shape").Op("=").Qual(runtimePkg, "ShapeOf").Call(jen.Id("data"), jen.Index().String().Values(known...), jen.Index().String().Values(names...)),
+		jen.Id("t").Dot("Shape").Op("=").Qual(runtimePkg, "ShapeOf").Call(jen.Id("data"), jen.Index().String().Values(known...), jen.Index().String().Values(nullable...)),
 		jen.Return(jen.Nil()),
 	)
 	f.Line()
+}
+
+// nilable reports a type whose zero value is nil (written as null).
+func nilable(t *TypeRef) bool {
+	switch t.Kind {
+	case refSlice, refMap, refPointer:
+		return true
+	case refBuiltin:
+		return t.Name == "any"
+	}
+	return false
 }
 
 func (g *generator) emitTuple(f *jen.File, t *TypeDecl, all []*Field) {

@@ -113,7 +113,7 @@ func (t *StrategyState) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"pendingSignalId", "lastPendingId", "createdSignal", "commitQueue", "closedSignal", "cancelledSignal", "activatedSignal", "takeProfitSignal", "stopLossSignal", "retryOpenSignal", "retryOpenCount", "retryCloseCount", "isPaused"}, []string{"pendingSignalId", "lastPendingId", "createdSignal", "commitQueue", "closedSignal", "cancelledSignal", "activatedSignal", "takeProfitSignal", "stopLossSignal", "retryOpenSignal", "retryOpenCount", "retryCloseCount", "isPaused"})
+	t.Shape = runtime.ShapeOf(data, []string{"pendingSignalId", "lastPendingId", "createdSignal", "commitQueue", "closedSignal", "cancelledSignal", "activatedSignal", "takeProfitSignal", "stopLossSignal", "retryOpenSignal", "retryOpenCount", "retryCloseCount", "isPaused"}, []string{"retryOpenCount", "retryCloseCount", "isPaused"})
 	return nil
 }
 
@@ -207,7 +207,7 @@ func (t *PartialState) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"profitLevels", "lossLevels"}, []string{"profitLevels", "lossLevels"})
+	t.Shape = runtime.ShapeOf(data, []string{"profitLevels", "lossLevels"}, []string{})
 	return nil
 }
 
@@ -377,7 +377,7 @@ func (t *LogEntry) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"id", "type", "priority", "createdAt", "timestamp", "methodContext", "executionContext", "topic", "args"}, []string{"id", "type", "priority", "createdAt", "timestamp", "methodContext", "executionContext", "topic", "args"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "type", "priority", "createdAt", "timestamp", "methodContext", "executionContext", "topic", "args"}, []string{"id", "type", "priority", "createdAt", "timestamp", "topic"})
 	return nil
 }
 
@@ -411,7 +411,7 @@ func (t *MeasureEntry) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "removed"}, []string{"id", "data", "removed"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "removed"}, []string{"id", "removed"})
 	return nil
 }
 
@@ -446,7 +446,7 @@ func (t *IntervalEntry) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "when", "removed"}, []string{"id", "data", "when", "removed"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "when", "removed"}, []string{"id", "when", "removed"})
 	return nil
 }
 
@@ -482,7 +482,7 @@ func (t *MemoryEntry) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"priority", "data", "removed", "index", "when"}, []string{"priority", "data", "removed", "index", "when"})
+	t.Shape = runtime.ShapeOf(data, []string{"priority", "data", "removed", "index", "when"}, []string{"priority", "removed", "index", "when"})
 	return nil
 }
 
@@ -546,7 +546,7 @@ func (t *RecentSignal) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "originalPriceStopLoss", "originalPriceTakeProfit", "originalPriceOpen", "partialExecuted", "totalEntries", "totalPartials", "pnl", "peakProfit", "maxDrawdown"}, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "_partial", "_entry", "_trailingPriceStopLoss", "_trailingPriceTakeProfit", "_peak", "_fall", "note", "originalPriceStopLoss", "originalPriceTakeProfit", "originalPriceOpen", "partialExecuted", "totalEntries", "totalPartials", "pnl", "peakProfit", "maxDrawdown"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "originalPriceStopLoss", "originalPriceTakeProfit", "originalPriceOpen", "partialExecuted", "totalEntries", "totalPartials", "pnl", "peakProfit", "maxDrawdown"}, []string{"id", "position", "priceOpen", "priceTakeProfit", "priceStopLoss", "minuteEstimatedTime", "cost", "exchangeName", "strategyName", "frameName", "scheduledAt", "pendingAt", "symbol", "timestamp", "_isScheduled", "_partial", "_entry", "_trailingPriceStopLoss", "_trailingPriceTakeProfit", "_peak", "_fall", "note", "originalPriceStopLoss", "originalPriceTakeProfit", "originalPriceOpen", "partialExecuted", "totalEntries", "totalPartials"})
 	return nil
 }
 
@@ -580,7 +580,7 @@ func (t *StateEntry) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "when"}, []string{"id", "data", "when"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "when"}, []string{"id", "when"})
 	return nil
 }
 
@@ -614,6 +614,6 @@ func (t *SessionEntry) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "when"}, []string{"id", "data", "when"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "data", "when"}, []string{"id", "when"})
 	return nil
 }

@@ -310,8 +310,9 @@ type Shape struct {
 
 // ShapeOf reads the shape of an encoded document: the names among known
 // (the type's fields that are always written) it lacks, and the names among
-// all (every field of the type) it holds as null.
-func ShapeOf(doc []byte, known, all []string) Shape {
+// nullable (the fields whose null the type would not write back by itself)
+// it holds as null.
+func ShapeOf(doc []byte, known, nullable []string) Shape {
 	raw := bson.Raw(doc)
 	var s Shape
 	for _, name := range known {
@@ -319,7 +320,7 @@ func ShapeOf(doc []byte, known, all []string) Shape {
 			s.Absent = append(s.Absent, name)
 		}
 	}
-	for _, name := range all {
+	for _, name := range nullable {
 		if v, err := raw.LookupErr(name); err == nil && v.Type == bson.TypeNull {
 			s.Null = append(s.Null, name)
 		}

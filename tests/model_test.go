@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -87,7 +88,10 @@ func TestRepositoryAgainstAModel(t *testing.T) {
 		}
 	}
 	env := testenv.New(t)
-	ctx := ctxT(t)
+	// Longer than ctxT's bound: on the embedded SQLite server, which scans
+	// whole collections, a hundred sequences take minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
 	must(t, env.Conn.EnsureIndexes(ctx, modelSchema()))
 	repos := []*runtime.Repo[modelKey, modelRow]{
 		newRepo[modelKey, modelRow](t, env.Conn, modelSchema()),

@@ -45,7 +45,7 @@ func (t *Item) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"id", "tags"}, []string{"id", "at", "tags"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "tags"}, []string{"id", "at"})
 	return nil
 }
 
@@ -81,7 +81,7 @@ func (t *Tagged) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, (*plain)(t)); err != nil {
 		return err
 	}
-	t.Shape = runtime.ShapeOf(data, []string{"id", "tags", "tag"}, []string{"id", "at", "tags", "tag"})
+	t.Shape = runtime.ShapeOf(data, []string{"id", "tags", "tag"}, []string{"id", "at"})
 	return nil
 }
 
