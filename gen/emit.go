@@ -3,9 +3,13 @@ package gen
 import (
 	"bytes"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/dave/jennifer/jen"
+
+	"github.com/persistgen/persistgen/schema"
 )
 
 // Header starts every generated file, in the form go/ast.IsGenerated
@@ -24,13 +28,13 @@ type Options struct {
 	ImportPath string
 }
 
-// Generate renders the manifest: file name -> content, in a deterministic
-// form (manifest order, never map order). It writes nothing.
-func Generate(m *Manifest, o Options) (map[string][]byte, error) {
-	g := &generator{m: m, o: o, types: map[string]*TypeDecl{}}
-	for _, t := range m.Types {
-		g.types[t.Name] = t
+// Generate renders a resolved manifest: file name -> content, in a
+// deterministic form (manifest order, never map order). It writes nothing.
+func Generate(s *Spec, o Options) (map[string][]byte, error) {
+	if s == nil {
+		return nil, fmt.Errorf("generate: no spec given; build one with Load or Resolve")
 	}
+	g := &generator{s: s, o: o}
 	out := map[string][]byte{}
 	for _, a := range g.artifacts() {
 		f := g.newFile()
@@ -45,19 +49,11 @@ func Generate(m *Manifest, o Options) (map[string][]byte, error) {
 }
 
 // Names returns the file names of a generated tree in sorted order.
-func Names(files map[string][]byte) []string {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names(files map[string][]byte) []string { return slices.Sorted(maps.Keys(files)) }
 
 type generator struct {
-	m     *Manifest
-	o     Options
-	types map[string]*TypeDecl
+	s *Spec
+	o Options
 }
 
 // artifact is one generated file: adding an artifact is one row.
@@ -68,26 +64,24 @@ type artifact struct {
 
 func (g *generator) artifacts() []artifact {
 	var out []artifact
-	if len(g.m.Types) > 0 {
+	if len(g.s.types) > 0 {
 		out = append(out, artifact{"types.go", g.emitTypes})
 	}
-	for _, d := range g.m.Domains {
-		out = append(out, artifact{d.Name + ".go", func(f *jen.File) {
-			for _, part := range g.domainParts() {
-				part(f, d)
+	for _, d := range g.s.domains {
+		out = append(out, artifact{d.name + ".go", func(f *jen.File) {
+			g.emitKey(f, d)
+			g.emitSchema(f, d)
+			g.emitRepo(f, d)
+			for _, m := range d.fam.methods {
+				m(g, f, d)
 			}
 		}})
 	}
 	return append(out, artifact{"registry.go", g.emitRegistry})
 }
 
-// domainParts are the pieces of a domain's file, in order.
-func (g *generator) domainParts() []func(*jen.File, *Domain) {
-	return []func(*jen.File, *Domain){g.emitKey, g.emitSchema, g.emitRepo, g.emitFamily}
-}
-
 func (g *generator) newFile() *jen.File {
-	f := jen.NewFilePathName(g.o.ImportPath, g.m.Package)
+	f := jen.NewFilePathName(g.o.ImportPath, g.s.pkg)
 	f.HeaderComment(Header)
 	f.ImportName(runtimePkg, "runtime")
 	f.ImportName(bsonPkg, "bson")
@@ -118,14 +112,14 @@ func typeCode(t *TypeRef) jen.Code {
 }
 
 // payloadType is the Go type of a domain's payload (a pointer when nullable).
-func payloadType(d *Domain) jen.Code {
-	if d.Payload.Nullable {
-		return jen.Op("*").Add(typeCode(d.Payload.typ))
+func payloadType(d *domainSpec) jen.Code {
+	if d.payload.nullable {
+		return jen.Op("*").Add(typeCode(d.payload.typ))
 	}
-	return typeCode(d.Payload.typ)
+	return typeCode(d.payload.typ)
 }
 
-func keyType(t string) jen.Code { return jen.Id(t) }
+func keyType(t schema.KeyType) jen.Code { return jen.Id(string(t)) }
 
 func doc(f *jen.File, text string) {
 	if text != "" {
@@ -136,26 +130,25 @@ func doc(f *jen.File, text string) {
 // ---- declared types
 
 func (g *generator) emitTypes(f *jen.File) {
-	for _, t := range g.m.Types {
-		text := t.Doc
+	for _, t := range g.s.types {
+		text := t.doc
 		if text == "" {
-			text = t.Name + " is a payload type declared in the manifest."
+			text = t.name + " is a payload type declared in the manifest."
 		}
 		doc(f, text)
 		var fields []jen.Code
-		all := fieldsOf(t, g.types, map[string]bool{})
-		for _, fl := range all {
-			tag := fl.Name
-			if fl.Optional {
+		for _, fl := range t.fields {
+			tag := fl.name
+			if fl.optional {
 				tag += ",omitempty"
 			}
-			c := jen.Id(fl.GoName).Add(typeCode(fl.typ)).Tag(map[string]string{"bson": tag, "json": tag})
-			if fl.Doc != "" {
-				fields = append(fields, jen.Comment(fl.Doc))
+			c := jen.Id(fl.goName).Add(typeCode(fl.typ)).Tag(map[string]string{"bson": tag, "json": tag})
+			if fl.doc != "" {
+				fields = append(fields, jen.Comment(fl.doc))
 			}
 			fields = append(fields, c)
 		}
-		if t.KeepUnknown {
+		if t.keepUnknown {
 			fields = append(fields,
 				jen.Comment("Extra keeps the fields another engine wrote that this type does not name;"),
 				jen.Comment("they are written back unchanged."),
@@ -164,43 +157,43 @@ func (g *generator) emitTypes(f *jen.File) {
 				jen.Comment("they are written back so, unless set to a non-empty value."),
 				jen.Id("Shape").Qual(runtimePkg, "Shape").Tag(map[string]string{"bson": "-", "json": "-"}))
 		}
-		f.Type().Id(t.Name).Struct(fields...)
+		f.Type().Id(t.name).Struct(fields...)
 		f.Line()
-		if t.Tuple {
-			g.emitTuple(f, t, all)
+		if t.tuple {
+			g.emitTuple(f, t)
 		}
-		if t.KeepUnknown {
-			g.emitPresence(f, t, all)
+		if t.keepUnknown {
+			g.emitPresence(f, t)
 		}
 	}
 }
 
 // emitPresence makes a type remember which of its fields a stored document
 // lacked or held as null (Shape) and keep them so when it is written back.
-func (g *generator) emitPresence(f *jen.File, t *TypeDecl, all []*Field) {
+func (g *generator) emitPresence(f *jen.File, t *typeSpec) {
 	var known, nullable []jen.Code
-	for _, fl := range all {
-		if !fl.Optional { // optional fields are omitted when empty anyway
-			known = append(known, jen.Lit(fl.Name))
+	for _, fl := range t.fields {
+		if !fl.optional { // optional fields are omitted when empty anyway
+			known = append(known, jen.Lit(fl.name))
 		}
 		// A nil pointer, slice, map or any is written as null already,
 		// unless omitted when empty: only the others need their null kept.
-		if fl.Optional || !nilable(fl.typ) {
-			nullable = append(nullable, jen.Lit(fl.Name))
+		if fl.optional || !nilable(fl.typ) {
+			nullable = append(nullable, jen.Lit(fl.name))
 		}
 	}
-	f.Comment("MarshalBSON writes " + t.Name + ", restoring the Shape it was read with.")
-	f.Func().Params(jen.Id("t").Id(t.Name)).Id("MarshalBSON").Params().Params(jen.Index().Byte(), jen.Error()).Block(
-		jen.Type().Id("plain").Id(t.Name),
+	f.Comment("MarshalBSON writes " + t.name + ", restoring the Shape it was read with.")
+	f.Func().Params(jen.Id("t").Id(t.name)).Id("MarshalBSON").Params().Params(jen.Index().Byte(), jen.Error()).Block(
+		jen.Type().Id("plain").Id(t.name),
 		jen.List(jen.Id("data"), jen.Err()).Op(":=").Qual(bsonPkg, "Marshal").Call(jen.Id("plain").Call(jen.Id("t"))),
 		jen.If(jen.Err().Op("!=").Nil().Op("||").Id("t").Dot("Shape").Dot("IsZero").Call()).Block(jen.Return(jen.Id("data"), jen.Err())),
 		jen.Return(jen.Id("t").Dot("Shape").Dot("Restore").Call(jen.Id("data"))),
 	)
 	f.Line()
-	f.Comment("UnmarshalBSON reads " + t.Name + " and records in Shape the fields the document lacks or holds as null.")
-	f.Func().Params(jen.Id("t").Op("*").Id(t.Name)).Id("UnmarshalBSON").Params(jen.Id("data").Index().Byte()).Error().Block(
-		jen.Type().Id("plain").Id(t.Name),
-		jen.Op("*").Id("t").Op("=").Id(t.Name).Values(),
+	f.Comment("UnmarshalBSON reads " + t.name + " and records in Shape the fields the document lacks or holds as null.")
+	f.Func().Params(jen.Id("t").Op("*").Id(t.name)).Id("UnmarshalBSON").Params(jen.Id("data").Index().Byte()).Error().Block(
+		jen.Type().Id("plain").Id(t.name),
+		jen.Op("*").Id("t").Op("=").Id(t.name).Values(),
 		jen.If(jen.Err().Op(":=").Qual(bsonPkg, "Unmarshal").Call(jen.Id("data"), jen.Parens(jen.Op("*").Id("plain")).Call(jen.Id("t"))), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
 		jen.Id("t").Dot("Shape").Op("=").Qual(runtimePkg, "ShapeOf").Call(jen.Id("data"), jen.Index().String().Values(known...), jen.Index().String().Values(nullable...)),
 		jen.Return(jen.Nil()),
@@ -219,24 +212,24 @@ func nilable(t *TypeRef) bool {
 	return false
 }
 
-func (g *generator) emitTuple(f *jen.File, t *TypeDecl, all []*Field) {
+func (g *generator) emitTuple(f *jen.File, t *typeSpec) {
 	var vals, names, ptrs []jen.Code
-	for _, fl := range all {
-		vals = append(vals, jen.Id("t").Dot(fl.GoName))
-		names = append(names, jen.Lit(fl.Name))
-		ptrs = append(ptrs, jen.Op("&").Id("t").Dot(fl.GoName))
+	for _, fl := range t.fields {
+		vals = append(vals, jen.Id("t").Dot(fl.goName))
+		names = append(names, jen.Lit(fl.name))
+		ptrs = append(ptrs, jen.Op("&").Id("t").Dot(fl.goName))
 	}
-	f.Comment("MarshalBSONValue stores " + t.Name + " as an array of its fields, in order.")
-	f.Func().Params(jen.Id("t").Id(t.Name)).Id("MarshalBSONValue").Params().Params(jen.Byte(), jen.Index().Byte(), jen.Error()).Block(
+	f.Comment("MarshalBSONValue stores " + t.name + " as an array of its fields, in order.")
+	f.Func().Params(jen.Id("t").Id(t.name)).Id("MarshalBSONValue").Params().Params(jen.Byte(), jen.Index().Byte(), jen.Error()).Block(
 		jen.Return(jen.Qual(runtimePkg, "MarshalTuple").Call(vals...)),
 	)
 	f.Line()
-	f.Commentf("%s is %s stored as a document of its fields, for servers that", tupleDoc(t.Name), t.Name)
+	f.Commentf("%s is %s stored as a document of its fields, for servers that", tupleDoc(t.name), t.name)
 	f.Comment("reject nested arrays (FerretDB v1); see runtime.Config.TupleForm.")
-	f.Type().Id(tupleDoc(t.Name)).Id(t.Name)
+	f.Type().Id(tupleDoc(t.name)).Id(t.name)
 	f.Line()
-	f.Comment("UnmarshalBSONValue reads " + t.Name + " from an array of its fields or from a document.")
-	f.Func().Params(jen.Id("t").Op("*").Id(t.Name)).Id("UnmarshalBSONValue").Params(jen.Id("typ").Byte(), jen.Id("data").Index().Byte()).Error().Block(
+	f.Comment("UnmarshalBSONValue reads " + t.name + " from an array of its fields or from a document.")
+	f.Func().Params(jen.Id("t").Op("*").Id(t.name)).Id("UnmarshalBSONValue").Params(jen.Id("typ").Byte(), jen.Id("data").Index().Byte()).Error().Block(
 		jen.Return(jen.Qual(runtimePkg, "UnmarshalTuple").Call(append([]jen.Code{jen.Id("typ"), jen.Id("data"), jen.Index().String().Values(names...)}, ptrs...)...)),
 	)
 	f.Line()
@@ -244,18 +237,21 @@ func (g *generator) emitTuple(f *jen.File, t *TypeDecl, all []*Field) {
 
 // ---- per domain
 
-func keyName(d *Domain) string    { return d.goName + "Key" }
-func repoName(d *Domain) string   { return d.goName + "Repo" }
-func schemaName(d *Domain) string { return d.goName + "Schema" }
+func keyName(d *domainSpec) string    { return d.goName + "Key" }
+func repoName(d *domainSpec) string   { return d.goName + "Repo" }
+func schemaName(d *domainSpec) string { return d.goName + "Schema" }
 
-func (g *generator) emitKey(f *jen.File, d *Domain) {
+// keysVar names the package-level compiled key rules of d.
+func keysVar(d *domainSpec) string { return lowerIdent(d.goName) + "Keys" }
+
+func (g *generator) emitKey(f *jen.File, d *domainSpec) {
 	kn := keyName(d)
 	var fields, vals []jen.Code
-	for _, k := range d.Key {
-		fields = append(fields, jen.Id(k.GoName).Add(keyType(k.Type)).Tag(map[string]string{"bson": k.Name, "json": k.Name}))
-		vals = append(vals, jen.Id("k").Dot(k.GoName))
+	for _, k := range d.key {
+		fields = append(fields, jen.Id(k.goName).Add(keyType(k.typ)).Tag(map[string]string{"bson": k.name, "json": k.name}))
+		vals = append(vals, jen.Id("k").Dot(k.goName))
 	}
-	f.Commentf("%s is the key of a %s row: its unique index, in order.", kn, d.Name)
+	f.Commentf("%s is the key of a %s row: its unique index, in order.", kn, d.name)
 	f.Type().Id(kn).Struct(fields...)
 	f.Line()
 	f.Comment("KeyValues returns the key's values in unique-index order.")
@@ -264,35 +260,38 @@ func (g *generator) emitKey(f *jen.File, d *Domain) {
 	)
 	f.Line()
 	var decode []jen.Code
-	for _, k := range d.Key {
-		fn := map[string]string{"string": "KeyString", "bool": "KeyBool", "float64": "KeyFloat64", "int64": "KeyInt64"}[k.Type]
+	for _, k := range d.key {
+		fn := map[schema.KeyType]string{"string": "KeyString", "bool": "KeyBool", "float64": "KeyFloat64", "int64": "KeyInt64"}[k.typ]
 		decode = append(decode,
-			jen.If(jen.List(jen.Id("k").Dot(k.GoName), jen.Err()).Op("=").Qual(runtimePkg, fn).Call(jen.Id("raw"), jen.Lit(k.Name)), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())))
+			jen.If(jen.List(jen.Id("k").Dot(k.goName), jen.Err()).Op("=").Qual(runtimePkg, fn).Call(jen.Id("raw"), jen.Lit(k.name)), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())))
 	}
 	f.Comment("DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).")
 	f.Func().Params(jen.Id("k").Op("*").Id(kn)).Id("DecodeKey").Params(jen.Id("raw").Qual(bsonPkg, "Raw")).Params(jen.Err().Error()).Block(
 		append(decode, jen.Return(jen.Nil()))...,
 	)
 	f.Line()
+	f.Commentf("%s are the key rules of %s, compiled once.", keysVar(d), d.name)
+	f.Var().Id(keysVar(d)).Op("=").Qual(runtimePkg, "MustCompileKeys").Call(jen.Id(schemaName(d)).Call())
+	f.Line()
 	f.Comment("Validate reports an empty or malformed key part (runtime.ErrInvalidKey).")
 	f.Func().Params(jen.Id("k").Id(kn)).Id("Validate").Params().Error().Block(
-		jen.Return(jen.Qual(runtimePkg, "ValidateKey").Call(jen.Id(schemaName(d)).Call(), jen.Id("k"))),
+		jen.Return(jen.Id(keysVar(d)).Dot("Validate").Call(jen.Id("k"))),
 	)
 	f.Line()
-	f.Commentf("RedisKey returns the Redis identity key, %s:..., without a Conn's KeyPrefix.", d.Redis.Prefix)
+	f.Commentf("RedisKey returns the Redis identity key, %s:..., without a Conn's KeyPrefix.", d.redisPrefix)
 	f.Func().Params(jen.Id("k").Id(kn)).Id("RedisKey").Params().Params(jen.String(), jen.Error()).Block(
-		jen.Return(jen.Qual(runtimePkg, "RedisKeyOf").Call(jen.Id(schemaName(d)).Call(), jen.Lit(""), jen.Id("k"))),
+		jen.Return(jen.Id(keysVar(d)).Dot("RedisKey").Call(jen.Lit(""), jen.Id("k"))),
 	)
 	f.Line()
 	f.Comment("Filter returns the compound filter equal to the unique index.")
 	f.Func().Params(jen.Id("k").Id(kn)).Id("Filter").Params().Params(jen.Qual(bsonPkg, "D"), jen.Error()).Block(
-		jen.Return(jen.Qual(runtimePkg, "FilterOf").Call(jen.Id(schemaName(d)).Call(), jen.Id("k"))),
+		jen.Return(jen.Id(keysVar(d)).Dot("Filter").Call(jen.Id("k"))),
 	)
 	f.Line()
 }
 
-func (g *generator) emitSchema(f *jen.File, d *Domain) {
-	s := schemaOf(d, g.types)
+func (g *generator) emitSchema(f *jen.File, d *domainSpec) {
+	s := d.schema
 	var keys []jen.Code
 	for _, k := range s.Key {
 		kv := jen.Dict{jen.Id("Name"): jen.Lit(k.Name)}
@@ -348,14 +347,14 @@ func (g *generator) emitSchema(f *jen.File, d *Domain) {
 		}
 		fields[jen.Id("Indexes")] = jen.Index().Qual(runtimePkg, "Index").Values(ixs...)
 	}
-	f.Commentf("%s describes the %s domain to the runtime: collection %s.", schemaName(d), d.Name, d.Collection)
+	f.Commentf("%s describes the %s domain to the runtime: collection %s.", schemaName(d), d.name, d.collection)
 	f.Func().Id(schemaName(d)).Params().Op("*").Qual(runtimePkg, "Schema").Block(
 		jen.Return(jen.Op("&").Qual(runtimePkg, "Schema").Values(fields)),
 	)
 	f.Line()
 }
 
-func (g *generator) runtimeRepo(d *Domain) *jen.Statement {
+func runtimeRepo(d *domainSpec) *jen.Statement {
 	return jen.Op("*").Qual(runtimePkg, "Repo").Types(jen.Id(keyName(d)), payloadType(d))
 }
 
@@ -363,25 +362,27 @@ func tupleDoc(name string) string { return lowerFirst(name) + "Document" }
 
 // tupleList returns the tuple type when d's payload is a list of tuples
 // (the shape FerretDB v1 rejects), else "".
-func (g *generator) tupleList(d *Domain) string {
-	t := d.Payload.typ
+func (g *generator) tupleList(d *domainSpec) string {
+	t := d.payload.typ
 	if t.Kind != refSlice || t.Elem.Kind != refDeclared {
 		return ""
 	}
-	if td := g.types[t.Elem.Name]; td != nil && td.Tuple {
-		return td.Name
+	for _, ts := range g.s.types {
+		if ts.name == t.Elem.Name && ts.tuple {
+			return ts.name
+		}
 	}
 	return ""
 }
 
-func (g *generator) emitRepo(f *jen.File, d *Domain) {
+func (g *generator) emitRepo(f *jen.File, d *domainSpec) {
 	rn := repoName(d)
-	text := d.Doc
+	text := d.doc
 	if text == "" {
-		text = "the " + d.Name + " domain"
+		text = "the " + d.name + " domain"
 	}
-	f.Commentf("%s is the repository of %s (%s).", rn, text, families[d.Family])
-	f.Type().Id(rn).Struct(jen.Id("repo").Add(g.runtimeRepo(d)))
+	f.Commentf("%s is the repository of %s: %s.", rn, text, d.fam.doc)
+	f.Type().Id(rn).Struct(jen.Id("repo").Add(runtimeRepo(d)))
 	f.Line()
 	body := []jen.Code{
 		jen.List(jen.Id("r"), jen.Err()).Op(":=").Qual(runtimePkg, "NewRepo").Types(jen.Id(keyName(d)), payloadType(d)).Call(jen.Id("c"), jen.Id(schemaName(d)).Call()),
@@ -401,46 +402,30 @@ func (g *generator) emitRepo(f *jen.File, d *Domain) {
 		)
 	}
 	body = append(body, jen.Return(jen.Op("&").Id(rn).Values(jen.Dict{jen.Id("repo"): jen.Id("r")}), jen.Nil()))
-	f.Commentf("New%s builds the %s repository on c.", rn, d.Name)
+	f.Commentf("New%s builds the %s repository on c.", rn, d.name)
 	f.Func().Id("New"+rn).Params(jen.Id("c").Op("*").Qual(runtimePkg, "Conn")).Params(jen.Op("*").Id(rn), jen.Error()).Block(body...)
 	f.Line()
 	f.Comment("Runtime returns the generic repository underneath: batch reads and writes, lists with any options.")
-	f.Func().Params(jen.Id("r").Op("*").Id(rn)).Id("Runtime").Params().Add(g.runtimeRepo(d)).Block(jen.Return(jen.Id("r").Dot("repo")))
+	f.Func().Params(jen.Id("r").Op("*").Id(rn)).Id("Runtime").Params().Add(runtimeRepo(d)).Block(jen.Return(jen.Id("r").Dot("repo")))
 	f.Line()
-}
-
-func (g *generator) emitFamily(f *jen.File, d *Domain) {
-	switch d.Family {
-	case "single":
-		g.emitGet(f, d)
-		g.emitPut(f, d)
-	case "bucket":
-		g.emitGet(f, d)
-		g.emitPut(f, d)
-		g.emitBucket(f, d)
-	case "list":
-		g.emitList(f, d)
-	case "series":
-		g.emitSeries(f, d)
-	}
 }
 
 func ctxParam() jen.Code { return jen.Id("ctx").Qual("context", "Context") }
 
-func recv(d *Domain) jen.Code { return jen.Id("r").Op("*").Id(repoName(d)) }
+func recv(d *domainSpec) jen.Code { return jen.Id("r").Op("*").Id(repoName(d)) }
 
 // emptyFix returns statements that turn a nil payload into the domain's
 // empty value ([] or {}) when the manifest asks for one.
-func emptyFix(d *Domain) []jen.Code {
-	if !d.Payload.Empty {
+func emptyFix(d *domainSpec) []jen.Code {
+	if !d.payload.empty {
 		return nil
 	}
 	return []jen.Code{jen.If(jen.Id("v").Op("==").Nil()).Block(jen.Id("v").Op("=").Add(payloadType(d)).Values())}
 }
 
-func (g *generator) emitGet(f *jen.File, d *Domain) {
+func (g *generator) emitGet(f *jen.File, d *domainSpec) {
 	absent := "the zero value"
-	if d.Payload.Empty {
+	if d.payload.empty {
 		absent = "an empty value, never nil"
 	}
 	f.Commentf("Get reads the payload of k; ok is false (with %s) when k has no row%s.", absent, removedNote(d))
@@ -450,7 +435,7 @@ func (g *generator) emitGet(f *jen.File, d *Domain) {
 	body = append(body, jen.Return(jen.Id("v"), jen.Id("ok"), jen.Err()))
 	f.Func().Params(recv(d)).Id("Get").Params(ctxParam(), jen.Id("k").Id(keyName(d))).Params(payloadType(d), jen.Bool(), jen.Error()).Block(body...)
 	f.Line()
-	if d.AsOf {
+	if d.asOf {
 		f.Comment("GetAsOf reads k's payload only if it was written at or before asOf (the database enforces it):")
 		f.Comment("a backtest never sees a row from its future.")
 		body := append([]jen.Code{
@@ -462,21 +447,21 @@ func (g *generator) emitGet(f *jen.File, d *Domain) {
 	}
 }
 
-func removedNote(d *Domain) string {
-	if d.Removed {
+func removedNote(d *domainSpec) string {
+	if d.removed {
 		return " or its row is removed"
 	}
 	return ""
 }
 
-func (g *generator) emitPut(f *jen.File, d *Domain) {
+func (g *generator) emitPut(f *jen.File, d *domainSpec) {
 	params := []jen.Code{ctxParam(), jen.Id("k").Id(keyName(d)), jen.Id("v").Add(payloadType(d))}
 	when := jen.Qual("time", "Time").Values()
 	text := "Put writes v under k, last writer wins."
-	if d.Payload.Nullable {
+	if d.payload.nullable {
 		text = "Put writes v under k, last writer wins; a nil v stores nothing (a null payload) and keeps the row."
 	}
-	if d.When {
+	if d.when {
 		params = append(params, jen.Id("when").Qual("time", "Time"))
 		when = jen.Id("when")
 		text = text[:len(text)-1] + ", stamped with the simulation time when (a smaller when overwrites a larger one)."
@@ -488,7 +473,7 @@ func (g *generator) emitPut(f *jen.File, d *Domain) {
 	f.Line()
 }
 
-func (g *generator) emitBucket(f *jen.File, d *Domain) {
+func (g *generator) emitBucket(f *jen.File, d *domainSpec) {
 	f.Comment("Remove soft-deletes k's row: reads and lists no longer see it, Has still does.")
 	f.Comment("Removing an absent key creates nothing. It reports whether a row was removed.")
 	f.Func().Params(recv(d)).Id("Remove").Params(ctxParam(), jen.Id("k").Id(keyName(d))).Params(jen.Bool(), jen.Error()).Block(
@@ -500,9 +485,8 @@ func (g *generator) emitBucket(f *jen.File, d *Domain) {
 		jen.Return(jen.Id("r").Dot("repo").Dot("Exists").Call(jen.Id("ctx"), jen.Id("k"))),
 	)
 	f.Line()
-	prefix := d.Key[:len(d.Key)-1]
-	params, vals := prefixParams(prefix)
-	f.Commentf("List yields the rows under %s that are not removed, in key order.", prefixDesc(prefix))
+	params, vals := prefixParams(d)
+	f.Commentf("List yields the rows under %s that are not removed, in key order.", prefixDesc(d))
 	f.Func().Params(recv(d)).Id("List").Params(append([]jen.Code{ctxParam()}, params...)...).
 		Qual("iter", "Seq2").Types(jen.Qual(runtimePkg, "Record").Types(jen.Id(keyName(d)), payloadType(d)), jen.Error()).Block(
 		jen.Return(jen.Id("r").Dot("repo").Dot("List").Call(jen.Id("ctx"), jen.Qual(runtimePkg, "ListOptions").Values(jen.Dict{
@@ -512,39 +496,39 @@ func (g *generator) emitBucket(f *jen.File, d *Domain) {
 	f.Line()
 }
 
-func prefixParams(prefix []*KeyField) (params, vals []jen.Code) {
-	for _, k := range prefix {
-		params = append(params, jen.Id(lowerFirst(k.GoName)).Add(keyType(k.Type)))
-		vals = append(vals, jen.Id(lowerFirst(k.GoName)))
+// prefixParams are the parameters (and their values) naming the key
+// without its last field.
+func prefixParams(d *domainSpec) (params, vals []jen.Code) {
+	for _, k := range d.prefix() {
+		params = append(params, jen.Id(lowerFirst(k.goName)).Add(keyType(k.typ)))
+		vals = append(vals, jen.Id(lowerFirst(k.goName)))
 	}
 	return params, vals
 }
 
-func prefixDesc(prefix []*KeyField) string {
-	if len(prefix) == 0 {
+func prefixDesc(d *domainSpec) string {
+	if len(d.prefix()) == 0 {
 		return "the whole domain"
 	}
-	s := ""
-	for i, k := range prefix {
-		if i > 0 {
-			s += ", "
-		}
-		s += lowerFirst(k.GoName)
+	var names []string
+	for _, k := range d.prefix() {
+		names = append(names, lowerFirst(k.goName))
 	}
-	return s
+	return strings.Join(names, ", ")
 }
 
-func (g *generator) emitList(f *jen.File, d *Domain) {
-	prefix := d.Key[:len(d.Key)-1]
-	last := d.Key[len(d.Key)-1]
-	params, vals := prefixParams(prefix)
-	idGo := g.payloadGoField(d, d.List.ID)
-	keyVals := jen.Dict{jen.Id(last.GoName): jen.Id("it").Dot(idGo)}
-	for _, k := range prefix {
-		keyVals[jen.Id(k.GoName)] = jen.Id(lowerFirst(k.GoName))
+// itemsParam is the parameter of a bulk write: items of the payload type.
+func itemsParam(d *domainSpec) jen.Code { return jen.Id("items").Index().Add(payloadType(d)) }
+
+// buildBatch turns items into runtime items keyed by the prefix parameters
+// and, for the last key field, last (an expression on the item "it").
+func buildBatch(d *domainSpec, last jen.Code) []jen.Code {
+	keyVals := jen.Dict{jen.Id(d.last().goName): last}
+	for _, k := range d.prefix() {
+		keyVals[jen.Id(k.goName)] = jen.Id(lowerFirst(k.goName))
 	}
 	item := jen.Qual(runtimePkg, "Item").Types(jen.Id(keyName(d)), payloadType(d))
-	build := []jen.Code{
+	return []jen.Code{
 		jen.Id("batch").Op(":=").Make(jen.Index().Add(item), jen.Len(jen.Id("items"))),
 		jen.For(jen.List(jen.Id("i"), jen.Id("it")).Op(":=").Range().Id("items")).Block(
 			jen.Id("batch").Index(jen.Id("i")).Op("=").Add(item).Values(jen.Dict{
@@ -553,85 +537,63 @@ func (g *generator) emitList(f *jen.File, d *Domain) {
 			}),
 		),
 	}
-	itemsParam := jen.Id("items").Index().Add(payloadType(d))
-	if d.List.AppendOnly {
-		f.Commentf("Append stores items under %s, each keyed by its %s; an item whose id is already stored", prefixDesc(prefix), d.List.ID)
+}
+
+func (g *generator) emitListWrite(f *jen.File, d *domainSpec) {
+	params, _ := prefixParams(d)
+	params = append(append([]jen.Code{ctxParam()}, params...), itemsParam(d))
+	build := buildBatch(d, jen.Id("it").Dot(d.list.idGo))
+	if d.list.appendOnly {
+		f.Commentf("Append stores items under %s, each keyed by its %s; an item whose id is already stored", prefixDesc(d), d.list.idName)
 		f.Comment("is kept as it was (entries are never overwritten). It reports how many were new.")
-		f.Func().Params(recv(d)).Id("Append").Params(append(append([]jen.Code{ctxParam()}, params...), itemsParam)...).Params(jen.Int(), jen.Error()).Block(
+		f.Func().Params(recv(d)).Id("Append").Params(params...).Params(jen.Int(), jen.Error()).Block(
 			append(build, jen.Return(jen.Id("r").Dot("repo").Dot("InsertMany").Call(jen.Id("ctx"), jen.Id("batch"))))...,
 		)
 	} else {
-		f.Commentf("PutAll writes items under %s, each keyed by its %s, last writer wins, in bulk.", prefixDesc(prefix), d.List.ID)
-		f.Func().Params(recv(d)).Id("PutAll").Params(append(append([]jen.Code{ctxParam()}, params...), itemsParam)...).Error().Block(
+		f.Commentf("PutAll writes items under %s, each keyed by its %s, last writer wins, in bulk.", prefixDesc(d), d.list.idName)
+		f.Func().Params(recv(d)).Id("PutAll").Params(params...).Error().Block(
 			append(build, jen.Return(jen.Id("r").Dot("repo").Dot("PutMany").Call(jen.Id("ctx"), jen.Id("batch"))))...,
 		)
 	}
 	f.Line()
+}
+
+func (g *generator) emitListRead(f *jen.File, d *domainSpec) {
+	params, vals := prefixParams(d)
 	f.Commentf("ReadLimit is how many items GetAll returns at most.")
-	f.Func().Params(recv(d)).Id("ReadLimit").Params().Int().Block(jen.Return(jen.Lit(d.List.ReadLimit)))
+	f.Func().Params(recv(d)).Id("ReadLimit").Params().Int().Block(jen.Return(jen.Lit(d.list.readLimit)))
 	f.Line()
-	f.Commentf("GetAll reads the items under %s, newest first, at most ReadLimit (%d); none is an empty slice.", prefixDesc(prefix), d.List.ReadLimit)
+	f.Commentf("GetAll reads the items under %s, newest first, at most ReadLimit (%d); none is an empty slice.", prefixDesc(d), d.list.readLimit)
 	f.Func().Params(recv(d)).Id("GetAll").Params(append([]jen.Code{ctxParam()}, params...)...).Params(jen.Index().Add(payloadType(d)), jen.Error()).Block(
 		jen.Return(jen.Qual(runtimePkg, "Payloads").Call(jen.Id("r").Dot("repo").Dot("List").Call(jen.Id("ctx"), jen.Qual(runtimePkg, "ListOptions").Values(jen.Dict{
 			jen.Id("Prefix"): jen.Index().Any().Values(vals...),
 			jen.Id("Sort"):   jen.Qual(runtimePkg, "NewestFirst").Call(),
-			jen.Id("Limit"):  jen.Lit(d.List.ReadLimit),
-		})), jen.Lit(d.List.ReadLimit))),
+			jen.Id("Limit"):  jen.Lit(d.list.readLimit),
+		})), jen.Lit(d.list.readLimit))),
 	)
 	f.Line()
 }
 
-// payloadGoField returns the Go name of the payload type's field with the
-// BSON name, or "" when the payload has none.
-func (g *generator) payloadGoField(d *Domain, bsonName string) string {
-	for _, fl := range fieldsOf(g.types[d.Payload.typ.declaredStruct()], g.types, map[string]bool{}) {
-		if fl.Name == bsonName {
-			return fl.GoName
-		}
-	}
-	return ""
-}
-
-func (g *generator) emitSeries(f *jen.File, d *Domain) {
-	prefix := d.Key[:len(d.Key)-1]
-	axis := d.Key[len(d.Key)-1]
-	var step *KeyField
-	for _, k := range d.Key {
-		if k.Name == d.Series.Step {
-			step = k
-		}
-	}
-	params, vals := prefixParams(prefix)
-	axisGo := g.payloadGoField(d, axis.Name)
-	keyVals := jen.Dict{}
-	for _, k := range prefix {
-		keyVals[jen.Id(k.GoName)] = jen.Id(lowerFirst(k.GoName))
-	}
-	if axisGo != "" {
-		keyVals[jen.Id(axis.GoName)] = jen.Id("it").Dot(axisGo)
-	} else {
-		keyVals[jen.Id(axis.GoName)] = jen.Id("axis").Call(jen.Id("it"))
-	}
-	item := jen.Qual(runtimePkg, "Item").Types(jen.Id(keyName(d)), payloadType(d))
-	g.emitGet(f, d)
-	f.Commentf("Put stores items under %s, first write wins: a stored element never changes.", prefixDesc(prefix))
-	f.Commentf("An element that is not closed yet (%s + %s >= now) is skipped, so it is never", axis.Name, step.Name)
+func (g *generator) emitSeriesPut(f *jen.File, d *domainSpec) {
+	s := d.series
+	params, _ := prefixParams(d)
+	f.Commentf("Put stores items under %s, first write wins: a stored element never changes.", prefixDesc(d))
+	f.Commentf("An element that is not closed yet (%s + %s >= now) is skipped, so it is never", s.axis.name, s.step.name)
 	f.Comment("frozen half-formed. It reports how many were newly stored; two round trips for any count.")
-	f.Func().Params(recv(d)).Id("Put").Params(append(append([]jen.Code{ctxParam()}, params...), jen.Id("items").Index().Add(payloadType(d)))...).Params(jen.Int(), jen.Error()).Block(
-		jen.Id("batch").Op(":=").Make(jen.Index().Add(item), jen.Len(jen.Id("items"))),
-		jen.For(jen.List(jen.Id("i"), jen.Id("it")).Op(":=").Range().Id("items")).Block(
-			jen.Id("batch").Index(jen.Id("i")).Op("=").Add(item).Values(jen.Dict{
-				jen.Id("Key"):     jen.Id(keyName(d)).Values(keyVals),
-				jen.Id("Payload"): jen.Id("it"),
-			}),
-		),
-		jen.Return(jen.Qual(runtimePkg, "PutSeries").Call(jen.Id("ctx"), jen.Id("r").Dot("repo"), jen.Id(lowerFirst(step.GoName)), jen.Id("batch"))),
+	f.Func().Params(recv(d)).Id("Put").Params(append(append([]jen.Code{ctxParam()}, params...), itemsParam(d))...).Params(jen.Int(), jen.Error()).Block(
+		append(buildBatch(d, jen.Id("it").Dot(s.axisGo)),
+			jen.Return(jen.Qual(runtimePkg, "PutSeries").Call(jen.Id("ctx"), jen.Id("r").Dot("repo"), jen.Id(lowerFirst(s.step.goName)), jen.Id("batch"))))...,
 	)
 	f.Line()
-	f.Commentf("Window reads limit elements under %s from since (epoch ms): exactly limit,", prefixDesc(prefix))
-	f.Commentf("at since + i*%s, or ok=false when any one is missing. One round trip.", step.Name)
+}
+
+func (g *generator) emitWindow(f *jen.File, d *domainSpec) {
+	s := d.series
+	params, vals := prefixParams(d)
+	f.Commentf("Window reads limit elements under %s from since (epoch ms): exactly limit,", prefixDesc(d))
+	f.Commentf("at since + i*%s, or ok=false when any one is missing. One round trip.", s.step.name)
 	f.Func().Params(recv(d)).Id("Window").Params(append(append([]jen.Code{ctxParam()}, params...), jen.Id("since").Int64(), jen.Id("limit").Int())...).Params(jen.Index().Add(payloadType(d)), jen.Bool(), jen.Error()).Block(
-		jen.Return(jen.Qual(runtimePkg, "SeriesWindow").Call(jen.Id("ctx"), jen.Id("r").Dot("repo"), jen.Index().Any().Values(vals...), jen.Id(lowerFirst(step.GoName)), jen.Id("since"), jen.Id("limit"))),
+		jen.Return(jen.Qual(runtimePkg, "SeriesWindow").Call(jen.Id("ctx"), jen.Id("r").Dot("repo"), jen.Index().Any().Values(vals...), jen.Id(lowerFirst(s.step.goName)), jen.Id("since"), jen.Id("limit"))),
 	)
 	f.Line()
 }
@@ -641,10 +603,10 @@ func (g *generator) emitSeries(f *jen.File, d *Domain) {
 func (g *generator) emitRegistry(f *jen.File) {
 	var fields, schemas, opens []jen.Code
 	dict := jen.Dict{}
-	for _, d := range g.m.Domains {
+	for _, d := range g.s.domains {
 		fields = append(fields, jen.Id(d.goName).Op("*").Id(repoName(d)))
 		schemas = append(schemas, jen.Id(schemaName(d)).Call())
-		v := jen.Id(lowerFirst(d.goName) + "Repo")
+		v := jen.Id(lowerIdent(d.goName) + "Repo")
 		opens = append(opens,
 			jen.List(v.Clone(), jen.Err()).Op(":=").Id("New"+repoName(d)).Call(jen.Id("c")),
 			jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),

@@ -1,8 +1,11 @@
 package gen
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,38 +15,40 @@ import (
 // CurrentVersion is the manifest format this generator reads.
 const CurrentVersion = 1
 
-// Load parses and validates a manifest. file names the manifest in error
+// Load parses and resolves a manifest. file names the manifest in error
 // messages ("domains.yaml:LINE:COL: ..."). Every problem found is reported,
-// as Errors.
-func Load(file string, data []byte) (*Manifest, error) {
-	m, perr := parse(file, data)
+// as Errors in manifest order: a manifest with field-level parse errors is
+// still resolved, so that one run reports them all.
+func Load(file string, data []byte) (*Spec, error) {
+	m, perr := Parse(file, data)
 	if m == nil {
 		return nil, perr
 	}
-	// Validate even after field-level parse errors, so that one run reports
-	// every problem; then report them in manifest order.
+	s, rerr := Resolve(m)
+	if perr == nil && rerr == nil {
+		return s, nil
+	}
 	var all Errors
-	if perr != nil {
-		all = append(all, perr.(Errors)...)
-	}
-	if verr := validate(m); verr != nil {
-		all = append(all, verr.(Errors)...)
-	}
-	if len(all) == 0 {
-		return m, nil
-	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if all[i].Line != all[j].Line {
-			return all[i].Line < all[j].Line
+	for _, err := range []error{perr, rerr} {
+		var es Errors
+		switch {
+		case err == nil:
+		case errors.As(err, &es):
+			all = append(all, es...)
+		default:
+			all = append(all, Error{File: file, Line: 1, Col: 1, Msg: err.Error()})
 		}
-		return all[i].Col < all[j].Col
+	}
+	slices.SortStableFunc(all, func(a, b Error) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
 	})
 	return nil, all
 }
 
-// parse reads the YAML into a Manifest, rejecting unknown fields and values
-// of the wrong kind.
-func parse(file string, data []byte) (*Manifest, error) {
+// Parse reads the YAML into a Manifest, rejecting unknown fields and values
+// of the wrong kind. It returns the Manifest read so far along with Errors
+// when a field is wrong, and no Manifest when the document is unusable.
+func Parse(file string, data []byte) (*Manifest, error) {
 	d := &decoder{errList: errList{file: file}}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -161,12 +166,7 @@ func (d *decoder) mapping(n *yaml.Node, what string, fields map[string]func(*yam
 }
 
 func known(fields map[string]func(*yaml.Node)) string {
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
+	return strings.Join(slices.Sorted(maps.Keys(fields)), ", ")
 }
 
 func (d *decoder) scalar(n *yaml.Node, want string) bool {
@@ -261,7 +261,6 @@ func (d *decoder) field(n *yaml.Node) *Field {
 
 func (d *decoder) domain(n *yaml.Node) *Domain {
 	dm := &Domain{Pos: pos(n)}
-	asOfSet := false
 	dm.at = d.mapping(n, "a domain", map[string]func(*yaml.Node){
 		"name":       func(v *yaml.Node) { dm.Name = d.str(v) },
 		"doc":        func(v *yaml.Node) { dm.Doc = d.str(v) },
@@ -280,10 +279,8 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 		"when":    func(v *yaml.Node) { dm.When = d.bool(v) },
 		"removed": func(v *yaml.Node) { dm.Removed = d.bool(v) },
 		"as_of": func(v *yaml.Node) {
-			asOfSet = true
-			dm.AsOf = d.bool(v)
-			p := pos(v)
-			dm.asOfPos = &p
+			b := d.bool(v)
+			dm.AsOf = &b
 		},
 		"payload": func(v *yaml.Node) {
 			dm.Payload.Pos = pos(v)
@@ -321,9 +318,6 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 			})
 		},
 	})
-	if !asOfSet {
-		dm.AsOf = dm.When
-	}
 	return dm
 }
 

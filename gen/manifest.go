@@ -1,9 +1,13 @@
-// Package gen loads a persistgen manifest (domains.yaml), validates it and
-// emits the typed Go code of its domains. Generation is a pure function:
-// manifest in, files out; only cmd/persistgen writes to disk.
+// Package gen turns a persistgen manifest (domains.yaml) into typed Go code
+// in three steps: Parse reads the YAML into a Manifest, exactly as written;
+// Resolve checks it and returns an immutable Spec (types resolved, defaults
+// applied, each domain's family decided); Generate renders a Spec. Load is
+// Parse then Resolve. Generation is a pure function: only cmd/persistgen
+// writes to disk.
 package gen
 
-// Manifest is a loaded domains.yaml.
+// Manifest is a domains.yaml as written: Parse fills it, Resolve reads it
+// (and never changes it). A Manifest may also be built in code.
 type Manifest struct {
 	// File is the name errors report positions in.
 	File    string
@@ -42,7 +46,6 @@ type Field struct {
 	Type         string
 	Optional     bool // omitted from the document when empty
 	Doc          string
-	typ          *TypeRef
 	at           map[string]Pos
 }
 
@@ -59,14 +62,12 @@ type Domain struct {
 	Redis   Redis
 	When    bool
 	Removed bool
-	// AsOf emits reads "as of" a time (defaults to When).
-	AsOf    bool
-	asOfPos *Pos
+	// AsOf emits reads "as of" a time; nil means the same as When.
+	AsOf    *bool
 	Payload Payload
 	Indexes []*IndexSpec
 	List    *ListSpec
 	Series  *SeriesSpec
-	goName  string
 	at      map[string]Pos
 }
 
@@ -111,7 +112,6 @@ type Payload struct {
 	// Empty: an absent row reads as the type's empty value ([] or {}) rather
 	// than nil.
 	Empty bool
-	typ   *TypeRef
 	at    map[string]Pos
 }
 

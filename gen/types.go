@@ -3,6 +3,7 @@ package gen
 import (
 	"fmt"
 	"go/token"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -118,8 +119,9 @@ func GoName(name string) string {
 
 func validGoName(s string) bool { return token.IsIdentifier(s) && token.IsExported(s) }
 
-// lowerFirst makes a Go parameter name from a field's Go name.
-func lowerFirst(s string) string {
+// lowerIdent lowers the first letter of an exported Go name ("ID" as a
+// whole): SignalID -> signalID, IDs -> ids.
+func lowerIdent(s string) string {
 	switch {
 	case s == "":
 		return s
@@ -130,8 +132,20 @@ func lowerFirst(s string) string {
 	}
 	r := []rune(s)
 	r[0] = unicode.ToLower(r[0])
-	out := string(r)
-	if token.IsKeyword(out) || out == "ctx" || out == "r" {
+	return string(r)
+}
+
+// localNames are the identifiers generated methods use for themselves: a
+// parameter made from a key field must not take one.
+func localNames() []string {
+	return []string{"ctx", "r", "k", "v", "ok", "err", "items", "batch", "i", "it", "since", "limit", "asOf", "when", "out"}
+}
+
+// lowerFirst makes a Go parameter name from a field's Go name; a keyword or
+// a name generated code uses itself gets a trailing underscore.
+func lowerFirst(s string) string {
+	out := lowerIdent(s)
+	if token.IsKeyword(out) || slices.Contains(localNames(), out) {
 		out += "_"
 	}
 	return out

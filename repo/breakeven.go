@@ -39,19 +39,22 @@ func (k *BreakevenKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// breakevenKeys are the key rules of breakeven, compiled once.
+var breakevenKeys = runtime.MustCompileKeys(BreakevenSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k BreakevenKey) Validate() error {
-	return runtime.ValidateKey(BreakevenSchema(), k)
+	return breakevenKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, breakeven_cache:..., without a Conn's KeyPrefix.
 func (k BreakevenKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(BreakevenSchema(), "", k)
+	return breakevenKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k BreakevenKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(BreakevenSchema(), k)
+	return breakevenKeys.Filter(k)
 }
 
 // BreakevenSchema describes the breakeven domain to the runtime: collection breakeven-items.
@@ -79,7 +82,7 @@ func BreakevenSchema() *runtime.Schema {
 	}
 }
 
-// BreakevenRepo is the repository of the breakeven state of each signal (one row per key: read, write (signal, risk, state...)).
+// BreakevenRepo is the repository of the breakeven state of each signal: one row per key, read and written whole.
 type BreakevenRepo struct {
 	repo *runtime.Repo[BreakevenKey, map[string]BreakevenState]
 }

@@ -38,19 +38,22 @@ func (k *CandleKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// candleKeys are the key rules of candle, compiled once.
+var candleKeys = runtime.MustCompileKeys(CandleSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k CandleKey) Validate() error {
-	return runtime.ValidateKey(CandleSchema(), k)
+	return candleKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, candle_cache:..., without a Conn's KeyPrefix.
 func (k CandleKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(CandleSchema(), "", k)
+	return candleKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k CandleKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(CandleSchema(), k)
+	return candleKeys.Filter(k)
 }
 
 // CandleSchema describes the candle domain to the runtime: collection candle-items.
@@ -75,7 +78,7 @@ func CandleSchema() *runtime.Schema {
 	}
 }
 
-// CandleRepo is the repository of 1-minute to 1-day candles (an immutable time series read in windows (candle)).
+// CandleRepo is the repository of 1-minute to 1-day candles: an immutable time series, written once per element and read in windows.
 type CandleRepo struct {
 	repo *runtime.Repo[CandleKey, Candle]
 }

@@ -32,19 +32,22 @@ func (k *IntervalKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// intervalKeys are the key rules of interval, compiled once.
+var intervalKeys = runtime.MustCompileKeys(IntervalSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k IntervalKey) Validate() error {
-	return runtime.ValidateKey(IntervalSchema(), k)
+	return intervalKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, interval_cache:..., without a Conn's KeyPrefix.
 func (k IntervalKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(IntervalSchema(), "", k)
+	return intervalKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k IntervalKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(IntervalSchema(), k)
+	return intervalKeys.Filter(k)
 }
 
 // IntervalSchema describes the interval domain to the runtime: collection interval-items.
@@ -71,7 +74,7 @@ func IntervalSchema() *runtime.Schema {
 	}
 }
 
-// IntervalRepo is the repository of the function-result cache per interval (a soft-deleting cache keyed by bucket and entry (measure, interval, memory)).
+// IntervalRepo is the repository of the function-result cache per interval: entries grouped by the key's leading fields, soft-deleted and listed per group.
 type IntervalRepo struct {
 	repo *runtime.Repo[IntervalKey, IntervalEntry]
 }

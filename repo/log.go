@@ -26,19 +26,22 @@ func (k *LogKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// logKeys are the key rules of log, compiled once.
+var logKeys = runtime.MustCompileKeys(LogSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k LogKey) Validate() error {
-	return runtime.ValidateKey(LogSchema(), k)
+	return logKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, log_cache:..., without a Conn's KeyPrefix.
 func (k LogKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(LogSchema(), "", k)
+	return logKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k LogKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(LogSchema(), k)
+	return logKeys.Filter(k)
 }
 
 // LogSchema describes the log domain to the runtime: collection log-items.
@@ -62,7 +65,7 @@ func LogSchema() *runtime.Schema {
 	}
 }
 
-// LogRepo is the repository of the log, append-only (a list of items written and read newest first (storage, notification, log)).
+// LogRepo is the repository of the log, append-only: items written in bulk, each under its own id, and read newest first.
 type LogRepo struct {
 	repo *runtime.Repo[LogKey, LogEntry]
 }

@@ -32,19 +32,22 @@ func (k *MeasureKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// measureKeys are the key rules of measure, compiled once.
+var measureKeys = runtime.MustCompileKeys(MeasureSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k MeasureKey) Validate() error {
-	return runtime.ValidateKey(MeasureSchema(), k)
+	return measureKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, measure_cache:..., without a Conn's KeyPrefix.
 func (k MeasureKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(MeasureSchema(), "", k)
+	return measureKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k MeasureKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(MeasureSchema(), k)
+	return measureKeys.Filter(k)
 }
 
 // MeasureSchema describes the measure domain to the runtime: collection measure-items.
@@ -70,7 +73,7 @@ func MeasureSchema() *runtime.Schema {
 	}
 }
 
-// MeasureRepo is the repository of the function-result cache (a soft-deleting cache keyed by bucket and entry (measure, interval, memory)).
+// MeasureRepo is the repository of the function-result cache: entries grouped by the key's leading fields, soft-deleted and listed per group.
 type MeasureRepo struct {
 	repo *runtime.Repo[MeasureKey, MeasureEntry]
 }

@@ -36,19 +36,22 @@ func (k *MemoryKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// memoryKeys are the key rules of memory, compiled once.
+var memoryKeys = runtime.MustCompileKeys(MemorySchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k MemoryKey) Validate() error {
-	return runtime.ValidateKey(MemorySchema(), k)
+	return memoryKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, memory_cache:..., without a Conn's KeyPrefix.
 func (k MemoryKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(MemorySchema(), "", k)
+	return memoryKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k MemoryKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(MemorySchema(), k)
+	return memoryKeys.Filter(k)
 }
 
 // MemorySchema describes the memory domain to the runtime: collection memory-items.
@@ -78,7 +81,7 @@ func MemorySchema() *runtime.Schema {
 	}
 }
 
-// MemoryRepo is the repository of what strategies remember per signal (a soft-deleting cache keyed by bucket and entry (measure, interval, memory)).
+// MemoryRepo is the repository of what strategies remember per signal: entries grouped by the key's leading fields, soft-deleted and listed per group.
 type MemoryRepo struct {
 	repo *runtime.Repo[MemoryKey, MemoryEntry]
 }

@@ -30,19 +30,22 @@ func (k *NotificationKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// notificationKeys are the key rules of notification, compiled once.
+var notificationKeys = runtime.MustCompileKeys(NotificationSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k NotificationKey) Validate() error {
-	return runtime.ValidateKey(NotificationSchema(), k)
+	return notificationKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, notification_cache:..., without a Conn's KeyPrefix.
 func (k NotificationKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(NotificationSchema(), "", k)
+	return notificationKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k NotificationKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(NotificationSchema(), k)
+	return notificationKeys.Filter(k)
 }
 
 // NotificationSchema describes the notification domain to the runtime: collection notification-items.
@@ -71,7 +74,7 @@ func NotificationSchema() *runtime.Schema {
 	}
 }
 
-// NotificationRepo is the repository of the notification feed (a list of items written and read newest first (storage, notification, log)).
+// NotificationRepo is the repository of the notification feed: items written in bulk, each under its own id, and read newest first.
 type NotificationRepo struct {
 	repo *runtime.Repo[NotificationKey, Notification]
 }

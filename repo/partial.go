@@ -39,19 +39,22 @@ func (k *PartialKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// partialKeys are the key rules of partial, compiled once.
+var partialKeys = runtime.MustCompileKeys(PartialSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k PartialKey) Validate() error {
-	return runtime.ValidateKey(PartialSchema(), k)
+	return partialKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, partial_cache:..., without a Conn's KeyPrefix.
 func (k PartialKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(PartialSchema(), "", k)
+	return partialKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k PartialKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(PartialSchema(), k)
+	return partialKeys.Filter(k)
 }
 
 // PartialSchema describes the partial domain to the runtime: collection partial-items.
@@ -79,7 +82,7 @@ func PartialSchema() *runtime.Schema {
 	}
 }
 
-// PartialRepo is the repository of the partial profit and loss levels of each signal (one row per key: read, write (signal, risk, state...)).
+// PartialRepo is the repository of the partial profit and loss levels of each signal: one row per key, read and written whole.
 type PartialRepo struct {
 	repo *runtime.Repo[PartialKey, map[string]PartialState]
 }

@@ -43,19 +43,22 @@ func (k *RecentKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// recentKeys are the key rules of recent, compiled once.
+var recentKeys = runtime.MustCompileKeys(RecentSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k RecentKey) Validate() error {
-	return runtime.ValidateKey(RecentSchema(), k)
+	return recentKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, recent_cache:..., without a Conn's KeyPrefix.
 func (k RecentKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(RecentSchema(), "", k)
+	return recentKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k RecentKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(RecentSchema(), k)
+	return recentKeys.Filter(k)
 }
 
 // RecentSchema describes the recent domain to the runtime: collection recent-items.
@@ -89,7 +92,7 @@ func RecentSchema() *runtime.Schema {
 	}
 }
 
-// RecentRepo is the repository of the latest signal of each strategy (one row per key: read, write (signal, risk, state...)).
+// RecentRepo is the repository of the latest signal of each strategy: one row per key, read and written whole.
 type RecentRepo struct {
 	repo *runtime.Repo[RecentKey, *RecentSignal]
 }

@@ -31,19 +31,22 @@ func (k *RiskKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// riskKeys are the key rules of risk, compiled once.
+var riskKeys = runtime.MustCompileKeys(RiskSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k RiskKey) Validate() error {
-	return runtime.ValidateKey(RiskSchema(), k)
+	return riskKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, risk_cache:..., without a Conn's KeyPrefix.
 func (k RiskKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(RiskSchema(), "", k)
+	return riskKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k RiskKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(RiskSchema(), k)
+	return riskKeys.Filter(k)
 }
 
 // RiskSchema describes the risk domain to the runtime: collection risk-items.
@@ -65,7 +68,7 @@ func RiskSchema() *runtime.Schema {
 	}
 }
 
-// RiskRepo is the repository of the open positions of each risk profile (one row per key: read, write (signal, risk, state...)).
+// RiskRepo is the repository of the open positions of each risk profile: one row per key, read and written whole.
 type RiskRepo struct {
 	repo *runtime.Repo[RiskKey, []RiskEntry]
 }

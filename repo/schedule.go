@@ -35,19 +35,22 @@ func (k *ScheduleKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// scheduleKeys are the key rules of schedule, compiled once.
+var scheduleKeys = runtime.MustCompileKeys(ScheduleSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k ScheduleKey) Validate() error {
-	return runtime.ValidateKey(ScheduleSchema(), k)
+	return scheduleKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, schedule_cache:..., without a Conn's KeyPrefix.
 func (k ScheduleKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(ScheduleSchema(), "", k)
+	return scheduleKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k ScheduleKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(ScheduleSchema(), k)
+	return scheduleKeys.Filter(k)
 }
 
 // ScheduleSchema describes the schedule domain to the runtime: collection schedule-items.
@@ -71,7 +74,7 @@ func ScheduleSchema() *runtime.Schema {
 	}
 }
 
-// ScheduleRepo is the repository of the scheduled signal of each strategy and symbol (one row per key: read, write (signal, risk, state...)).
+// ScheduleRepo is the repository of the scheduled signal of each strategy and symbol: one row per key, read and written whole.
 type ScheduleRepo struct {
 	repo *runtime.Repo[ScheduleKey, *SignalRow]
 }

@@ -43,19 +43,22 @@ func (k *SessionKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// sessionKeys are the key rules of session, compiled once.
+var sessionKeys = runtime.MustCompileKeys(SessionSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k SessionKey) Validate() error {
-	return runtime.ValidateKey(SessionSchema(), k)
+	return sessionKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, session_cache:..., without a Conn's KeyPrefix.
 func (k SessionKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(SessionSchema(), "", k)
+	return sessionKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k SessionKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(SessionSchema(), k)
+	return sessionKeys.Filter(k)
 }
 
 // SessionSchema describes the session domain to the runtime: collection session-items.
@@ -89,7 +92,7 @@ func SessionSchema() *runtime.Schema {
 	}
 }
 
-// SessionRepo is the repository of strategy session data (one row per key: read, write (signal, risk, state...)).
+// SessionRepo is the repository of strategy session data: one row per key, read and written whole.
 type SessionRepo struct {
 	repo *runtime.Repo[SessionKey, *SessionEntry]
 }

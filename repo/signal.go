@@ -35,19 +35,22 @@ func (k *SignalKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// signalKeys are the key rules of signal, compiled once.
+var signalKeys = runtime.MustCompileKeys(SignalSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k SignalKey) Validate() error {
-	return runtime.ValidateKey(SignalSchema(), k)
+	return signalKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, signal_cache:..., without a Conn's KeyPrefix.
 func (k SignalKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(SignalSchema(), "", k)
+	return signalKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k SignalKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(SignalSchema(), k)
+	return signalKeys.Filter(k)
 }
 
 // SignalSchema describes the signal domain to the runtime: collection signal-items.
@@ -71,7 +74,7 @@ func SignalSchema() *runtime.Schema {
 	}
 }
 
-// SignalRepo is the repository of the pending signal of each strategy and symbol (one row per key: read, write (signal, risk, state...)).
+// SignalRepo is the repository of the pending signal of each strategy and symbol: one row per key, read and written whole.
 type SignalRepo struct {
 	repo *runtime.Repo[SignalKey, *SignalRow]
 }

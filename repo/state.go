@@ -31,19 +31,22 @@ func (k *StateKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// stateKeys are the key rules of state, compiled once.
+var stateKeys = runtime.MustCompileKeys(StateSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k StateKey) Validate() error {
-	return runtime.ValidateKey(StateSchema(), k)
+	return stateKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, state_cache:..., without a Conn's KeyPrefix.
 func (k StateKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(StateSchema(), "", k)
+	return stateKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k StateKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(StateSchema(), k)
+	return stateKeys.Filter(k)
 }
 
 // StateSchema describes the state domain to the runtime: collection state-items.
@@ -64,7 +67,7 @@ func StateSchema() *runtime.Schema {
 	}
 }
 
-// StateRepo is the repository of strategy state per signal and bucket (one row per key: read, write (signal, risk, state...)).
+// StateRepo is the repository of strategy state per signal and bucket: one row per key, read and written whole.
 type StateRepo struct {
 	repo *runtime.Repo[StateKey, *StateEntry]
 }

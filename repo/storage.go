@@ -30,19 +30,22 @@ func (k *StorageKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// storageKeys are the key rules of storage, compiled once.
+var storageKeys = runtime.MustCompileKeys(StorageSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k StorageKey) Validate() error {
-	return runtime.ValidateKey(StorageSchema(), k)
+	return storageKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, storage_cache:..., without a Conn's KeyPrefix.
 func (k StorageKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(StorageSchema(), "", k)
+	return storageKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k StorageKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(StorageSchema(), k)
+	return storageKeys.Filter(k)
 }
 
 // StorageSchema describes the storage domain to the runtime: collection storage-items.
@@ -64,7 +67,7 @@ func StorageSchema() *runtime.Schema {
 	}
 }
 
-// StorageRepo is the repository of the signal storage feed (a list of items written and read newest first (storage, notification, log)).
+// StorageRepo is the repository of the signal storage feed: items written in bulk, each under its own id, and read newest first.
 type StorageRepo struct {
 	repo *runtime.Repo[StorageKey, StorageRow]
 }

@@ -35,19 +35,22 @@ func (k *StrategyKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// strategyKeys are the key rules of strategy, compiled once.
+var strategyKeys = runtime.MustCompileKeys(StrategySchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k StrategyKey) Validate() error {
-	return runtime.ValidateKey(StrategySchema(), k)
+	return strategyKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, strategy_cache:..., without a Conn's KeyPrefix.
 func (k StrategyKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(StrategySchema(), "", k)
+	return strategyKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k StrategyKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(StrategySchema(), k)
+	return strategyKeys.Filter(k)
 }
 
 // StrategySchema describes the strategy domain to the runtime: collection strategy-items.
@@ -71,7 +74,7 @@ func StrategySchema() *runtime.Schema {
 	}
 }
 
-// StrategyRepo is the repository of the crash-recovery state of each strategy and symbol (one row per key: read, write (signal, risk, state...)).
+// StrategyRepo is the repository of the crash-recovery state of each strategy and symbol: one row per key, read and written whole.
 type StrategyRepo struct {
 	repo *runtime.Repo[StrategyKey, *StrategyState]
 }

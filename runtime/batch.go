@@ -5,6 +5,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/persistgen/persistgen/schema"
 )
 
 // itemKeys returns the keys of a batch of items.
@@ -33,11 +35,11 @@ func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks, canon []st
 	rks = make([]string, len(keys))
 	canon = make([]string, len(keys))
 	for i, k := range keys {
-		v, err := r.s.keyValues(k.KeyValues())
+		v, err := r.s.Values(k.KeyValues())
 		if err != nil {
 			return nil, nil, nil, r.argErr(op, nil, errorf(ErrInvalidKey, "item %d: %v", i, err))
 		}
-		vals[i], rks[i], canon[i] = v, r.s.redisKey(r.conn.cfg.KeyPrefix, v), canonKey(v)
+		vals[i], rks[i], canon[i] = v, r.s.RedisKey(r.conn.cfg.KeyPrefix, v), schema.Canon(v)
 	}
 	return vals, rks, canon, nil
 }
@@ -77,7 +79,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 		chunk := idList[start:min(start+r.conn.cfg.ReadChunk, len(idList))]
 		err := r.findEach(ctx, bson.D{{Key: FieldID, Value: bson.D{{Key: "$in", Value: chunk}}}}, len(chunk), func(raw bson.Raw) error {
 			id, _ := raw.Lookup(FieldID).ObjectIDOK()
-			docKey := canonKey(r.docKeyValues(raw))
+			docKey := schema.Canon(r.docKeyValues(raw))
 			for _, i := range byID[id] {
 				if canon[i] == docKey {
 					rec, err := r.decode(raw)
@@ -118,7 +120,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 			chunkVals[j] = vals[i]
 		}
 		err := r.findEach(ctx, r.s.anyOf(chunkVals), len(chunk), func(raw bson.Raw) error {
-			idx := byKey[canonKey(r.docKeyValues(raw))]
+			idx := byKey[schema.Canon(r.docKeyValues(raw))]
 			if len(idx) == 0 {
 				return nil
 			}

@@ -8,6 +8,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/persistgen/persistgen/schema"
 )
 
 // PutMany writes every item, last writer wins (of two items with one key the
@@ -210,7 +212,7 @@ func (b *batch[K, P]) refuse(i int, err error) {
 	b.done(i, NotStored)
 	b.refused[i] = err
 	if b.cause == nil {
-		b.cause = fmt.Errorf("item %d [%s]: %w", i, keyString(b.vals[i]), err)
+		b.cause = fmt.Errorf("item %d [%s]: %w", i, schema.KeyString(b.vals[i]), err)
 	}
 }
 
@@ -428,14 +430,14 @@ func (b *batch[K, P]) confirmInserts(ctx context.Context, pending []int) (rest [
 	have := make(map[string]bson.ObjectID, len(pending))
 	err = b.r.findEach(ctx, b.r.s.anyOf(keys), len(pending), func(raw bson.Raw) error {
 		id, _ := raw.Lookup(FieldID).ObjectIDOK()
-		have[canonKey(b.r.docKeyValues(raw))] = id
+		have[schema.Canon(b.r.docKeyValues(raw))] = id
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	for _, i := range pending {
-		id, ok := have[canonKey(b.vals[i])]
+		id, ok := have[schema.Canon(b.vals[i])]
 		switch {
 		case !ok:
 			rest = append(rest, i)

@@ -20,8 +20,9 @@
 //	err = signals.Put(ctx, key, row, time.Time{})
 //	rec, err := signals.Get(ctx, key) // errors.Is(err, runtime.ErrNotFound) when absent
 //
-// Every error is an *OpError naming the operation, the domain and the key,
-// and wraps ErrNotFound, ErrInvalidKey, ErrInvalidArgument, ErrUnavailable,
+// Every error is an *OpError naming the operation, the domain and, for a
+// one-key call, the key (a batch carries a *BatchError with each item's
+// outcome), and wraps ErrNotFound, ErrInvalidKey, ErrInvalidArgument, ErrUnavailable,
 // ErrIndexConflict or ErrSchema. Round trips are counted per operation in
 // Conn.Stats and per call with WithTrace.
 package runtime

@@ -2,8 +2,9 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"strings"
+
+	"github.com/persistgen/persistgen/schema"
 )
 
 // Sentinel errors. Every error the runtime returns wraps one of these (or a
@@ -13,8 +14,8 @@ var (
 	// when is later than an as-of read allows).
 	ErrNotFound = errors.New("not found")
 	// ErrInvalidKey: a key part is missing, empty, of an unsupported type or
-	// not valid UTF-8.
-	ErrInvalidKey = errors.New("invalid key")
+	// not valid UTF-8 (the same value as schema.ErrInvalidKey).
+	ErrInvalidKey = schema.ErrInvalidKey
 	// ErrInvalidArgument: an argument other than the key is wrong (a when on a
 	// domain that has none, a missing when, an oversized payload...).
 	ErrInvalidArgument = errors.New("invalid argument")
@@ -23,15 +24,15 @@ var (
 	// ErrIndexConflict: an index with the wanted name exists with another
 	// definition. The runtime never drops or changes indexes on its own.
 	ErrIndexConflict = errors.New("index conflict")
-	// ErrSchema: a domain description is inconsistent.
-	ErrSchema = errors.New("invalid schema")
+	// ErrSchema: a domain description is inconsistent (schema.ErrSchema).
+	ErrSchema = schema.ErrSchema
 )
 
 // OpError carries the operation, the domain and the key of a failed call.
 type OpError struct {
 	Op     string // e.g. "Get", "PutMany", "ready"
 	Domain string // e.g. "signal"; empty for connection-level operations
-	Key    string // the key parts joined with "/" (or a count for batches)
+	Key    string // the key parts joined with "/"; empty for batches and connection-level operations
 	Err    error
 }
 
@@ -55,18 +56,11 @@ func (e *OpError) Error() string {
 
 func (e *OpError) Unwrap() error { return e.Err }
 
-// detailError attaches a sentinel to a specific message so that errors.Is
-// sees the sentinel while the text says what is wrong and what to do.
-type detailError struct {
-	kind error
-	msg  string
-}
-
-func (e *detailError) Error() string { return e.kind.Error() + ": " + e.msg }
-func (e *detailError) Unwrap() error { return e.kind }
-
+// errorf attaches a sentinel to a specific message (schema.DetailError), so
+// that errors.Is sees the sentinel while the text says what is wrong and
+// what to do.
 func errorf(kind error, format string, args ...any) error {
-	return &detailError{kind: kind, msg: fmt.Sprintf(format, args...)}
+	return schema.Errorf(kind, format, args...)
 }
 
 // causeError pairs a sentinel (ErrUnavailable) with the error that caused

@@ -8,6 +8,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/persistgen/persistgen/schema"
 )
 
 // Range bounds one field of a list: From <= field < To (nil: unbounded).
@@ -94,11 +96,11 @@ func (r *Repo[K, P]) List(ctx context.Context, o ListOptions) iter.Seq2[Record[K
 
 func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuilder, error) {
 	if len(o.Prefix) > len(r.s.Key) {
-		return nil, nil, errorf(ErrInvalidKey, "prefix has %d values, the key has %d fields (%s)", len(o.Prefix), len(r.s.Key), r.s.keyNames())
+		return nil, nil, errorf(ErrInvalidKey, "prefix has %d values, the key has %d fields (%s)", len(o.Prefix), len(r.s.Key), r.s.KeyNames())
 	}
 	filter := bson.D{}
 	for i, v := range o.Prefix {
-		nv, err := r.s.keyPart(i, v)
+		nv, err := r.s.Part(i, v)
 		if err != nil {
 			return nil, nil, errorf(ErrInvalidKey, "prefix: %v", err)
 		}
@@ -180,11 +182,8 @@ func dir(desc bool) int {
 // when (a time.Time or a number), a time.Time for the dates, an ObjectID for
 // _id. A bound of another type would match nothing: it is an error instead.
 func (r *Repo[K, P]) rangeValue(field string, v any) (any, error) {
-	if i, ok := r.s.keyIndex[field]; ok {
-		f := r.s.Key[i]
-		f.Optional = true // an empty string is a valid bound
-		c := compiled{Schema: &Schema{Domain: r.s.Domain, Key: []KeyField{f}}}
-		nv, err := c.keyPart(0, v)
+	if i := r.s.KeyIndex(field); i >= 0 {
+		nv, err := r.s.Bound(i, v)
 		if err != nil {
 			return nil, errorf(ErrInvalidArgument, "range bound: %v", err)
 		}
@@ -201,7 +200,7 @@ func (r *Repo[K, P]) rangeValue(field string, v any) (any, error) {
 			return x.UTC(), nil
 		}
 	case float64, int64, int32, int:
-		if nv, err := normalise(x); err == nil && field == FieldWhen {
+		if nv, err := schema.Normalise(x); err == nil && field == FieldWhen {
 			return nv, nil
 		}
 	case bson.ObjectID:
@@ -213,7 +212,7 @@ func (r *Repo[K, P]) rangeValue(field string, v any) (any, error) {
 }
 
 func (r *Repo[K, P]) sortable(f string) bool {
-	if _, ok := r.s.keyIndex[f]; ok {
+	if r.s.KeyIndex(f) >= 0 {
 		return true
 	}
 	switch f {

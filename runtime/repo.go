@@ -10,6 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/persistgen/persistgen/schema"
 )
 
 // MaxPayloadBytes is the largest encoded payload a write accepts: MongoDB's
@@ -83,7 +85,11 @@ func (r *Repo[K, P]) SetPayloadEncoder(enc func(p P, tuplesAsDocuments bool) any
 func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 	cs, err := compile(s)
 	if err != nil {
-		return nil, err
+		domain := ""
+		if s != nil {
+			domain = s.Domain
+		}
+		return nil, &OpError{Op: "NewRepo", Domain: domain, Err: err}
 	}
 	r := &Repo[K, P]{conn: c, s: cs, coll: c.db.Collection(s.Collection)}
 	for i := range r.ops {
@@ -101,11 +107,11 @@ func (r *Repo[K, P]) Collection() *mongo.Collection { return r.coll }
 // RedisKey returns the Redis identity key of k, including the Conn's
 // KeyPrefix.
 func (r *Repo[K, P]) RedisKey(k K) (string, error) {
-	vals, err := r.s.keyValues(k.KeyValues())
+	vals, err := r.s.Values(k.KeyValues())
 	if err != nil {
 		return "", r.argErr(opGet, nil, err)
 	}
-	return r.s.redisKey(r.conn.cfg.KeyPrefix, vals), nil
+	return r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), nil
 }
 
 // begin validates the key, counts the call, runs the guard and tags ctx.
@@ -114,7 +120,7 @@ func (r *Repo[K, P]) begin(ctx context.Context, op opID, k *K) (context.Context,
 	var vals []any
 	if k != nil {
 		var err error
-		if vals, err = r.s.keyValues((*k).KeyValues()); err != nil {
+		if vals, err = r.s.Values((*k).KeyValues()); err != nil {
 			return ctx, nil, r.opErr(ctx, op, nil, err)
 		}
 	}
@@ -141,7 +147,7 @@ func (r *Repo[K, P]) opErr(ctx context.Context, op opID, vals []any, err error) 
 	if !errors.Is(err, ErrNotFound) {
 		r.ops[op].errors.Add(1)
 	}
-	return &OpError{Op: opNames[op], Domain: r.s.Domain, Key: keyString(vals), Err: r.conn.classify(ctx, err)}
+	return &OpError{Op: opNames[op], Domain: r.s.Domain, Key: schema.KeyString(vals), Err: r.conn.classify(ctx, err)}
 }
 
 func (r *Repo[K, P]) hit(op opID)  { r.ops[op].hits.Add(1) }
@@ -156,7 +162,7 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 	if err != nil {
 		return zero, err
 	}
-	rk := r.s.redisKey(r.conn.cfg.KeyPrefix, vals)
+	rk := r.s.RedisKey(r.conn.cfg.KeyPrefix, vals)
 	filter := r.s.filter(vals)
 	stale := false
 	if id, ok := r.conn.cache.get(ctx, rk); ok {
@@ -257,7 +263,7 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
 	if err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}
-	r.conn.cache.set(ctx, r.s.redisKey(r.conn.cfg.KeyPrefix, vals), id)
+	r.conn.cache.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
 	return nil
 }
 
@@ -282,7 +288,7 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool
 	if !existed {
 		id = newID
 	}
-	r.conn.cache.set(ctx, r.s.redisKey(r.conn.cfg.KeyPrefix, vals), id)
+	r.conn.cache.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
 	return !existed, nil
 }
 
@@ -515,20 +521,12 @@ func (r *Repo[K, P]) payloadFields(p P) (bson.D, error) {
 	out := make(bson.D, 0, len(elems))
 	for _, e := range elems {
 		name := e.Key()
-		if _, isKey := r.s.keyIndex[name]; isKey || reserved(name) {
+		if r.s.KeyIndex(name) >= 0 || schema.IsReserved(name) {
 			continue
 		}
 		out = append(out, bson.E{Key: name, Value: e.Value()})
 	}
 	return out, nil
-}
-
-func reserved(name string) bool {
-	switch name {
-	case FieldID, FieldCreateDate, FieldUpdatedDate, FieldWhen, FieldRemoved:
-		return true
-	}
-	return false
 }
 
 // setFields is the $set of a last-writer-wins write; its last element is

@@ -31,15 +31,15 @@ func mustCompile(t *testing.T, s *Schema) *compiled {
 
 func TestRedisKeyFollowsRedisOrderAndWords(t *testing.T) {
 	c := mustCompile(t, testSchema())
-	vals, err := c.keyValues([]any{"BTCUSDT", "macd", "binance", "", true})
+	vals, err := c.Values([]any{"BTCUSDT", "macd", "binance", "", true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := c.redisKey("ns:", vals), "ns:recent_cache:backtest:binance:macd::BTCUSDT"; got != want {
+	if got, want := c.RedisKey("ns:", vals), "ns:recent_cache:backtest:binance:macd::BTCUSDT"; got != want {
 		t.Fatalf("redisKey = %q, want %q", got, want)
 	}
 	vals[4] = false
-	if got, want := c.redisKey("", vals), "recent_cache:live:binance:macd::BTCUSDT"; got != want {
+	if got, want := c.RedisKey("", vals), "recent_cache:live:binance:macd::BTCUSDT"; got != want {
 		t.Fatalf("redisKey = %q, want %q", got, want)
 	}
 }
@@ -57,11 +57,11 @@ func TestRedisKeyNumbersPrintAsJavaScriptDoes(t *testing.T) {
 		{1.5, "candle_cache:1m:1.5"},
 		{float64(-0.25), "candle_cache:1m:-0.25"},
 	} {
-		vals, err := c.keyValues([]any{"1m", tc.v})
+		vals, err := c.Values([]any{"1m", tc.v})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := c.redisKey("", vals); got != tc.want {
+		if got := c.RedisKey("", vals); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.v, got, tc.want)
 		}
 	}
@@ -78,11 +78,11 @@ func TestRedisKeyEscapingIsInjective(t *testing.T) {
 	for _, x := range parts {
 		for _, y := range parts {
 			for _, z := range parts {
-				vals, err := c.keyValues([]any{x, y, z})
+				vals, err := c.Values([]any{x, y, z})
 				if err != nil {
 					t.Fatal(err)
 				}
-				k := c.redisKey("", vals)
+				k := c.RedisKey("", vals)
 				if prev, ok := seen[k]; ok {
 					t.Fatalf("%q and %q share the Redis key %q", prev, []string{x, y, z}, k)
 				}
@@ -117,12 +117,12 @@ func TestKeyValuesRejectsBadParts(t *testing.T) {
 		{"NaN", []any{"a", "b", "c", "", math.NaN()}, "not a storable number"},
 		{"bad UTF-8", []any{"\xff", "b", "c", "", true}, "not valid UTF-8"},
 	} {
-		_, err := c.keyValues(tc.vals)
+		_, err := c.Values(tc.vals)
 		if !errors.Is(err, ErrInvalidKey) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want ErrInvalidKey containing %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := c.keyValues([]any{"a", "b", "c", "", false}); err != nil {
+	if _, err := c.Values([]any{"a", "b", "c", "", false}); err != nil {
 		t.Errorf("optional empty part rejected: %v", err)
 	}
 }

@@ -361,7 +361,7 @@ func TestPutManyOverwritesAndKeepsLastOfDuplicates(t *testing.T) {
 	r := newRepo[memKey, memData](t, env.Conn, memorySchema())
 	must(t, r.Put(ctx, memKey{"s", "b", "1"}, memData{Value: 1}, ms(5)))
 	var items []runtime.Item[memKey, memData]
-	for i := 0; i < 95; i++ { // more than one FerretDB chunk of 40
+	for i := 0; i < 95; i++ { // several bulk writes where MaxBulk is 10 (FerretDB v1)
 		items = append(items, runtime.Item[memKey, memData]{Key: memKey{"s", "b", itoa(i)}, Payload: memData{Value: 1000 + i}, When: ms(int64(i + 1))})
 	}
 	items = append(items, runtime.Item[memKey, memData]{Key: memKey{"s", "b", "7"}, Payload: memData{Value: -7}, When: ms(7)})

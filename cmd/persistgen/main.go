@@ -98,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitManifest
 	}
 	if cmd == "validate" {
-		fmt.Fprintf(stdout, "%s: %d domains, %d types: valid\n", *manifest, len(m.Domains), len(m.Types))
+		fmt.Fprintf(stdout, "%s: %d domains, %d types: valid\n", *manifest, len(m.Domains()), len(m.Types()))
 		return exitOK
 	}
 	if *importPath == "" {

@@ -34,19 +34,22 @@ func (k *BarKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// barKeys are the key rules of bar, compiled once.
+var barKeys = runtime.MustCompileKeys(BarSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k BarKey) Validate() error {
-	return runtime.ValidateKey(BarSchema(), k)
+	return barKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, bar_cache:..., without a Conn's KeyPrefix.
 func (k BarKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(BarSchema(), "", k)
+	return barKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k BarKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(BarSchema(), k)
+	return barKeys.Filter(k)
 }
 
 // BarSchema describes the bar domain to the runtime: collection bar-items.
@@ -68,7 +71,7 @@ func BarSchema() *runtime.Schema {
 	}
 }
 
-// BarRepo is the repository of the bar domain (an immutable time series read in windows (candle)).
+// BarRepo is the repository of the bar domain: an immutable time series, written once per element and read in windows.
 type BarRepo struct {
 	repo *runtime.Repo[BarKey, Bar]
 }

@@ -28,19 +28,22 @@ func (k *BlobKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// blobKeys are the key rules of blob, compiled once.
+var blobKeys = runtime.MustCompileKeys(BlobSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k BlobKey) Validate() error {
-	return runtime.ValidateKey(BlobSchema(), k)
+	return blobKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, blob_cache:..., without a Conn's KeyPrefix.
 func (k BlobKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(BlobSchema(), "", k)
+	return blobKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k BlobKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(BlobSchema(), k)
+	return blobKeys.Filter(k)
 }
 
 // BlobSchema describes the blob domain to the runtime: collection blob-items.
@@ -57,7 +60,7 @@ func BlobSchema() *runtime.Schema {
 	}
 }
 
-// BlobRepo is the repository of the blob domain (one row per key: read, write (signal, risk, state...)).
+// BlobRepo is the repository of the blob domain: one row per key, read and written whole.
 type BlobRepo struct {
 	repo *runtime.Repo[BlobKey, json.RawMessage]
 }

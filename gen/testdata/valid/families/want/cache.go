@@ -32,19 +32,22 @@ func (k *CacheKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// cacheKeys are the key rules of cache, compiled once.
+var cacheKeys = runtime.MustCompileKeys(CacheSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k CacheKey) Validate() error {
-	return runtime.ValidateKey(CacheSchema(), k)
+	return cacheKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, cache_cache:..., without a Conn's KeyPrefix.
 func (k CacheKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(CacheSchema(), "", k)
+	return cacheKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k CacheKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(CacheSchema(), k)
+	return cacheKeys.Filter(k)
 }
 
 // CacheSchema describes the cache domain to the runtime: collection cache-items.
@@ -66,7 +69,7 @@ func CacheSchema() *runtime.Schema {
 	}
 }
 
-// CacheRepo is the repository of the cache domain (a soft-deleting cache keyed by bucket and entry (measure, interval, memory)).
+// CacheRepo is the repository of the cache domain: entries grouped by the key's leading fields, soft-deleted and listed per group.
 type CacheRepo struct {
 	repo *runtime.Repo[CacheKey, *Item]
 }

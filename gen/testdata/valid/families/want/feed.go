@@ -30,19 +30,22 @@ func (k *FeedKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// feedKeys are the key rules of feed, compiled once.
+var feedKeys = runtime.MustCompileKeys(FeedSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k FeedKey) Validate() error {
-	return runtime.ValidateKey(FeedSchema(), k)
+	return feedKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, feed_cache:..., without a Conn's KeyPrefix.
 func (k FeedKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(FeedSchema(), "", k)
+	return feedKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k FeedKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(FeedSchema(), k)
+	return feedKeys.Filter(k)
 }
 
 // FeedSchema describes the feed domain to the runtime: collection feed-items.
@@ -70,7 +73,7 @@ func FeedSchema() *runtime.Schema {
 	}
 }
 
-// FeedRepo is the repository of the feed domain (a list of items written and read newest first (storage, notification, log)).
+// FeedRepo is the repository of the feed domain: items written in bulk, each under its own id, and read newest first.
 type FeedRepo struct {
 	repo *runtime.Repo[FeedKey, Tagged]
 }

@@ -26,19 +26,22 @@ func (k *JournalKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// journalKeys are the key rules of journal, compiled once.
+var journalKeys = runtime.MustCompileKeys(JournalSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k JournalKey) Validate() error {
-	return runtime.ValidateKey(JournalSchema(), k)
+	return journalKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, journal_cache:..., without a Conn's KeyPrefix.
 func (k JournalKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(JournalSchema(), "", k)
+	return journalKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k JournalKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(JournalSchema(), k)
+	return journalKeys.Filter(k)
 }
 
 // JournalSchema describes the journal domain to the runtime: collection journal-items.
@@ -55,7 +58,7 @@ func JournalSchema() *runtime.Schema {
 	}
 }
 
-// JournalRepo is the repository of the journal domain (a list of items written and read newest first (storage, notification, log)).
+// JournalRepo is the repository of the journal domain: items written in bulk, each under its own id, and read newest first.
 type JournalRepo struct {
 	repo *runtime.Repo[JournalKey, Item]
 }

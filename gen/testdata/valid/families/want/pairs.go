@@ -31,19 +31,22 @@ func (k *PairsKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// pairsKeys are the key rules of pairs, compiled once.
+var pairsKeys = runtime.MustCompileKeys(PairsSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k PairsKey) Validate() error {
-	return runtime.ValidateKey(PairsSchema(), k)
+	return pairsKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, pair_cache:..., without a Conn's KeyPrefix.
 func (k PairsKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(PairsSchema(), "", k)
+	return pairsKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k PairsKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(PairsSchema(), k)
+	return pairsKeys.Filter(k)
 }
 
 // PairsSchema describes the pairs domain to the runtime: collection pair-items.
@@ -67,7 +70,7 @@ func PairsSchema() *runtime.Schema {
 	}
 }
 
-// PairsRepo is the repository of the pairs domain (one row per key: read, write (signal, risk, state...)).
+// PairsRepo is the repository of the pairs domain: one row per key, read and written whole.
 type PairsRepo struct {
 	repo *runtime.Repo[PairsKey, []Pair]
 }

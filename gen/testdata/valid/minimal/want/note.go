@@ -27,19 +27,22 @@ func (k *NoteKey) DecodeKey(raw bson.Raw) (err error) {
 	return nil
 }
 
+// noteKeys are the key rules of note, compiled once.
+var noteKeys = runtime.MustCompileKeys(NoteSchema())
+
 // Validate reports an empty or malformed key part (runtime.ErrInvalidKey).
 func (k NoteKey) Validate() error {
-	return runtime.ValidateKey(NoteSchema(), k)
+	return noteKeys.Validate(k)
 }
 
 // RedisKey returns the Redis identity key, note_cache:..., without a Conn's KeyPrefix.
 func (k NoteKey) RedisKey() (string, error) {
-	return runtime.RedisKeyOf(NoteSchema(), "", k)
+	return noteKeys.RedisKey("", k)
 }
 
 // Filter returns the compound filter equal to the unique index.
 func (k NoteKey) Filter() (bson.D, error) {
-	return runtime.FilterOf(NoteSchema(), k)
+	return noteKeys.Filter(k)
 }
 
 // NoteSchema describes the note domain to the runtime: collection note-items.
@@ -56,7 +59,7 @@ func NoteSchema() *runtime.Schema {
 	}
 }
 
-// NoteRepo is the repository of the note domain (one row per key: read, write (signal, risk, state...)).
+// NoteRepo is the repository of the note domain: one row per key, read and written whole.
 type NoteRepo struct {
 	repo *runtime.Repo[NoteKey, string]
 }

@@ -1,0 +1,452 @@
+package gen
+
+import (
+	"fmt"
+	"go/token"
+	"slices"
+	"strings"
+
+	"github.com/persistgen/persistgen/schema"
+)
+
+
+// Resolve checks a manifest and returns its Spec, or every problem found
+// as Errors. It never changes m.
+func Resolve(m *Manifest) (*Spec, error) {
+	if m == nil {
+		return nil, Errors{{File: "manifest", Line: 1, Col: 1, Msg: "no manifest given"}}
+	}
+	r := &resolver{errList: errList{file: m.File}, decls: map[string]*TypeDecl{}, types: map[string]*typeSpec{}}
+	s := &Spec{file: m.File, pkg: m.Package}
+	if s.pkg == "" {
+		s.pkg = "repo"
+	} else if !token.IsIdentifier(s.pkg) || strings.ToLower(s.pkg) != s.pkg {
+		r.add(Pos{1, 1}, "package %q is not a lower-case Go package name", s.pkg)
+	}
+	s.types = r.resolveTypes(m.Types)
+	if len(m.Domains) == 0 {
+		r.add(Pos{1, 1}, "no domains; add a `domains:` list")
+	}
+	names, colls, prefixes := map[string]*Domain{}, map[string]*Domain{}, map[string]*Domain{}
+	for _, d := range m.Domains {
+		ds := r.resolveDomain(d)
+		if ds.goName != "" {
+			if prev := names[ds.goName]; prev != nil {
+				if prev.Name == d.Name {
+					r.add(d.Pos, "domain %q is declared twice (first at line %d)", d.Name, prev.Pos.Line)
+				} else {
+					r.add(d.Pos, "domains %q and %q (line %d) both become the Go name %s; rename one", d.Name, prev.Name, prev.Pos.Line, ds.goName)
+				}
+			}
+			names[ds.goName] = d
+		}
+		if d.Collection != "" {
+			if prev := colls[d.Collection]; prev != nil {
+				r.add(where(d.at, "collection", d.Pos), "collection %q is used by domain %q too (line %d); each domain needs its own collection", d.Collection, prev.Name, prev.Pos.Line)
+			}
+			colls[d.Collection] = d
+		}
+		if d.Redis.Prefix != "" {
+			if prev := prefixes[d.Redis.Prefix]; prev != nil {
+				r.add(where(d.Redis.at, "prefix", d.Redis.Pos), "redis prefix %q is used by domain %q too (line %d); identities would collide", d.Redis.Prefix, prev.Name, prev.Pos.Line)
+			}
+			prefixes[d.Redis.Prefix] = d
+		}
+		s.domains = append(s.domains, ds)
+	}
+	r.checkGeneratedNames(m, s)
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+type resolver struct {
+	errList
+	decls map[string]*TypeDecl
+	types map[string]*typeSpec
+}
+
+func (r *resolver) declared(name string) bool { return r.decls[name] != nil }
+
+// resolveTypes checks the declared types and flattens their includes.
+func (r *resolver) resolveTypes(decls []*TypeDecl) []*typeSpec {
+	for _, t := range decls {
+		switch {
+		case t.Name == "":
+			r.add(t.Pos, "a type has no name; add `name: SomeType`")
+			continue
+		case !validGoName(t.Name):
+			r.add(t.Pos, "type name %q is not an exported Go identifier; use something like %q", t.Name, GoName(t.Name))
+		case r.decls[t.Name] != nil:
+			r.add(t.Pos, "type %q is declared twice (first at line %d)", t.Name, r.decls[t.Name].Pos.Line)
+			continue
+		case builtins[t.Name]:
+			r.add(t.Pos, "type name %q is a builtin type; choose another name", t.Name)
+		}
+		r.decls[t.Name] = t
+	}
+	own := map[*TypeDecl][]*fieldSpec{}
+	for _, t := range decls {
+		own[t] = r.ownFields(t)
+	}
+	var out []*typeSpec
+	for _, t := range decls {
+		if t.Name == "" || r.decls[t.Name] != t {
+			continue
+		}
+		for _, inc := range t.Include {
+			it := r.decls[inc]
+			if it == nil {
+				r.add(t.Pos, "type %q includes %q, which is not declared under `types`", t.Name, inc)
+				continue
+			}
+			if r.includes(it, t.Name, map[string]bool{}) {
+				r.add(t.Pos, "type %q includes itself through %q; remove the cycle", t.Name, inc)
+			}
+		}
+		ts := &typeSpec{name: t.Name, doc: t.Doc, keepUnknown: t.KeepUnknown && !t.Tuple, tuple: t.Tuple}
+		ts.fields = r.flatten(t, own, map[string]bool{})
+		if len(ts.fields) == 0 && len(r.allFieldDecls(t, map[string]bool{})) == 0 {
+			r.add(t.Pos, "type %q has no fields; add `fields:`", t.Name)
+		}
+		bsonNames, goNames := map[string]bool{}, map[string]bool{"Extra": ts.keepUnknown, "Shape": ts.keepUnknown}
+		for _, f := range ts.fields {
+			p := f.pos
+			if bsonNames[f.name] {
+				r.add(p, "field %q appears twice in %q (directly or through include)", f.name, t.Name)
+			}
+			if !bsonNames[f.name] && goNames[f.goName] {
+				r.add(p, "two fields of %q have the Go name %q; set `go:` on one of them", t.Name, f.goName)
+			}
+			bsonNames[f.name], goNames[f.goName] = true, true
+			for _, m := range typeMethods(ts) {
+				if f.goName == m {
+					r.add(p, "field %q of %q has the Go name %q, which is a method the generated type has; set `go:` to another name", f.name, t.Name, m)
+				}
+			}
+		}
+		r.types[t.Name] = ts
+		out = append(out, ts)
+	}
+	return out
+}
+
+// typeMethods are the methods generated on a declared type.
+func typeMethods(t *typeSpec) []string {
+	var out []string
+	if t.keepUnknown {
+		out = append(out, "MarshalBSON", "UnmarshalBSON")
+	}
+	if t.tuple {
+		out = append(out, "MarshalBSONValue", "UnmarshalBSONValue")
+	}
+	return out
+}
+
+// allFieldDecls returns a declared type's field declarations, includes first.
+func (r *resolver) allFieldDecls(t *TypeDecl, seen map[string]bool) []*Field {
+	if seen[t.Name] {
+		return nil
+	}
+	seen[t.Name] = true
+	var out []*Field
+	for _, inc := range t.Include {
+		if it := r.decls[inc]; it != nil {
+			out = append(out, r.allFieldDecls(it, seen)...)
+		}
+	}
+	return append(out, t.Fields...)
+}
+
+func (r *resolver) flatten(t *TypeDecl, own map[*TypeDecl][]*fieldSpec, seen map[string]bool) []*fieldSpec {
+	if seen[t.Name] {
+		return nil
+	}
+	seen[t.Name] = true
+	var out []*fieldSpec
+	for _, inc := range t.Include {
+		if it := r.decls[inc]; it != nil {
+			out = append(out, r.flatten(it, own, seen)...)
+		}
+	}
+	return append(out, own[t]...)
+}
+
+// ownFields checks the fields a type declares itself.
+func (r *resolver) ownFields(t *TypeDecl) []*fieldSpec {
+	var out []*fieldSpec
+	for _, f := range t.Fields {
+		if f.Name == "" {
+			r.add(f.Pos, "a field of %q has no name; add `name: bsonName`", t.Name)
+			continue
+		}
+		if strings.ContainsAny(f.Name, ".$") || strings.HasPrefix(f.Name, "$") {
+			r.add(f.Pos, "field name %q contains '.' or '$', which BSON field names cannot", f.Name)
+		}
+		fs := &fieldSpec{pos: f.Pos, name: f.Name, goName: f.GoName, doc: f.Doc, optional: f.Optional}
+		if fs.goName == "" {
+			fs.goName = GoName(f.Name)
+		}
+		if !validGoName(fs.goName) {
+			r.add(f.Pos, "field %q becomes the Go name %q, which is not an exported identifier; set `go: SomeName`", f.Name, fs.goName)
+		}
+		if f.Type == "" {
+			r.add(f.Pos, "field %q of %q has no type; add `type: string` (or float64, bool, any, ...)", f.Name, t.Name)
+			fs.typ = &TypeRef{Kind: refBuiltin, Name: "any"}
+		} else if tr, err := parseType(f.Type, r.declared); err != nil {
+			r.add(where(f.at, "type", f.Pos), "field %q: %v", f.Name, err)
+			fs.typ = &TypeRef{Kind: refBuiltin, Name: "any"}
+		} else {
+			fs.typ = tr
+		}
+		out = append(out, fs)
+	}
+	return out
+}
+
+func (r *resolver) includes(t *TypeDecl, target string, seen map[string]bool) bool {
+	if seen[t.Name] {
+		return false
+	}
+	seen[t.Name] = true
+	for _, inc := range t.Include {
+		if inc == target {
+			return true
+		}
+		if it := r.decls[inc]; it != nil && r.includes(it, target, seen) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyMethods are the methods generated on every key type.
+func keyMethods() []string { return []string{"KeyValues", "DecodeKey", "Validate", "RedisKey", "Filter"} }
+
+func (r *resolver) resolveDomain(d *Domain) *domainSpec {
+	ds := &domainSpec{name: d.Name, doc: d.Doc, collection: d.Collection, redisPrefix: d.Redis.Prefix, when: d.When, removed: d.Removed}
+	what := fmt.Sprintf("domain %q", d.Name)
+	if d.Name == "" {
+		r.add(d.Pos, "a domain has no name; add `name: mydomain`")
+		what = "a domain"
+	} else if goName := GoName(d.Name); !validGoName(goName) {
+		r.add(d.Pos, "domain name %q does not convert to a Go identifier (got %q); use letters, digits and '-' or '_', starting with a letter", d.Name, goName)
+	} else if d.Name+".go" >= "zz_generate.go" || d.Name == "types" || d.Name == "registry" || d.Name == "doc" {
+		r.add(d.Pos, "domain name %q is reserved: its file %s.go would clash with the package's own files (doc.go, types.go, registry.go, zz_generate.go)", d.Name, d.Name)
+	} else if strings.ToLower(d.Name) != d.Name {
+		r.add(d.Pos, "domain name %q must be lower case (it names the file %s.go)", d.Name, d.Name)
+	} else {
+		ds.goName = goName
+	}
+	if d.Collection == "" {
+		r.add(d.Pos, "%s has no collection; add `collection: %s-items`", what, d.Name)
+	}
+	ds.fam = familyNamed(d.Family)
+	if ds.fam == nil {
+		r.add(where(d.at, "family", d.Pos), "%s: family %q is not one of %s", what, d.Family, strings.Join(familyNames(), ", "))
+	}
+	keys := r.resolveKey(d, ds, what)
+	order := r.resolveRedis(d, what, keys)
+	ds.asOf = d.When
+	if d.AsOf != nil {
+		ds.asOf = *d.AsOf
+	}
+	if ds.asOf && !d.When {
+		r.add(where(d.at, "as_of", d.Pos), "%s asks for as_of reads but has no when column; set `when: true` or drop as_of", what)
+	}
+	r.resolvePayload(d, ds, what, keys)
+	for _, b := range familyBlocks(d) {
+		if b.given && (ds.fam == nil || ds.fam.name != b.family) {
+			r.add(b.pos, "`%s:` applies to the %s family only, %s is %q", b.family, b.family, what, d.Family)
+		}
+	}
+	if ds.fam != nil && len(d.Key) > 0 && len(keys) == len(d.Key) {
+		ds.fam.check(r, d, ds, what)
+	}
+	ds.schema = schemaOf(ds, order, nil)
+	r.resolveIndexes(d, ds, what, keys)
+	ds.schema = schemaOf(ds, order, d.Indexes)
+	return ds
+}
+
+// resolveKey checks the key fields; it returns them by name (only those
+// with a name).
+func (r *resolver) resolveKey(d *Domain, ds *domainSpec, what string) map[string]*keySpec {
+	if len(d.Key) == 0 {
+		r.add(where(d.at, "key", d.Pos), "%s has an empty key; list its key fields under `key:` in unique-index order", what)
+	}
+	keys := map[string]*keySpec{}
+	for _, k := range d.Key {
+		if k.Name == "" {
+			r.add(k.Pos, "a key field of %s has no name", what)
+			continue
+		}
+		if keys[k.Name] != nil {
+			r.add(k.Pos, "key field %q is listed twice in %s", k.Name, what)
+		}
+		ks := &keySpec{name: k.Name, goName: k.GoName, typ: schema.KeyType(k.Type), optional: k.Optional, words: k.Words}
+		keys[k.Name] = ks
+		ds.key = append(ds.key, ks)
+		if schema.IsReserved(k.Name) {
+			r.add(k.Pos, "key field %q is a field persistgen manages; choose another name", k.Name)
+		}
+		if strings.ContainsAny(k.Name, ".$") {
+			r.add(k.Pos, "key field name %q contains '.' or '$'", k.Name)
+		}
+		if ks.goName == "" {
+			ks.goName = GoName(k.Name)
+		}
+		if !validGoName(ks.goName) {
+			r.add(k.Pos, "key field %q becomes the Go name %q, which is not an exported identifier; set `go: SomeName`", k.Name, ks.goName)
+		} else if slices.Contains(keyMethods(), ks.goName) {
+			r.add(k.Pos, "key field %q has the Go name %q, which is a method of the generated key type; set `go:` to another name", k.Name, ks.goName)
+		}
+		switch {
+		case k.Type == "":
+			r.add(k.Pos, "key field %q has no type; add `type: string` (or bool, int64, float64)", k.Name)
+		case !slices.Contains([]string{"string", "bool", "int64", "float64"}, k.Type):
+			r.add(where(k.at, "type", k.Pos), "key field %q has type %q; key fields are string, bool, int64 or float64", k.Name, k.Type)
+		}
+		if k.Optional && k.Type != "string" {
+			r.add(k.Pos, "key field %q: only string key fields can be optional (may be empty)", k.Name)
+		}
+		if k.Words != nil && (k.Type != "bool" || len(k.Words) != 2 || k.Words[0] == "" || k.Words[0] == k.Words[1] || strings.Contains(k.Words[0]+k.Words[1], ":")) {
+			r.add(k.Pos, "key field %q: words are for bool fields, two different non-empty words without ':', [when-true, when-false]", k.Name)
+		}
+	}
+	for i, k := range ds.key { // Go names must differ too
+		for _, o := range ds.key[:i] {
+			if k.goName == o.goName && k.name != o.name {
+				r.add(d.Pos, "key fields %q and %q of %s both become the Go name %s; set `go:` on one of them", o.name, k.name, what, k.goName)
+			}
+		}
+	}
+	return keys
+}
+
+// resolveRedis checks the identity key; it returns the Redis order (nil:
+// key order).
+func (r *resolver) resolveRedis(d *Domain, what string, keys map[string]*keySpec) []string {
+	switch {
+	case d.Redis.Prefix == "":
+		r.add(d.Pos, "%s has no redis prefix; add `redis: {prefix: %s_cache}`", what, d.Name)
+	case strings.Contains(d.Redis.Prefix, ":"):
+		r.add(where(d.Redis.at, "prefix", d.Redis.Pos), "redis prefix %q contains ':', the key separator", d.Redis.Prefix)
+	}
+	if d.Redis.Order == nil {
+		return nil
+	}
+	p := where(d.Redis.at, "order", d.Redis.Pos)
+	inOrder := map[string]bool{}
+	for _, o := range d.Redis.Order {
+		if keys[o] == nil {
+			r.add(p, "redis order names %q, which is not a key field of %s", o, what)
+		} else if inOrder[o] {
+			r.add(p, "redis order names %q twice", o)
+		}
+		inOrder[o] = true
+	}
+	for _, k := range d.Key {
+		if k.Name != "" && !inOrder[k.Name] {
+			r.add(p, "redis order leaves out key field %q; the Redis key must hold exactly the key fields", k.Name)
+		}
+	}
+	return slices.Clone(d.Redis.Order)
+}
+
+func (r *resolver) resolvePayload(d *Domain, ds *domainSpec, what string, keys map[string]*keySpec) {
+	p := &d.Payload
+	if p.Type == "" {
+		r.add(d.Pos, "%s has no payload type; add `payload: {type: SomeType}`", what)
+		return
+	}
+	tr, err := parseType(p.Type, r.declared)
+	if err != nil {
+		r.add(where(p.at, "type", p.Pos), "%s payload: %v", what, err)
+		return
+	}
+	ps := payloadSpec{field: p.Field, typ: tr, nullable: p.Nullable, empty: p.Empty, decl: r.types[tr.declaredStruct()]}
+	if p.Inline {
+		if p.Field != "" {
+			r.add(p.Pos, "%s: an inline payload has no field; drop `field` or `inline`", what)
+		}
+		ps.field = ""
+		switch {
+		case tr.Kind != refDeclared:
+			r.add(p.Pos, "%s: an inline payload must be a type declared under `types` (its fields go to the top level)", what)
+		case ps.decl != nil && ps.decl.tuple:
+			r.add(p.Pos, "%s: an inline payload is stored as a document, so it cannot be %s, a tuple (stored as an array)", what, tr.Name)
+		case ps.decl != nil:
+			for _, f := range ps.decl.fields {
+				if schema.IsReserved(f.name) {
+					r.add(f.pos, "field %q of inline payload %q collides with a field persistgen manages", f.name, tr.Name)
+				}
+			}
+		}
+	} else if ps.field == "" {
+		ps.field = "payload"
+	}
+	if ps.field != "" && (keys[ps.field] != nil || schema.IsReserved(ps.field)) {
+		r.add(p.Pos, "%s: payload field %q collides with a key or managed field", what, ps.field)
+	}
+	if p.Nullable && nilable(tr) {
+		r.add(p.Pos, "%s: payload type %s is already nil-able; drop `nullable`", what, p.Type)
+	}
+	if p.Nullable && p.Inline {
+		r.add(p.Pos, "%s: an inline payload cannot be null", what)
+	}
+	if p.Empty && tr.Kind != refSlice && tr.Kind != refMap {
+		r.add(p.Pos, "%s: `empty` reads an absent row as [] or {}, so the payload must be a slice or a map, not %s", what, p.Type)
+	}
+	ds.payload = ps
+}
+
+func (r *resolver) resolveIndexes(d *Domain, ds *domainSpec, what string, keys map[string]*keySpec) {
+	auto := map[string]bool{}
+	for _, ix := range ds.schema.AllIndexes() { // the ones the runtime adds on its own
+		auto[ix.Name] = true
+	}
+	ixNames := map[string]bool{}
+	for _, ix := range d.Indexes {
+		if ix.Name == "" || len(ix.Keys) == 0 {
+			r.add(ix.Pos, "an index of %s needs a name and keys", what)
+			continue
+		}
+		if ixNames[ix.Name] || auto[ix.Name] {
+			r.add(ix.Pos, "index name %q is used twice in %s (persistgen already creates the key, when and removed indexes)", ix.Name, what)
+		}
+		ixNames[ix.Name] = true
+		seen := map[string]bool{}
+		for _, k := range ix.Keys {
+			f := strings.TrimPrefix(k, "-")
+			ok := keys[f] != nil || f == schema.FieldCreateDate || f == schema.FieldUpdatedDate || (f == schema.FieldWhen && d.When) || (f == schema.FieldRemoved && d.Removed)
+			if !ok {
+				r.add(ix.Pos, "index %q: %q is not a key field, createDate, updatedDate, or a when/removed column %s has", ix.Name, f, what)
+			}
+			if seen[f] {
+				r.add(ix.Pos, "index %q names %q twice; an index lists each field once", ix.Name, f)
+			}
+			seen[f] = true
+		}
+	}
+}
+
+// checkGeneratedNames rejects declared types whose names the generated code
+// takes for itself.
+func (r *resolver) checkGeneratedNames(m *Manifest, s *Spec) {
+	taken := map[string]string{"Repos": "the registry", "Open": "the registry", "Schemas": "the registry", "EnsureIndexes": "the registry"}
+	for _, d := range s.domains {
+		if d.goName == "" {
+			continue
+		}
+		for _, n := range []string{keyName(d), repoName(d), schemaName(d), "New" + repoName(d)} {
+			taken[n] = fmt.Sprintf("domain %q", d.name)
+		}
+	}
+	for _, t := range m.Types {
+		if by, ok := taken[t.Name]; ok && r.decls[t.Name] == t {
+			r.add(t.Pos, "type name %q is generated for %s; choose another name", t.Name, by)
+		}
+	}
+}

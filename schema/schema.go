@@ -1,0 +1,206 @@
+// Package schema is the contract the generator and the runtime share: a
+// domain described as data (its key fields, index names and the rule that
+// derives them, reserved field names) and the rules that turn key values
+// into a filter, a Redis key and a canonical identity. It imports no
+// driver, so the generator links none.
+package schema
+
+import (
+	"slices"
+	"strings"
+)
+
+// Document field names shared by every domain.
+const (
+	FieldID          = "_id"
+	FieldCreateDate  = "createDate"
+	FieldUpdatedDate = "updatedDate"
+	FieldWhen        = "when"
+	FieldRemoved     = "removed"
+)
+
+// Reserved lists the document fields persistgen manages: no key field, payload
+// field or inline payload field may take one of these names.
+func Reserved() []string {
+	return []string{FieldID, FieldCreateDate, FieldUpdatedDate, FieldWhen, FieldRemoved}
+}
+
+// IsReserved reports whether name is one of Reserved.
+func IsReserved(name string) bool { return slices.Contains(Reserved(), name) }
+
+// KeyType is the type of a key field's values.
+type KeyType string
+
+// The key types. A key value is given as the Go type of the same name (int
+// and int32 are taken as int64; an int for a float64 field, or an integral
+// float64 for an int64 field, is converted).
+const (
+	TypeString  KeyType = "string"
+	TypeBool    KeyType = "bool"
+	TypeInt64   KeyType = "int64"
+	TypeFloat64 KeyType = "float64"
+)
+
+// KeyField is one part of a domain's unique key.
+type KeyField struct {
+	// Name is the BSON field name.
+	Name string
+	// Type is the type of the field's values. Empty accepts any key type
+	// (string, bool, int64 or float64) without checking it.
+	Type KeyType
+	// Optional allows the empty string (frameName in live mode). Other empty
+	// parts are rejected with ErrInvalidKey.
+	Optional bool
+	// TrueWord and FalseWord spell a bool part in the Redis key ("backtest"
+	// and "live" for upstream's backtest flag). "true"/"false" when empty.
+	TrueWord, FalseWord string
+}
+
+// IndexKey is one field of an index.
+type IndexKey struct {
+	Field string
+	Desc  bool
+}
+
+// Index is an index definition with an explicit, stable name.
+type Index struct {
+	Name   string
+	Keys   []IndexKey
+	Unique bool
+}
+
+// IndexName returns MongoDB's default name for keys ("a_1_b_-1"), the name
+// Mongoose and the mongo shell give the same index, so that both engines
+// create and recognise one index.
+func IndexName(keys []IndexKey) string {
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte('_')
+		}
+		b.WriteString(k.Field)
+		if k.Desc {
+			b.WriteString("_-1")
+		} else {
+			b.WriteString("_1")
+		}
+	}
+	return b.String()
+}
+
+// Schema describes one domain as data: the generic repository needs nothing
+// else to store it.
+type Schema struct {
+	// Domain is the short name used in errors and statistics ("signal").
+	Domain string
+	// Collection is the MongoDB collection ("signal-items").
+	Collection string
+	// Key lists the key fields in unique-index order.
+	Key []KeyField
+	// RedisPrefix starts every identity key ("signal_cache").
+	RedisPrefix string
+	// RedisOrder lists the key field names in the order they appear in the
+	// Redis key; nil means index order.
+	RedisOrder []string
+	// HasWhen: the domain stores the simulation time of each write.
+	HasWhen bool
+	// HasRemoved: the domain soft-deletes.
+	HasRemoved bool
+	// PayloadRemoved: the payload (a document) carries a "removed" flag of
+	// its own, as upstream's measure, interval and memory entries do; Remove
+	// sets it along with the document's.
+	PayloadRemoved bool
+	// Payload is the field that holds the payload; empty means the payload's
+	// fields are stored at the top level of the document (candles).
+	Payload string
+	// Indexes are extra non-unique indexes beyond the ones every domain gets.
+	Indexes []Index
+}
+
+// Validate reports the first inconsistency of the description.
+func (s *Schema) Validate() error {
+	bad := func(format string, args ...any) error {
+		return Errorf(ErrSchema, "domain %q: "+format, append([]any{s.Domain}, args...)...)
+	}
+	if s.Domain == "" {
+		return Errorf(ErrSchema, "a schema has no Domain name")
+	}
+	if s.Collection == "" {
+		return bad("no Collection")
+	}
+	if s.RedisPrefix == "" || strings.Contains(s.RedisPrefix, ":") {
+		return bad("RedisPrefix %q must be non-empty and contain no ':'", s.RedisPrefix)
+	}
+	if len(s.Key) == 0 {
+		return bad("no Key fields")
+	}
+	seen := map[string]bool{}
+	for _, k := range s.Key {
+		if k.Name == "" || strings.HasPrefix(k.Name, "$") || strings.Contains(k.Name, ".") {
+			return bad("key field name %q is not a plain BSON field name", k.Name)
+		}
+		if IsReserved(k.Name) {
+			return bad("key field %q is a reserved field name", k.Name)
+		}
+		if seen[k.Name] {
+			return bad("key field %q listed twice", k.Name)
+		}
+		switch k.Type {
+		case "", TypeString, TypeBool, TypeInt64, TypeFloat64:
+		default:
+			return bad("key field %q has type %q; use string, bool, int64 or float64", k.Name, k.Type)
+		}
+		seen[k.Name] = true
+	}
+	if s.PayloadRemoved && (!s.HasRemoved || s.Payload == "") {
+		return bad("PayloadRemoved needs HasRemoved and a Payload field")
+	}
+	if s.Payload != "" && (seen[s.Payload] || IsReserved(s.Payload)) {
+		return bad("payload field %q collides with a key or reserved field", s.Payload)
+	}
+	if s.RedisOrder != nil {
+		if len(s.RedisOrder) != len(s.Key) {
+			return bad("RedisOrder has %d fields, the key has %d: list every key field exactly once", len(s.RedisOrder), len(s.Key))
+		}
+		inOrder := map[string]bool{}
+		for _, n := range s.RedisOrder {
+			if !seen[n] || inOrder[n] {
+				return bad("RedisOrder field %q is not a key field or is listed twice", n)
+			}
+			inOrder[n] = true
+		}
+	}
+	for _, ix := range s.Indexes {
+		if ix.Name == "" || len(ix.Keys) == 0 {
+			return bad("an extra index needs a Name and Keys")
+		}
+	}
+	return nil
+}
+
+// AllIndexes returns every index the domain needs, in a stable order: the
+// unique compound key, one per key field, when and removed where present,
+// then the extra indexes.
+func (s *Schema) AllIndexes() []Index {
+	keys := make([]IndexKey, len(s.Key))
+	for i, k := range s.Key {
+		keys[i] = IndexKey{Field: k.Name}
+	}
+	out := []Index{{Name: IndexName(keys), Keys: keys, Unique: true}}
+	add := func(field string) {
+		k := []IndexKey{{Field: field}}
+		out = append(out, Index{Name: IndexName(k), Keys: k})
+	}
+	if len(s.Key) > 1 {
+		for _, k := range s.Key {
+			add(k.Name)
+		}
+	}
+	if s.HasWhen {
+		add(FieldWhen)
+	}
+	if s.HasRemoved {
+		add(FieldRemoved)
+	}
+	return append(out, s.Indexes...)
+}
