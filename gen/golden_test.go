@@ -4,7 +4,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -14,17 +13,49 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// Valid manifests: testdata/valid/CASE/domains.yaml generates exactly
-// testdata/valid/CASE/want/.
-func TestGoldenValid(t *testing.T) {
-	cases, err := filepath.Glob("testdata/valid/*/domains.yaml")
-	if err != nil || len(cases) == 0 {
-		t.Fatalf("no golden cases: %v", err)
-	}
-	for _, manifest := range cases {
-		dir := filepath.Dir(manifest)
+// The scenario corpus, in sqlc's manner: testdata/scenarios/NAME/ holds a
+// domains.yaml and either error.txt, the exact errors Load must report, or
+// want/, the exact tree Generate must produce. A valid scenario may add
+// check_test.go, tests of the generated package's behaviour, run by
+// TestScenariosCompileAndBehave.
+func TestScenarios(t *testing.T) {
+	dirs := scenarioDirs(t)
+	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			files := generateFile(t, manifest, "example.com/golden/"+filepath.Base(dir))
+			data, err := os.ReadFile(filepath.Join(dir, "domains.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec, err := Load("domains.yaml", data)
+			errFile := filepath.Join(dir, "error.txt")
+			_, statErr := os.Stat(errFile)
+			wantsError := statErr == nil
+			if *update && err != nil {
+				wantsError = true
+				if werr := os.WriteFile(errFile, []byte(err.Error()+"\n"), 0o644); werr != nil {
+					t.Fatal(werr)
+				}
+			}
+			if wantsError {
+				if err == nil {
+					t.Fatalf("Load accepted the manifest; want the errors in %s", errFile)
+				}
+				want, rerr := os.ReadFile(errFile)
+				if rerr != nil {
+					t.Fatal(rerr)
+				}
+				if diff := cmp.Diff(string(want), err.Error()+"\n"); diff != "" {
+					t.Fatalf("errors (-want +got); run go test ./gen -run TestScenarios -update after checking:\n%s", diff)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v (an invalid scenario needs an error.txt)", err)
+			}
+			files, err := Generate(spec, Options{ImportPath: "example.com/scenarios/" + filepath.Base(dir)})
+			if err != nil {
+				t.Fatal(err)
+			}
 			want := filepath.Join(dir, "want")
 			if *update {
 				if _, err := Write(want, files); err != nil {
@@ -36,63 +67,50 @@ func TestGoldenValid(t *testing.T) {
 				got[n] = string(b)
 			}
 			if diff := cmp.Diff(readTree(t, want), got); diff != "" {
-				t.Fatalf("generated tree differs from %s (-want +got); run go test ./gen -update after checking:\n%s", want, diff)
+				t.Fatalf("generated tree differs from %s (-want +got); run go test ./gen -run TestScenarios -update after checking:\n%s", want, diff)
 			}
 		})
 	}
 }
 
-// Every valid golden compiles, in a module of its own that uses this
-// checkout's runtime.
-func TestGoldenValidCompiles(t *testing.T) {
+// Every valid scenario's tree compiles, passes vet and passes its own
+// check_test.go, in one module that uses this checkout's runtime (no
+// servers: the checks exercise keys, schemas and codecs).
+func TestScenariosCompileAndBehave(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module")
 	}
-	cases, _ := filepath.Glob("testdata/valid/*/want")
-	for _, want := range cases {
-		name := filepath.Base(filepath.Dir(want))
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			mod := testenv.TempModule(t, "example.com/golden")
-			copyTree(t, want, filepath.Join(mod, name))
-			testenv.Go(t, mod, nil, "build", "./...")
-			testenv.Go(t, mod, nil, "vet", "./...")
-		})
-	}
-}
-
-// Invalid manifests: testdata/invalid/CASE.yaml fails with exactly
-// testdata/invalid/CASE.err.
-func TestGoldenInvalid(t *testing.T) {
-	cases, _ := filepath.Glob("testdata/invalid/*.yaml")
-	if len(cases) == 0 {
-		t.Fatal("no invalid cases")
-	}
-	for _, manifest := range cases {
-		t.Run(strings.TrimSuffix(filepath.Base(manifest), ".yaml"), func(t *testing.T) {
-			data, err := os.ReadFile(manifest)
-			if err != nil {
+	mod := testenv.TempModule(t, "example.com/scenarios")
+	n := 0
+	for _, dir := range scenarioDirs(t) {
+		want := filepath.Join(dir, "want")
+		if _, err := os.Stat(want); err != nil {
+			continue
+		}
+		pkg := filepath.Join(mod, filepath.Base(dir))
+		copyTree(t, want, pkg)
+		if b, err := os.ReadFile(filepath.Join(dir, "check_test.go")); err == nil {
+			if err := os.WriteFile(filepath.Join(pkg, "check_test.go"), b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err = Load("domains.yaml", data)
-			if err == nil {
-				t.Fatal("loaded an invalid manifest")
-			}
-			golden := strings.TrimSuffix(manifest, ".yaml") + ".err"
-			if *update {
-				if err := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, rerr := os.ReadFile(golden)
-			if rerr != nil {
-				t.Fatalf("%v (run go test ./gen -update to create it)", rerr)
-			}
-			if diff := cmp.Diff(string(want), err.Error()+"\n"); diff != "" {
-				t.Fatalf("errors (-want +got):\n%s", diff)
-			}
-		})
+		}
+		n++
 	}
+	if n < 5 {
+		t.Fatalf("only %d valid scenarios found", n)
+	}
+	testenv.Go(t, mod, nil, "vet", "./...")
+	out := testenv.Go(t, mod, nil, "test", "-count=1", "./...")
+	t.Logf("%d scenarios:\n%s", n, out)
+}
+
+func scenarioDirs(t *testing.T) []string {
+	t.Helper()
+	dirs, err := filepath.Glob("testdata/scenarios/*")
+	if err != nil || len(dirs) < 20 {
+		t.Fatalf("the scenario corpus is missing (%d found): %v", len(dirs), err)
+	}
+	return dirs
 }
 
 // The committed repo/ is exactly what domains.yaml produces, so plain go
@@ -114,11 +132,11 @@ func generateFile(t *testing.T, manifest, importPath string) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load("domains.yaml", data)
+	spec, err := Load("domains.yaml", data)
 	if err != nil {
 		t.Fatalf("%s: %v", manifest, err)
 	}
-	files, err := Generate(m, Options{ImportPath: importPath})
+	files, err := Generate(spec, Options{ImportPath: importPath})
 	if err != nil {
 		t.Fatal(err)
 	}

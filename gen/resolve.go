@@ -9,7 +9,6 @@ import (
 	"github.com/persistgen/persistgen/schema"
 )
 
-
 // Resolve checks a manifest and returns its Spec, or every problem found
 // as Errors. It never changes m.
 func Resolve(m *Manifest) (*Spec, error) {
@@ -222,7 +221,9 @@ func (r *resolver) includes(t *TypeDecl, target string, seen map[string]bool) bo
 }
 
 // keyMethods are the methods generated on every key type.
-func keyMethods() []string { return []string{"KeyValues", "DecodeKey", "Validate", "RedisKey", "Filter"} }
+func keyMethods() []string {
+	return []string{"KeyValues", "DecodeKey", "Validate", "RedisKey", "Filter"}
+}
 
 func (r *resolver) resolveDomain(d *Domain) *domainSpec {
 	ds := &domainSpec{name: d.Name, doc: d.Doc, collection: d.Collection, redisPrefix: d.Redis.Prefix, when: d.When, removed: d.Removed}

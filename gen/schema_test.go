@@ -50,11 +50,14 @@ func yamlAsJSON(t *testing.T, path string) any {
 	return out
 }
 
-// domains.yaml and every valid test manifest satisfy the JSON Schema that
+// domains.yaml and every valid scenario's manifest satisfy the JSON Schema that
 // editors use.
 func TestManifestsMatchJSONSchema(t *testing.T) {
 	s := compileSchema(t)
-	paths, _ := filepath.Glob("testdata/valid/*/domains.yaml")
+	paths, _ := filepath.Glob("testdata/scenarios/*/want")
+	for i, p := range paths {
+		paths[i] = filepath.Join(filepath.Dir(p), "domains.yaml")
+	}
 	paths = append(paths, "../domains.yaml")
 	for _, p := range paths {
 		if err := s.Validate(yamlAsJSON(t, p)); err != nil {
@@ -66,7 +69,7 @@ func TestManifestsMatchJSONSchema(t *testing.T) {
 // The schema is not vacuous: manifests with structural errors fail it.
 func TestJSONSchemaRejectsStructuralErrors(t *testing.T) {
 	s := compileSchema(t)
-	for _, p := range []string{"testdata/invalid/many.yaml", "testdata/invalid/no_version.yaml"} {
+	for _, p := range []string{"testdata/scenarios/invalid-many/domains.yaml", "testdata/scenarios/invalid-no_version/domains.yaml"} {
 		if err := s.Validate(yamlAsJSON(t, p)); err == nil {
 			t.Errorf("%s passed the JSON Schema", p)
 		}

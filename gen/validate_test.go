@@ -2,6 +2,7 @@ package gen
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -114,5 +115,75 @@ func TestGoName(t *testing.T) {
 		if got := GoName(in); got != want {
 			t.Errorf("GoName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Resolve reads a manifest and never writes to it: resolving one twice, or
+// generating from it, sees the manifest as parsed.
+func TestResolveLeavesTheManifestAlone(t *testing.T) {
+	src := strings.Replace(base, "    payload: {type: Row}\n", "    payload: {type: Row}\n    indexes: [{name: a_1_createDate_-1, keys: [a, -createDate]}]\n", 1)
+	m1, err := Parse("domains.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := Parse("domains.yaml", []byte(src))
+	s1, err := Resolve(m1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Resolve(m1); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m1, m2) {
+		t.Fatalf("Resolve changed the manifest:\n%+v\n%+v", m1.Domains[0], m2.Domains[0])
+	}
+	if m1.Package != "" || m1.Types[0].Fields[0].GoName != "" || m1.Domains[0].AsOf != nil || m1.Domains[0].Payload.Field != "" {
+		t.Fatal("defaults were written into the manifest")
+	}
+	if s1.Package() != "repo" || s1.Schema("thing").Payload != "payload" {
+		t.Fatalf("defaults were not applied to the spec: %q %+v", s1.Package(), s1.Schema("thing"))
+	}
+	// Schema returns a copy: changing it does not change what is generated.
+	s1.Schema("thing").Key[0].Name = "changed"
+	if s1.Schema("thing").Key[0].Name != "a" {
+		t.Fatal("Spec.Schema exposes the spec's own schema")
+	}
+}
+
+// A Manifest built in code (no positions) resolves and generates; an
+// inconsistent one is refused with Errors, not a panic; Generate refuses
+// no spec.
+func TestManifestBuiltInCode(t *testing.T) {
+	m := &Manifest{File: "code", Version: 1, Domains: []*Domain{{
+		Name: "x", Collection: "x-items", Family: "series",
+		Key:     []*KeyField{{Name: "s", Type: "string"}, {Name: "step", Type: "string"}, {Name: "t", Type: "int64"}},
+		Redis:   Redis{Prefix: "x_cache"},
+		Payload: Payload{Type: "E", Inline: true},
+		Series:  &SeriesSpec{Axis: "t", Step: "step"},
+	}}, Types: []*TypeDecl{{Name: "E", Fields: []*Field{{Name: "t", Type: "int64"}}}}}
+	s, err := Resolve(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Generate(s, Options{ImportPath: "example.com/x"})
+	if err != nil || len(files["x.go"]) == 0 {
+		t.Fatalf("Generate: %v (%d files)", err, len(files))
+	}
+	m.Types[0].Fields[0].Type = "float64"
+	_, err = Resolve(m)
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 || !strings.Contains(es[0].Msg, `series axis "t" is int64 in the key but float64 in E`) {
+		t.Fatalf("Resolve = %v", err)
+	}
+	m.Domains[0].Series = nil
+	m.Domains[0].Payload = Payload{}
+	if _, err := Resolve(m); !errors.As(err, &es) {
+		t.Fatalf("Resolve = %v", err)
+	}
+	if _, err := Resolve(nil); !errors.As(err, &es) {
+		t.Fatalf("Resolve(nil) = %v", err)
+	}
+	if _, err := Generate(nil, Options{}); err == nil {
+		t.Fatal("Generate(nil) succeeded")
 	}
 }

@@ -22,7 +22,7 @@ func itemKeys[K Key, P any](items []Item[K, P]) []K {
 func (r *Repo[K, P]) storableKeys(vals [][]any) error {
 	for i, v := range vals {
 		if err := r.conn.storableKey(v); err != nil {
-			return errorf(ErrInvalidKey, "item %d: %v", i, err)
+			return errorf(ErrInvalidKey, "item %d: %s", i, schema.Message(err))
 		}
 	}
 	return nil
@@ -37,7 +37,7 @@ func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks, canon []st
 	for i, k := range keys {
 		v, err := r.s.Values(k.KeyValues())
 		if err != nil {
-			return nil, nil, nil, r.argErr(op, nil, errorf(ErrInvalidKey, "item %d: %v", i, err))
+			return nil, nil, nil, r.argErr(op, nil, errorf(ErrInvalidKey, "item %d: %s", i, schema.Message(err)))
 		}
 		vals[i], rks[i], canon[i] = v, r.s.RedisKey(r.conn.cfg.KeyPrefix, v), schema.Canon(v)
 	}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -137,7 +138,9 @@ func KeyInt64(raw bson.Raw, field string) (int64, error) {
 	case bson.TypeInt32:
 		return int64(v.Int32()), nil
 	case bson.TypeDouble:
-		if d := v.Double(); d == float64(int64(d)) {
+		// In range first: converting an out-of-range double is
+		// implementation-defined in Go.
+		if d := v.Double(); d >= -(1<<63) && d < 1<<63 && d == math.Trunc(d) {
 			return int64(d), nil
 		}
 	}

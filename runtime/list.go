@@ -102,7 +102,7 @@ func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuild
 	for i, v := range o.Prefix {
 		nv, err := r.s.Part(i, v)
 		if err != nil {
-			return nil, nil, errorf(ErrInvalidKey, "prefix: %v", err)
+			return nil, nil, errorf(ErrInvalidKey, "prefix: %s", schema.Message(err))
 		}
 		filter = append(filter, bson.E{Key: r.s.Key[i].Name, Value: nv})
 	}
@@ -185,7 +185,7 @@ func (r *Repo[K, P]) rangeValue(field string, v any) (any, error) {
 	if i := r.s.KeyIndex(field); i >= 0 {
 		nv, err := r.s.Bound(i, v)
 		if err != nil {
-			return nil, errorf(ErrInvalidArgument, "range bound: %v", err)
+			return nil, errorf(ErrInvalidArgument, "range bound: %s", schema.Message(err))
 		}
 		return nv, nil
 	}

@@ -29,3 +29,14 @@ func (e *DetailError) Unwrap() error { return e.Kind }
 func Errorf(kind error, format string, args ...any) error {
 	return &DetailError{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
+
+// Message returns a DetailError's message without its kind, so that an
+// error wrapped with another message does not name its kind twice; any
+// other error's text as is.
+func Message(err error) string {
+	var d *DetailError
+	if errors.As(err, &d) {
+		return d.Msg
+	}
+	return err.Error()
+}

@@ -196,7 +196,7 @@ func Canon(vals []any) string {
 				b.WriteString("b0")
 			}
 		case int64:
-			if f := float64(x); int64(f) == x && math.Abs(f) < 1<<63 {
+			if f := float64(x); f >= -(1<<63) && f < 1<<63 && int64(f) == x {
 				b.WriteByte('n')
 				b.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
 			} else {
@@ -247,13 +247,21 @@ func writePart(b *strings.Builder, f KeyField, v any) {
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
 	case float64:
-		// As JavaScript prints numbers: integral values without a fraction.
-		if x == math.Trunc(x) && math.Abs(x) < 1e21 {
-			b.WriteString(strconv.FormatFloat(x, 'f', -1, 64))
-		} else {
-			b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
-		}
+		b.WriteString(JSNumber(x))
 	}
+}
+
+// JSNumber spells x as JavaScript's String(x) does (upstream builds its
+// Redis keys so): the shortest digits that read back as x, in plain decimal
+// from 1e-6 up to 1e21, else as d.ddde±n.
+func JSNumber(x float64) string {
+	if a := math.Abs(x); a == 0 || (a >= 1e-6 && a < 1e21) {
+		return strconv.FormatFloat(x+0, 'f', -1, 64)
+	}
+	s := strconv.FormatFloat(x, 'e', -1, 64) // 1.5e-07, 1e+21
+	i := strings.IndexByte(s, 'e')
+	mant, sign, exp := s[:i], s[i+1], strings.TrimLeft(s[i+2:], "0")
+	return mant + "e" + string(sign) + exp
 }
 
 // EscapeKeyPart writes s with '%' and ':' percent-encoded.

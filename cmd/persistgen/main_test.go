@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -112,5 +114,25 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if code, _, _ := runIn(t, dir, "validate", "-manifest", "nope.yaml"); code != exitIO {
 		t.Fatalf("missing manifest: %d", code)
+	}
+}
+
+// The generator links no database driver: it prints code, and shares the
+// contract with the runtime through the leaf package schema.
+func TestGeneratorLinksNoDriver(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/persistgen/persistgen/cmd/persistgen").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "github.com/persistgen/persistgen/schema") {
+		t.Fatalf("the generator does not use package schema:\n%s", out)
+	}
+	for _, d := range deps {
+		for _, banned := range []string{"go.mongodb.org/", "github.com/redis/", "github.com/persistgen/persistgen/runtime"} {
+			if strings.HasPrefix(d, banned) {
+				t.Errorf("the generator depends on %s", d)
+			}
+		}
 	}
 }

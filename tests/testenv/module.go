@@ -26,11 +26,31 @@ func TempModule(t testing.TB, path string) string {
 	t.Helper()
 	root := Root(t)
 	dir := t.TempDir()
-	gomod := "module " + path + "\n\ngo 1.26\n\nrequire github.com/persistgen/persistgen v0.0.0\n\nreplace github.com/persistgen/persistgen => " + root + "\n"
+	var sum []byte
+	// The checkout's own requirements are repeated, so that a package of the
+	// module may import them directly (the driver, go-cmp) without the go
+	// command looking up their dependencies' older versions, offline.
+	rootMod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs strings.Builder
+	inBlock := false
+	for _, line := range strings.Split(string(rootMod), "\n") {
+		switch {
+		case strings.HasPrefix(line, "require ("):
+			inBlock = true
+		case inBlock && strings.HasPrefix(line, ")"):
+			inBlock = false
+		case inBlock && strings.TrimSpace(line) != "":
+			reqs.WriteString(line + "\n")
+		}
+	}
+	gomod := "module " + path + "\n\ngo 1.26\n\nrequire github.com/persistgen/persistgen v0.0.0\n\nrequire (\n" + reqs.String() + ")\n\nreplace github.com/persistgen/persistgen => " + root + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	sum, err = os.ReadFile(filepath.Join(root, "go.sum"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,16 +60,37 @@ func TempModule(t testing.TB, path string) string {
 	return dir
 }
 
-// Go runs the go command in dir, offline, and returns its combined output;
-// a failure fails the test with that output.
+// Go runs the go command in dir (see GoErr) and returns its combined
+// output; a failure fails the test with that output.
 func Go(t testing.TB, dir string, env []string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("go", args...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off"), env...)
-	out, err := cmd.CombinedOutput()
+	out, err := GoErr(dir, env, args...)
 	if err != nil {
 		t.Fatalf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
 	}
-	return string(out)
+	return out
+}
+
+// GoErr runs the go command in dir, offline, and returns its combined
+// output and error. When the module cache lacks a go.mod file the module
+// graph needs (a dependency's old requirement, which this checkout's own
+// builds never read), it is fetched once through the configured GOPROXY and
+// the command rerun.
+func GoErr(dir string, env []string, args ...string) (string, error) {
+	run := func(proxy string) ([]byte, error) {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY="+proxy, "GOWORK=off"), env...)
+		return cmd.CombinedOutput()
+	}
+	out, err := run("off")
+	if err != nil && strings.Contains(string(out), "module lookup disabled by GOPROXY=off") {
+		if proxy := os.Getenv("GOPROXY"); proxy != "off" {
+			if proxy == "" {
+				proxy = "https://proxy.golang.org,direct"
+			}
+			out, err = run(proxy)
+		}
+	}
+	return string(out), err
 }
