@@ -31,8 +31,8 @@ type Options struct {
 // Generate renders a resolved manifest: file name -> content, in a
 // deterministic form (manifest order, never map order). It writes nothing.
 func Generate(s *Spec, o Options) (map[string][]byte, error) {
-	if s == nil {
-		return nil, fmt.Errorf("generate: no spec given; build one with Load or Resolve")
+	if s == nil || s.pkg == "" {
+		return nil, fmt.Errorf("generate: no resolved spec given; build one with Load or Resolve")
 	}
 	g := &generator{s: s, o: o}
 	out := map[string][]byte{}
@@ -121,9 +121,33 @@ func payloadType(d *domainSpec) jen.Code {
 
 func keyType(t schema.KeyType) jen.Code { return jen.Id(string(t)) }
 
+// comment writes a comment made of text: each line its own // comment,
+// rendered as written, so that no text from the manifest (a doc, a
+// collection name) can end a comment, start a directive or become code.
+func comment(f *jen.File, format string, args ...any) {
+	for _, line := range commentLines(fmt.Sprintf(format, args...)) {
+		f.Comment(line)
+	}
+}
+
+// commentLines renders text as // lines (jen writes a comment that starts
+// with // as it is).
+func commentLines(text string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimRight(line, "\r \t")
+		if line == "" {
+			out = append(out, "//")
+		} else {
+			out = append(out, "// "+line)
+		}
+	}
+	return out
+}
+
 func doc(f *jen.File, text string) {
 	if text != "" {
-		f.Comment(text)
+		comment(f, "%s", text)
 	}
 }
 
@@ -144,7 +168,9 @@ func (g *generator) emitTypes(f *jen.File) {
 			}
 			c := jen.Id(fl.goName).Add(typeCode(fl.typ)).Tag(map[string]string{"bson": tag, "json": tag})
 			if fl.doc != "" {
-				fields = append(fields, jen.Comment(fl.doc))
+				for _, line := range commentLines(fl.doc) {
+					fields = append(fields, jen.Comment(line))
+				}
 			}
 			fields = append(fields, c)
 		}
@@ -182,7 +208,7 @@ func (g *generator) emitPresence(f *jen.File, t *typeSpec) {
 			nullable = append(nullable, jen.Lit(fl.name))
 		}
 	}
-	f.Comment("MarshalBSON writes " + t.name + ", restoring the Shape it was read with.")
+	comment(f, "MarshalBSON writes %s, restoring the Shape it was read with.", t.name)
 	f.Func().Params(jen.Id("t").Id(t.name)).Id("MarshalBSON").Params().Params(jen.Index().Byte(), jen.Error()).Block(
 		jen.Type().Id("plain").Id(t.name),
 		jen.List(jen.Id("data"), jen.Err()).Op(":=").Qual(bsonPkg, "Marshal").Call(jen.Id("plain").Call(jen.Id("t"))),
@@ -190,7 +216,7 @@ func (g *generator) emitPresence(f *jen.File, t *typeSpec) {
 		jen.Return(jen.Id("t").Dot("Shape").Dot("Restore").Call(jen.Id("data"))),
 	)
 	f.Line()
-	f.Comment("UnmarshalBSON reads " + t.name + " and records in Shape the fields the document lacks or holds as null.")
+	comment(f, "UnmarshalBSON reads %s and records in Shape the fields the document lacks or holds as null.", t.name)
 	f.Func().Params(jen.Id("t").Op("*").Id(t.name)).Id("UnmarshalBSON").Params(jen.Id("data").Index().Byte()).Error().Block(
 		jen.Type().Id("plain").Id(t.name),
 		jen.Op("*").Id("t").Op("=").Id(t.name).Values(),
@@ -219,16 +245,16 @@ func (g *generator) emitTuple(f *jen.File, t *typeSpec) {
 		names = append(names, jen.Lit(fl.name))
 		ptrs = append(ptrs, jen.Op("&").Id("t").Dot(fl.goName))
 	}
-	f.Comment("MarshalBSONValue stores " + t.name + " as an array of its fields, in order.")
+	comment(f, "MarshalBSONValue stores %s as an array of its fields, in order.", t.name)
 	f.Func().Params(jen.Id("t").Id(t.name)).Id("MarshalBSONValue").Params().Params(jen.Byte(), jen.Index().Byte(), jen.Error()).Block(
 		jen.Return(jen.Qual(runtimePkg, "MarshalTuple").Call(vals...)),
 	)
 	f.Line()
-	f.Commentf("%s is %s stored as a document of its fields, for servers that", tupleDoc(t.name), t.name)
-	f.Comment("reject nested arrays (FerretDB v1); see runtime.Config.TupleForm.")
+	comment(f, "%s is %s stored as a document of its fields, for servers that", tupleDoc(t.name), t.name)
+	comment(f, "reject nested arrays (FerretDB v1); see runtime.Config.TupleForm.")
 	f.Type().Id(tupleDoc(t.name)).Id(t.name)
 	f.Line()
-	f.Comment("UnmarshalBSONValue reads " + t.name + " from an array of its fields or from a document.")
+	comment(f, "UnmarshalBSONValue reads %s from an array of its fields or from a document.", t.name)
 	f.Func().Params(jen.Id("t").Op("*").Id(t.name)).Id("UnmarshalBSONValue").Params(jen.Id("typ").Byte(), jen.Id("data").Index().Byte()).Error().Block(
 		jen.Return(jen.Qual(runtimePkg, "UnmarshalTuple").Call(append([]jen.Code{jen.Id("typ"), jen.Id("data"), jen.Index().String().Values(names...)}, ptrs...)...)),
 	)
@@ -251,10 +277,10 @@ func (g *generator) emitKey(f *jen.File, d *domainSpec) {
 		fields = append(fields, jen.Id(k.goName).Add(keyType(k.typ)).Tag(map[string]string{"bson": k.name, "json": k.name}))
 		vals = append(vals, jen.Id("k").Dot(k.goName))
 	}
-	f.Commentf("%s is the key of a %s row: its unique index, in order.", kn, d.name)
+	comment(f, "%s is the key of a %s row: its unique index, in order.", kn, d.name)
 	f.Type().Id(kn).Struct(fields...)
 	f.Line()
-	f.Comment("KeyValues returns the key's values in unique-index order.")
+	comment(f, "KeyValues returns the key's values in unique-index order.")
 	f.Func().Params(jen.Id("k").Id(kn)).Id("KeyValues").Params().Index().Any().Block(
 		jen.Return(jen.Index().Any().Values(vals...)),
 	)
@@ -265,25 +291,25 @@ func (g *generator) emitKey(f *jen.File, d *domainSpec) {
 		decode = append(decode,
 			jen.If(jen.List(jen.Id("k").Dot(k.goName), jen.Err()).Op("=").Qual(runtimePkg, fn).Call(jen.Id("raw"), jen.Lit(k.name)), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())))
 	}
-	f.Comment("DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).")
+	comment(f, "DecodeKey reads the key fields of a stored document (runtime.KeyDecoder).")
 	f.Func().Params(jen.Id("k").Op("*").Id(kn)).Id("DecodeKey").Params(jen.Id("raw").Qual(bsonPkg, "Raw")).Params(jen.Err().Error()).Block(
 		append(decode, jen.Return(jen.Nil()))...,
 	)
 	f.Line()
-	f.Commentf("%s are the key rules of %s, compiled once.", keysVar(d), d.name)
+	comment(f, "%s are the key rules of %s, compiled once.", keysVar(d), d.name)
 	f.Var().Id(keysVar(d)).Op("=").Qual(runtimePkg, "MustCompileKeys").Call(jen.Id(schemaName(d)).Call())
 	f.Line()
-	f.Comment("Validate reports an empty or malformed key part (runtime.ErrInvalidKey).")
+	comment(f, "Validate reports an empty or malformed key part (runtime.ErrInvalidKey).")
 	f.Func().Params(jen.Id("k").Id(kn)).Id("Validate").Params().Error().Block(
 		jen.Return(jen.Id(keysVar(d)).Dot("Validate").Call(jen.Id("k"))),
 	)
 	f.Line()
-	f.Commentf("RedisKey returns the Redis identity key, %s:..., without a Conn's KeyPrefix.", d.redisPrefix)
+	comment(f, "RedisKey returns the Redis identity key, %s:..., without a Conn's KeyPrefix.", d.redisPrefix)
 	f.Func().Params(jen.Id("k").Id(kn)).Id("RedisKey").Params().Params(jen.String(), jen.Error()).Block(
 		jen.Return(jen.Id(keysVar(d)).Dot("RedisKey").Call(jen.Lit(""), jen.Id("k"))),
 	)
 	f.Line()
-	f.Comment("Filter returns the compound filter equal to the unique index.")
+	comment(f, "Filter returns the compound filter equal to the unique index.")
 	f.Func().Params(jen.Id("k").Id(kn)).Id("Filter").Params().Params(jen.Qual(bsonPkg, "D"), jen.Error()).Block(
 		jen.Return(jen.Id(keysVar(d)).Dot("Filter").Call(jen.Id("k"))),
 	)
@@ -347,7 +373,7 @@ func (g *generator) emitSchema(f *jen.File, d *domainSpec) {
 		}
 		fields[jen.Id("Indexes")] = jen.Index().Qual(runtimePkg, "Index").Values(ixs...)
 	}
-	f.Commentf("%s describes the %s domain to the runtime: collection %s.", schemaName(d), d.name, d.collection)
+	comment(f, "%s describes the %s domain to the runtime: collection %s.", schemaName(d), d.name, d.collection)
 	f.Func().Id(schemaName(d)).Params().Op("*").Qual(runtimePkg, "Schema").Block(
 		jen.Return(jen.Op("&").Qual(runtimePkg, "Schema").Values(fields)),
 	)
@@ -381,7 +407,7 @@ func (g *generator) emitRepo(f *jen.File, d *domainSpec) {
 	if text == "" {
 		text = "the " + d.name + " domain"
 	}
-	f.Commentf("%s is the repository of %s: %s.", rn, text, d.fam.doc)
+	comment(f, "%s is the repository of %s: %s.", rn, text, d.fam.doc)
 	f.Type().Id(rn).Struct(jen.Id("repo").Add(runtimeRepo(d)))
 	f.Line()
 	body := []jen.Code{
@@ -402,10 +428,10 @@ func (g *generator) emitRepo(f *jen.File, d *domainSpec) {
 		)
 	}
 	body = append(body, jen.Return(jen.Op("&").Id(rn).Values(jen.Dict{jen.Id("repo"): jen.Id("r")}), jen.Nil()))
-	f.Commentf("New%s builds the %s repository on c.", rn, d.name)
+	comment(f, "New%s builds the %s repository on c.", rn, d.name)
 	f.Func().Id("New"+rn).Params(jen.Id("c").Op("*").Qual(runtimePkg, "Conn")).Params(jen.Op("*").Id(rn), jen.Error()).Block(body...)
 	f.Line()
-	f.Comment("Runtime returns the generic repository underneath: batch reads and writes, lists with any options.")
+	comment(f, "Runtime returns the generic repository underneath: batch reads and writes, lists with any options.")
 	f.Func().Params(jen.Id("r").Op("*").Id(rn)).Id("Runtime").Params().Add(runtimeRepo(d)).Block(jen.Return(jen.Id("r").Dot("repo")))
 	f.Line()
 }
@@ -428,7 +454,7 @@ func (g *generator) emitGet(f *jen.File, d *domainSpec) {
 	if d.payload.empty {
 		absent = "an empty value, never nil"
 	}
-	f.Commentf("Get reads the payload of k; ok is false (with %s) when k has no row%s.", absent, removedNote(d))
+	comment(f, "Get reads the payload of k; ok is false (with %s) when k has no row%s.", absent, removedNote(d))
 	body := append([]jen.Code{
 		jen.List(jen.Id("v"), jen.Id("ok"), jen.Err()).Op(":=").Qual(runtimePkg, "PayloadOf").Call(jen.Id("r").Dot("repo").Dot("Get").Call(jen.Id("ctx"), jen.Id("k"))),
 	}, emptyFix(d)...)
@@ -436,8 +462,8 @@ func (g *generator) emitGet(f *jen.File, d *domainSpec) {
 	f.Func().Params(recv(d)).Id("Get").Params(ctxParam(), jen.Id("k").Id(keyName(d))).Params(payloadType(d), jen.Bool(), jen.Error()).Block(body...)
 	f.Line()
 	if d.asOf {
-		f.Comment("GetAsOf reads k's payload only if it was written at or before asOf (the database enforces it):")
-		f.Comment("a backtest never sees a row from its future.")
+		comment(f, "GetAsOf reads k's payload only if it was written at or before asOf (the database enforces it):")
+		comment(f, "a backtest never sees a row from its future.")
 		body := append([]jen.Code{
 			jen.List(jen.Id("v"), jen.Id("ok"), jen.Err()).Op(":=").Qual(runtimePkg, "PayloadOf").Call(jen.Id("r").Dot("repo").Dot("GetAsOf").Call(jen.Id("ctx"), jen.Id("k"), jen.Id("asOf"))),
 		}, emptyFix(d)...)
@@ -466,7 +492,7 @@ func (g *generator) emitPut(f *jen.File, d *domainSpec) {
 		when = jen.Id("when")
 		text = text[:len(text)-1] + ", stamped with the simulation time when (a smaller when overwrites a larger one)."
 	}
-	f.Comment(text)
+	comment(f, "%s", text)
 	f.Func().Params(recv(d)).Id("Put").Params(params...).Error().Block(
 		jen.Return(jen.Id("r").Dot("repo").Dot("Put").Call(jen.Id("ctx"), jen.Id("k"), jen.Id("v"), when)),
 	)
@@ -474,19 +500,19 @@ func (g *generator) emitPut(f *jen.File, d *domainSpec) {
 }
 
 func (g *generator) emitBucket(f *jen.File, d *domainSpec) {
-	f.Comment("Remove soft-deletes k's row: reads and lists no longer see it, Has still does.")
-	f.Comment("Removing an absent key creates nothing. It reports whether a row was removed.")
+	comment(f, "Remove soft-deletes k's row: reads and lists no longer see it, Has still does.")
+	comment(f, "Removing an absent key creates nothing. It reports whether a row was removed.")
 	f.Func().Params(recv(d)).Id("Remove").Params(ctxParam(), jen.Id("k").Id(keyName(d))).Params(jen.Bool(), jen.Error()).Block(
 		jen.Return(jen.Id("r").Dot("repo").Dot("Remove").Call(jen.Id("ctx"), jen.Id("k"))),
 	)
 	f.Line()
-	f.Comment("Has reports whether k has a row, removed or not.")
+	comment(f, "Has reports whether k has a row, removed or not.")
 	f.Func().Params(recv(d)).Id("Has").Params(ctxParam(), jen.Id("k").Id(keyName(d))).Params(jen.Bool(), jen.Error()).Block(
 		jen.Return(jen.Id("r").Dot("repo").Dot("Exists").Call(jen.Id("ctx"), jen.Id("k"))),
 	)
 	f.Line()
 	params, vals := prefixParams(d)
-	f.Commentf("List yields the rows under %s that are not removed, in key order.", prefixDesc(d))
+	comment(f, "List yields the rows under %s that are not removed, in key order.", prefixDesc(d))
 	f.Func().Params(recv(d)).Id("List").Params(append([]jen.Code{ctxParam()}, params...)...).
 		Qual("iter", "Seq2").Types(jen.Qual(runtimePkg, "Record").Types(jen.Id(keyName(d)), payloadType(d)), jen.Error()).Block(
 		jen.Return(jen.Id("r").Dot("repo").Dot("List").Call(jen.Id("ctx"), jen.Qual(runtimePkg, "ListOptions").Values(jen.Dict{
@@ -544,13 +570,13 @@ func (g *generator) emitListWrite(f *jen.File, d *domainSpec) {
 	params = append(append([]jen.Code{ctxParam()}, params...), itemsParam(d))
 	build := buildBatch(d, jen.Id("it").Dot(d.list.idGo))
 	if d.list.appendOnly {
-		f.Commentf("Append stores items under %s, each keyed by its %s; an item whose id is already stored", prefixDesc(d), d.list.idName)
-		f.Comment("is kept as it was (entries are never overwritten). It reports how many were new.")
+		comment(f, "Append stores items under %s, each keyed by its %s; an item whose id is already stored", prefixDesc(d), d.list.idName)
+		comment(f, "is kept as it was (entries are never overwritten). It reports how many were new.")
 		f.Func().Params(recv(d)).Id("Append").Params(params...).Params(jen.Int(), jen.Error()).Block(
 			append(build, jen.Return(jen.Id("r").Dot("repo").Dot("InsertMany").Call(jen.Id("ctx"), jen.Id("batch"))))...,
 		)
 	} else {
-		f.Commentf("PutAll writes items under %s, each keyed by its %s, last writer wins, in bulk.", prefixDesc(d), d.list.idName)
+		comment(f, "PutAll writes items under %s, each keyed by its %s, last writer wins, in bulk.", prefixDesc(d), d.list.idName)
 		f.Func().Params(recv(d)).Id("PutAll").Params(params...).Error().Block(
 			append(build, jen.Return(jen.Id("r").Dot("repo").Dot("PutMany").Call(jen.Id("ctx"), jen.Id("batch"))))...,
 		)
@@ -560,10 +586,10 @@ func (g *generator) emitListWrite(f *jen.File, d *domainSpec) {
 
 func (g *generator) emitListRead(f *jen.File, d *domainSpec) {
 	params, vals := prefixParams(d)
-	f.Commentf("ReadLimit is how many items GetAll returns at most.")
+	comment(f, "ReadLimit is how many items GetAll returns at most.")
 	f.Func().Params(recv(d)).Id("ReadLimit").Params().Int().Block(jen.Return(jen.Lit(d.list.readLimit)))
 	f.Line()
-	f.Commentf("GetAll reads the items under %s, newest first, at most ReadLimit (%d); none is an empty slice.", prefixDesc(d), d.list.readLimit)
+	comment(f, "GetAll reads the items under %s, newest first, at most ReadLimit (%d); none is an empty slice.", prefixDesc(d), d.list.readLimit)
 	f.Func().Params(recv(d)).Id("GetAll").Params(append([]jen.Code{ctxParam()}, params...)...).Params(jen.Index().Add(payloadType(d)), jen.Error()).Block(
 		jen.Return(jen.Qual(runtimePkg, "Payloads").Call(jen.Id("r").Dot("repo").Dot("List").Call(jen.Id("ctx"), jen.Qual(runtimePkg, "ListOptions").Values(jen.Dict{
 			jen.Id("Prefix"): jen.Index().Any().Values(vals...),
@@ -577,9 +603,9 @@ func (g *generator) emitListRead(f *jen.File, d *domainSpec) {
 func (g *generator) emitSeriesPut(f *jen.File, d *domainSpec) {
 	s := d.series
 	params, _ := prefixParams(d)
-	f.Commentf("Put stores items under %s, first write wins: a stored element never changes.", prefixDesc(d))
-	f.Commentf("An element that is not closed yet (%s + %s >= now) is skipped, so it is never", s.axis.name, s.step.name)
-	f.Comment("frozen half-formed. It reports how many were newly stored; two round trips for any count.")
+	comment(f, "Put stores items under %s, first write wins: a stored element never changes.", prefixDesc(d))
+	comment(f, "An element that is not closed yet (%s + %s >= now) is skipped, so it is never", s.axis.name, s.step.name)
+	comment(f, "frozen half-formed. It reports how many were newly stored; two round trips for any count.")
 	f.Func().Params(recv(d)).Id("Put").Params(append(append([]jen.Code{ctxParam()}, params...), itemsParam(d))...).Params(jen.Int(), jen.Error()).Block(
 		append(buildBatch(d, jen.Id("it").Dot(s.axisGo)),
 			jen.Return(jen.Qual(runtimePkg, "PutSeries").Call(jen.Id("ctx"), jen.Id("r").Dot("repo"), jen.Id(lowerFirst(s.step.goName)), jen.Id("batch"))))...,
@@ -590,8 +616,8 @@ func (g *generator) emitSeriesPut(f *jen.File, d *domainSpec) {
 func (g *generator) emitWindow(f *jen.File, d *domainSpec) {
 	s := d.series
 	params, vals := prefixParams(d)
-	f.Commentf("Window reads limit elements under %s from since (epoch ms): exactly limit,", prefixDesc(d))
-	f.Commentf("at since + i*%s, or ok=false when any one is missing. One round trip.", s.step.name)
+	comment(f, "Window reads limit elements under %s from since (epoch ms): exactly limit,", prefixDesc(d))
+	comment(f, "at since + i*%s, or ok=false when any one is missing. One round trip.", s.step.name)
 	f.Func().Params(recv(d)).Id("Window").Params(append(append([]jen.Code{ctxParam()}, params...), jen.Id("since").Int64(), jen.Id("limit").Int())...).Params(jen.Index().Add(payloadType(d)), jen.Bool(), jen.Error()).Block(
 		jen.Return(jen.Qual(runtimePkg, "SeriesWindow").Call(jen.Id("ctx"), jen.Id("r").Dot("repo"), jen.Index().Any().Values(vals...), jen.Id(lowerFirst(s.step.goName)), jen.Id("since"), jen.Id("limit"))),
 	)
@@ -613,21 +639,21 @@ func (g *generator) emitRegistry(f *jen.File) {
 		)
 		dict[jen.Id(d.goName)] = v
 	}
-	f.Comment("Repos holds the repository of every domain of the manifest, built on one Conn.")
+	comment(f, "Repos holds the repository of every domain of the manifest, built on one Conn.")
 	f.Type().Id("Repos").Struct(fields...)
 	f.Line()
-	f.Comment("Open builds every repository on c. It does not touch the network: the first")
-	f.Comment("operation waits for the servers (see runtime.Conn.Ready).")
+	comment(f, "Open builds every repository on c. It does not touch the network: the first")
+	comment(f, "operation waits for the servers (see runtime.Conn.Ready).")
 	f.Func().Id("Open").Params(jen.Id("c").Op("*").Qual(runtimePkg, "Conn")).Params(jen.Op("*").Id("Repos"), jen.Error()).Block(
 		append(opens, jen.Return(jen.Op("&").Id("Repos").Values(dict), jen.Nil()))...,
 	)
 	f.Line()
-	f.Comment("Schemas lists every domain's schema, in manifest order.")
+	comment(f, "Schemas lists every domain's schema, in manifest order.")
 	f.Func().Id("Schemas").Params().Index().Op("*").Qual(runtimePkg, "Schema").Block(
 		jen.Return(jen.Index().Op("*").Qual(runtimePkg, "Schema").Values(schemas...)),
 	)
 	f.Line()
-	f.Comment("EnsureIndexes creates the missing indexes of every domain (never changes or drops one).")
+	comment(f, "EnsureIndexes creates the missing indexes of every domain (never changes or drops one).")
 	f.Func().Id("EnsureIndexes").Params(ctxParam(), jen.Id("c").Op("*").Qual(runtimePkg, "Conn")).Error().Block(
 		jen.Return(jen.Id("c").Dot("EnsureIndexes").Call(jen.Id("ctx"), jen.Id("Schemas").Call().Op("..."))),
 	)

@@ -7,6 +7,8 @@ import "github.com/dave/jennifer/jen"
 // row.
 type family struct {
 	name string
+	// when: the family's writes carry a simulation time (a when column).
+	when bool
 	// doc says what a repository of the family is, without naming any
 	// domain: it ends the repository type's comment.
 	doc string
@@ -21,12 +23,14 @@ func familyTable() []*family {
 	return []*family{
 		{
 			name:    "single",
+			when:    true,
 			doc:     "one row per key, read and written whole",
 			check:   func(*resolver, *Domain, *domainSpec, string) {},
 			methods: []func(*generator, *jen.File, *domainSpec){(*generator).emitGet, (*generator).emitPut},
 		},
 		{
 			name:    "bucket",
+			when:    true,
 			doc:     "entries grouped by the key's leading fields, soft-deleted and listed per group",
 			check:   checkBucket,
 			methods: []func(*generator, *jen.File, *domainSpec){(*generator).emitGet, (*generator).emitPut, (*generator).emitBucket},

@@ -127,7 +127,7 @@ func (g *grammar) chance(p float64) bool    { return g.r.Float64() < p }
 
 // names includes words the generated code uses itself and Go keywords.
 func (g *grammar) name() string {
-	return g.pick("a", "b", "symbol", "id", "items", "ctx", "type", "range", "since", "limit", "it", "k", "v", "batch", "func", "err", "ok", "out", "i", "r", "when2", "x_y", "x-y", "entryKey", "signalId", "Upper", "filter", "shape", "extra", "removed", "when")
+	return g.pick("a", "b", "symbol", "id", "items", "ctx", "type", "range", "since", "limit", "it", "k", "v", "batch", "func", "err", "ok", "out", "i", "r", "when2", "x_y", "x-y", "entryKey", "signalId", "Upper", "filter", "shape", "extra", "removed", "when", "make", "runtime", "any", "len", "id_x", "idX", "time", "bson")
 }
 
 func (g *grammar) manifest() string {
@@ -195,7 +195,7 @@ func (g *grammar) typeDecl(i int) {
 
 func (g *grammar) domain(i int) {
 	fam := g.pick("single", "bucket", "list", "series")
-	name := g.pick("thing", "go", "func", "limit", "items", "series", "list") + strconv.Itoa(i)
+	name := g.pick("thing", "go", "func", "limit", "items", "series", "list", "new-thing", "x_test", "x_linux", "zzz") + strconv.Itoa(i%2)
 	if g.chance(0.1) {
 		name = g.pick("doc", "types", "Thing", "a-b")
 	}

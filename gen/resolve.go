@@ -17,17 +17,22 @@ func Resolve(m *Manifest) (*Spec, error) {
 	}
 	r := &resolver{errList: errList{file: m.File}, decls: map[string]*TypeDecl{}, types: map[string]*typeSpec{}}
 	s := &Spec{file: m.File, pkg: m.Package}
-	if s.pkg == "" {
+	switch {
+	case s.pkg == "":
 		s.pkg = "repo"
-	} else if !token.IsIdentifier(s.pkg) || strings.ToLower(s.pkg) != s.pkg {
-		r.add(Pos{1, 1}, "package %q is not a lower-case Go package name", s.pkg)
+	case !token.IsIdentifier(s.pkg) || strings.ToLower(s.pkg) != s.pkg || s.pkg == "main" || s.pkg == "_":
+		r.add(Pos{1, 1}, "package %q is not a lower-case Go package name a library can have (not main or _)", s.pkg)
 	}
 	s.types = r.resolveTypes(m.Types)
 	if len(m.Domains) == 0 {
 		r.add(Pos{1, 1}, "no domains; add a `domains:` list")
 	}
 	names, colls, prefixes := map[string]*Domain{}, map[string]*Domain{}, map[string]*Domain{}
-	for _, d := range m.Domains {
+	for i, d := range m.Domains {
+		if d == nil {
+			r.add(Pos{1, 1}, "domain %d is nil", i+1)
+			continue
+		}
 		ds := r.resolveDomain(d)
 		if ds.goName != "" {
 			if prev := names[ds.goName]; prev != nil {
@@ -53,7 +58,10 @@ func Resolve(m *Manifest) (*Spec, error) {
 		}
 		s.domains = append(s.domains, ds)
 	}
-	r.checkGeneratedNames(m, s)
+	r.checkRecursion(m.Types)
+	if len(r.errs) == 0 {
+		r.checkGeneratedNames(s)
+	}
 	if err := r.err(); err != nil {
 		return nil, err
 	}
@@ -69,7 +77,15 @@ type resolver struct {
 func (r *resolver) declared(name string) bool { return r.decls[name] != nil }
 
 // resolveTypes checks the declared types and flattens their includes.
-func (r *resolver) resolveTypes(decls []*TypeDecl) []*typeSpec {
+func (r *resolver) resolveTypes(all []*TypeDecl) []*typeSpec {
+	var decls []*TypeDecl
+	for i, t := range all {
+		if t == nil {
+			r.add(Pos{1, 1}, "type %d is nil", i+1)
+			continue
+		}
+		decls = append(decls, t)
+	}
 	for _, t := range decls {
 		switch {
 		case t.Name == "":
@@ -176,12 +192,16 @@ func (r *resolver) flatten(t *TypeDecl, own map[*TypeDecl][]*fieldSpec, seen map
 func (r *resolver) ownFields(t *TypeDecl) []*fieldSpec {
 	var out []*fieldSpec
 	for _, f := range t.Fields {
+		if f == nil {
+			r.add(t.Pos, "a field of %q is nil", t.Name)
+			continue
+		}
 		if f.Name == "" {
 			r.add(f.Pos, "a field of %q has no name; add `name: bsonName`", t.Name)
 			continue
 		}
-		if strings.ContainsAny(f.Name, ".$") || strings.HasPrefix(f.Name, "$") {
-			r.add(f.Pos, "field name %q contains '.' or '$', which BSON field names cannot", f.Name)
+		if msg := badFieldName(f.Name); msg != "" {
+			r.add(f.Pos, "field name %q %s", f.Name, msg)
 		}
 		fs := &fieldSpec{pos: f.Pos, name: f.Name, goName: f.GoName, doc: f.Doc, optional: f.Optional}
 		if fs.goName == "" {
@@ -226,19 +246,15 @@ func keyMethods() []string {
 }
 
 func (r *resolver) resolveDomain(d *Domain) *domainSpec {
-	ds := &domainSpec{name: d.Name, doc: d.Doc, collection: d.Collection, redisPrefix: d.Redis.Prefix, when: d.When, removed: d.Removed}
+	ds := &domainSpec{pos: d.Pos, name: d.Name, doc: d.Doc, collection: d.Collection, redisPrefix: d.Redis.Prefix, when: d.When, removed: d.Removed}
 	what := fmt.Sprintf("domain %q", d.Name)
 	if d.Name == "" {
 		r.add(d.Pos, "a domain has no name; add `name: mydomain`")
 		what = "a domain"
-	} else if goName := GoName(d.Name); !validGoName(goName) {
-		r.add(d.Pos, "domain name %q does not convert to a Go identifier (got %q); use letters, digits and '-' or '_', starting with a letter", d.Name, goName)
-	} else if d.Name+".go" >= "zz_generate.go" || d.Name == "types" || d.Name == "registry" || d.Name == "doc" {
-		r.add(d.Pos, "domain name %q is reserved: its file %s.go would clash with the package's own files (doc.go, types.go, registry.go, zz_generate.go)", d.Name, d.Name)
-	} else if strings.ToLower(d.Name) != d.Name {
-		r.add(d.Pos, "domain name %q must be lower case (it names the file %s.go)", d.Name, d.Name)
+	} else if msg := badDomainName(d.Name); msg != "" {
+		r.add(d.Pos, "domain name %q %s", d.Name, msg)
 	} else {
-		ds.goName = goName
+		ds.goName = GoName(d.Name)
 	}
 	if d.Collection == "" {
 		r.add(d.Pos, "%s has no collection; add `collection: %s-items`", what, d.Name)
@@ -262,6 +278,9 @@ func (r *resolver) resolveDomain(d *Domain) *domainSpec {
 			r.add(b.pos, "`%s:` applies to the %s family only, %s is %q", b.family, b.family, what, d.Family)
 		}
 	}
+	if ds.fam != nil && !ds.fam.when && d.When {
+		r.add(where(d.at, "when", d.Pos), "%s: the %s family writes items without a simulation time, so it has no when column; drop `when`", what, ds.fam.name)
+	}
 	if ds.fam != nil && len(d.Key) > 0 && len(keys) == len(d.Key) {
 		ds.fam.check(r, d, ds, what)
 	}
@@ -279,6 +298,10 @@ func (r *resolver) resolveKey(d *Domain, ds *domainSpec, what string) map[string
 	}
 	keys := map[string]*keySpec{}
 	for _, k := range d.Key {
+		if k == nil {
+			r.add(d.Pos, "a key field of %s is nil", what)
+			continue
+		}
 		if k.Name == "" {
 			r.add(k.Pos, "a key field of %s has no name", what)
 			continue
@@ -292,8 +315,8 @@ func (r *resolver) resolveKey(d *Domain, ds *domainSpec, what string) map[string
 		if schema.IsReserved(k.Name) {
 			r.add(k.Pos, "key field %q is a field persistgen manages; choose another name", k.Name)
 		}
-		if strings.ContainsAny(k.Name, ".$") {
-			r.add(k.Pos, "key field name %q contains '.' or '$'", k.Name)
+		if msg := badFieldName(k.Name); msg != "" {
+			r.add(k.Pos, "key field name %q %s", k.Name, msg)
 		}
 		if ks.goName == "" {
 			ks.goName = GoName(k.Name)
@@ -349,7 +372,7 @@ func (r *resolver) resolveRedis(d *Domain, what string, keys map[string]*keySpec
 		inOrder[o] = true
 	}
 	for _, k := range d.Key {
-		if k.Name != "" && !inOrder[k.Name] {
+		if k != nil && k.Name != "" && !inOrder[k.Name] {
 			r.add(p, "redis order leaves out key field %q; the Redis key must hold exactly the key fields", k.Name)
 		}
 	}
@@ -410,6 +433,10 @@ func (r *resolver) resolveIndexes(d *Domain, ds *domainSpec, what string, keys m
 	}
 	ixNames := map[string]bool{}
 	for _, ix := range d.Indexes {
+		if ix == nil {
+			r.add(d.Pos, "an index of %s is nil", what)
+			continue
+		}
 		if ix.Name == "" || len(ix.Keys) == 0 {
 			r.add(ix.Pos, "an index of %s needs a name and keys", what)
 			continue
@@ -433,21 +460,143 @@ func (r *resolver) resolveIndexes(d *Domain, ds *domainSpec, what string, keys m
 	}
 }
 
-// checkGeneratedNames rejects declared types whose names the generated code
-// takes for itself.
-func (r *resolver) checkGeneratedNames(m *Manifest, s *Spec) {
-	taken := map[string]string{"Repos": "the registry", "Open": "the registry", "Schemas": "the registry", "EnsureIndexes": "the registry"}
+// checkGeneratedNames rejects a manifest whose generated identifiers would
+// collide: package-level names (types, each domain's Key, Repo, Schema,
+// NewRepo and key rules, tuple helpers, the registry), Open's locals, and
+// the parameters made from a domain's key fields.
+func (r *resolver) checkGeneratedNames(s *Spec) {
+	type owner struct {
+		what string
+		pos  Pos
+	}
+	taken := map[string]owner{}
+	claim := func(name, what string, pos Pos) {
+		if prev, ok := taken[name]; ok {
+			if prev.pos.Line == 0 {
+				r.add(pos, "%s takes the name %s, which %s declares; choose another name", what, name, prev.what)
+			} else {
+				r.add(pos, "%s takes the name %s, which %s (line %d) takes too; rename one of them", what, name, prev.what, prev.pos.Line)
+			}
+			return
+		}
+		taken[name] = owner{what, pos}
+	}
+	for _, n := range []string{"Repos", "Open", "Schemas", "EnsureIndexes"} {
+		taken[n] = owner{"the generated registry", Pos{}}
+	}
+	for _, t := range s.types {
+		claim(t.name, fmt.Sprintf("type %q", t.name), r.decls[t.name].Pos)
+		if t.tuple {
+			claim(tupleDoc(t.name), fmt.Sprintf("the document form of tuple type %q", t.name), r.decls[t.name].Pos)
+		}
+	}
+	locals := map[string]owner{}
 	for _, d := range s.domains {
-		if d.goName == "" {
-			continue
+		what := fmt.Sprintf("domain %q", d.name)
+		for _, n := range []string{keyName(d), repoName(d), schemaName(d), "New" + repoName(d), keysVar(d)} {
+			claim(n, what, d.pos)
 		}
-		for _, n := range []string{keyName(d), repoName(d), schemaName(d), "New" + repoName(d)} {
-			taken[n] = fmt.Sprintf("domain %q", d.name)
+		local := lowerIdent(d.goName) + "Repo"
+		if prev, ok := locals[local]; ok {
+			r.add(d.pos, "%s is opened into the variable %s, which %s (line %d) is opened into too; rename one of them", what, local, prev.what, prev.pos.Line)
+		}
+		locals[local] = owner{what, d.pos}
+		params := map[string]string{}
+		for _, k := range d.prefix() {
+			p := lowerFirst(k.goName)
+			if prev, ok := params[p]; ok {
+				r.add(d.pos, "key fields %q and %q of %s both become the parameter %s; set `go:` on one of them", prev, k.name, what, p)
+			}
+			params[p] = k.name
 		}
 	}
-	for _, t := range m.Types {
-		if by, ok := taken[t.Name]; ok && r.decls[t.Name] == t {
-			r.add(t.Pos, "type name %q is generated for %s; choose another name", t.Name, by)
+}
+
+// checkRecursion rejects a declared type that holds itself by value
+// (directly or through other types' fields): Go cannot lay it out. A
+// pointer, slice or map breaks the cycle.
+func (r *resolver) checkRecursion(decls []*TypeDecl) {
+	byValue := func(t *TypeRef) string { // the declared type t holds by value
+		if t != nil && t.Kind == refDeclared {
+			return t.Name
+		}
+		return ""
+	}
+	for _, start := range r.types {
+		seen := map[string]bool{}
+		var visit func(name string) bool
+		visit = func(name string) bool {
+			if seen[name] {
+				return false
+			}
+			seen[name] = true
+			t := r.types[name]
+			if t == nil {
+				return false
+			}
+			for _, f := range t.fields {
+				next := byValue(f.typ)
+				if next == start.name || (next != "" && visit(next)) {
+					return true
+				}
+			}
+			return false
+		}
+		if visit(start.name) {
+			r.add(r.decls[start.name].Pos, "type %q holds itself by value (through its fields); make one of those fields a pointer (*%s), a slice or a map", start.name, start.name)
 		}
 	}
+}
+
+// badFieldName says why a BSON field name cannot be used, or "".
+func badFieldName(n string) string {
+	switch {
+	case strings.ContainsAny(n, ".$") || strings.HasPrefix(n, "$"):
+		return "contains '.' or '$', which BSON field names cannot"
+	case strings.ContainsAny(n, ",\x00") || n == "-":
+		return "cannot be a struct tag's field name (no ',' or NUL, and not \"-\"); use another name"
+	}
+	return ""
+}
+
+// badDomainName says why a domain name cannot be used, or "": it names a
+// Go file of the generated package, so it must be a plain lower-case name
+// the go tool compiles on every platform.
+func badDomainName(n string) string {
+	if !plainName(n) {
+		return "must be lower case letters, digits, '-' and '_', starting with a letter (it names the file " + n + ".go)"
+	}
+	switch n {
+	case "types", "registry", "doc", "zz_generate":
+		return "is reserved: its file " + n + ".go would clash with the package's own files (doc.go, types.go, registry.go, zz_generate.go)"
+	}
+	parts := strings.Split(n, "_")
+	if last := parts[len(parts)-1]; len(parts) > 1 && (last == "test" || slices.Contains(goosList(), last) || slices.Contains(goarchList(), last)) {
+		return "ends in _" + last + ", which makes the go tool treat " + n + ".go as a test or platform-specific file; choose another name"
+	}
+	return ""
+}
+
+// plainName reports a name of lower-case letters, digits, '-' and '_' that
+// starts with a letter.
+func plainName(n string) bool {
+	for i, c := range n {
+		switch {
+		case c >= 'a' && c <= 'z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '-' || c == '_'):
+		default:
+			return false
+		}
+	}
+	return n != ""
+}
+
+// goosList and goarchList are the suffixes go/build reads as build
+// constraints in file names.
+func goosList() []string {
+	return []string{"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux", "nacl", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos"}
+}
+
+func goarchList() []string {
+	return []string{"386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "loong64", "mips", "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc", "ppc64", "ppc64le", "riscv", "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm"}
 }

@@ -92,6 +92,7 @@ type keySpec struct {
 }
 
 type domainSpec struct {
+	pos               Pos
 	name, goName, doc string
 	collection        string
 	fam               *family

@@ -138,7 +138,17 @@ func lowerIdent(s string) string {
 // localNames are the identifiers generated methods use for themselves: a
 // parameter made from a key field must not take one.
 func localNames() []string {
-	return []string{"ctx", "r", "k", "v", "ok", "err", "items", "batch", "i", "it", "since", "limit", "asOf", "when", "out"}
+	return []string{
+		// the generated methods' own parameters and variables
+		"ctx", "r", "k", "v", "ok", "err", "items", "batch", "i", "it", "since", "limit", "asOf", "when", "out", "c", "raw", "t", "data",
+		// the packages they call
+		"runtime", "bson", "context", "errors", "iter", "time",
+		// Go's predeclared identifiers
+		"any", "append", "bool", "byte", "cap", "clear", "close", "comparable", "complex", "complex128", "complex64",
+		"copy", "delete", "error", "false", "float32", "float64", "imag", "int", "int16", "int32", "int64", "int8",
+		"iota", "len", "make", "max", "min", "new", "nil", "panic", "print", "println", "real", "recover", "rune",
+		"string", "true", "uint", "uint16", "uint32", "uint64", "uint8", "uintptr",
+	}
 }
 
 // lowerFirst makes a Go parameter name from a field's Go name; a keyword or

@@ -87,12 +87,18 @@ func (c *Compiled) part(i int, v any, emptyOK bool) (any, error) {
 		}
 	case int64:
 		if f.Type == TypeFloat64 {
+			if x > 1<<53 || x < -(1<<53) {
+				return nil, Errorf(ErrInvalidKey, "key field %q is a float64, which holds whole numbers exactly only within ±2^53; %d is outside", f.Name, x)
+			}
 			nv = float64(x)
 		}
 	case float64:
 		if f.Type == TypeInt64 {
-			if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+			switch {
+			case x != math.Trunc(x):
 				return nil, Errorf(ErrInvalidKey, "key field %q is an int64; %v is not a whole number", f.Name, x)
+			case math.Abs(x) > 1<<53:
+				return nil, Errorf(ErrInvalidKey, "key field %q is an int64; %v is a float64 beyond ±2^53, which may not be the number meant: pass an int64", f.Name, x)
 			}
 			nv = int64(x)
 		}

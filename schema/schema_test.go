@@ -266,9 +266,10 @@ func TestPartRejects(t *testing.T) {
 		want  string
 	}{
 		{"non-integral float for int64", fI, 1.5, `key field "i" is an int64; 1.5 is not a whole number`},
-		{"float above 2^53 for int64", fI, float64(1<<53 + 2), "is not a whole number"},
-		{"float below -2^53 for int64", fI, -float64(1<<53 + 2), "is not a whole number"},
-		{"huge float for int64", fI, 1e300, "is not a whole number"},
+		{"float above 2^53 for int64", fI, float64(1<<53 + 2), "beyond ±2^53"},
+		{"float below -2^53 for int64", fI, -float64(1<<53 + 2), "beyond ±2^53"},
+		{"huge float for int64", fI, 1e300, "beyond ±2^53"},
+		{"int64 above 2^53 for float64", fF, int64(1<<53 + 1), "exactly only within ±2^53"},
 		{"empty required string", fS, "", `key field "s" is empty`},
 		{"empty untyped", fAny, "", `key field "any" is empty`},
 		{"string for int64", fI, "5", `key field "i" is a int64, not a string (5)`},
