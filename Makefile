@@ -1,5 +1,5 @@
 # persistgen: see README.md.
-.PHONY: test demo bench vet up down
+.PHONY: test demo bench vet up down secrets
 
 # docker compose (v2) when present, else docker-compose (v1).
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -22,8 +22,13 @@ vet:
 	cd embedded && go vet ./...
 
 # MongoDB 8, Redis 7.4 and the demo against them (needs a Docker engine).
-up:
+# The passwords are files under .secrets/ (made once, random; see README,
+# "Secrets"), never variables or command-line arguments.
+up: secrets
 	$(COMPOSE) up --build
+
+secrets:
+	./scripts/secrets.sh
 
 down:
 	$(COMPOSE) down $(DOWN_FLAGS)

@@ -536,7 +536,7 @@ func (b *batch[K, P]) finish(ctx context.Context) error {
 	}
 	be.Err = b.r.conn.classify(ctx, be.Err)
 	b.r.ops[b.op].errors.Add(1)
-	return &OpError{Op: opNames[b.op], Domain: b.r.s.Domain, Err: be}
+	return b.r.conn.secrets.scrubOp(&OpError{Op: opNames[b.op], Domain: b.r.s.Domain, Err: be})
 }
 
 // countsAddUp reports whether the server's counts account for exactly n

@@ -42,6 +42,9 @@ type identityCache struct {
 	log        *slog.Logger
 	counters   *counters
 	downUntil  atomic.Int64 // wall-clock unix nanoseconds; 0 when healthy
+	// explain says what a failure means (a refused password, a command
+	// the ACL denies, an untrusted certificate) without any secret.
+	explain func(error) error
 }
 
 func (c *identityCache) usable() bool {
@@ -73,7 +76,14 @@ func (c *identityCache) fail(ctx context.Context, op string, err error) bool {
 	wasDown := c.downUntil.Load() != 0
 	c.downUntil.Store(time.Now().Add(c.retryAfter).UnixNano())
 	if !wasDown {
-		c.log.Warn("persistgen: redis failed; continuing against MongoDB alone", "op", op, "err", err, "retry_after", c.retryAfter)
+		if c.explain != nil {
+			err = c.explain(err)
+		}
+		if errors.Is(err, ErrUnauthorized) {
+			c.log.Error("persistgen: redis refused the runtime; continuing against MongoDB alone", "op", op, "err", err, "retry_after", c.retryAfter)
+		} else {
+			c.log.Warn("persistgen: redis failed; continuing against MongoDB alone", "op", op, "err", err, "retry_after", c.retryAfter)
+		}
 	}
 	return true
 }

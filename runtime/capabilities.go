@@ -10,6 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/persistgen/persistgen/schema"
 )
 
 // ProbeCollection is the collection in which a Conn's first Ready probes
@@ -17,7 +19,7 @@ import (
 // fresh ObjectIDs and deletes them again; the (empty) collection stays. A
 // deployment that does not grant insert and remove on it sets
 // Config.Capabilities instead.
-const ProbeCollection = "persistgen-probe"
+const ProbeCollection = schema.ProbeCollection
 
 // Capabilities is what the MongoDB-wire server was found to do, probed once
 // when a Conn first becomes ready (Conn.Capabilities). The runtime branches

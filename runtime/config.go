@@ -1,9 +1,13 @@
 package runtime
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,15 +28,33 @@ type Config struct {
 	// Database overrides the database named in MongoURI (DefaultDatabase
 	// when neither names one).
 	Database string
+	// MongoPasswordFile names a file holding the password of the user in
+	// MongoURI (CC_MONGO_PASSWORD_FILE), so that the connection string in
+	// the environment carries none: a Docker or Kubernetes secret. Read by
+	// Open; a trailing newline is dropped.
+	MongoPasswordFile string
 
-	// RedisURL, when set, configures Redis from a redis:// URL and takes
-	// precedence over RedisAddr, RedisUsername, RedisPassword and RedisDB.
+	// RedisURL, when set, configures Redis from a redis:// URL (rediss:// for
+	// TLS) and takes precedence over RedisAddr, RedisUsername, RedisPassword
+	// and RedisDB.
 	RedisURL string
 	// RedisAddr is host:port (127.0.0.1:6379 when empty).
 	RedisAddr     string
 	RedisUsername string
 	RedisPassword string
 	RedisDB       int
+	// RedisPasswordFile names a file holding RedisPassword
+	// (CC_REDIS_PASSWORD_FILE); it wins over RedisPassword and the URL's.
+	RedisPasswordFile string
+	// RedisTLS connects to Redis over TLS, trusting the system's CAs, or
+	// RedisTLSCAFile's when set (CC_REDIS_TLS=true, CC_REDIS_TLS_CA). A
+	// client certificate is RedisTLSCertFile and RedisTLSKeyFile
+	// (CC_REDIS_TLS_CERT, CC_REDIS_TLS_KEY). RedisTLSConfig, when set, is
+	// used as is and implies RedisTLS. The files are read by Open.
+	RedisTLS                          bool
+	RedisTLSCAFile                    string
+	RedisTLSCertFile, RedisTLSKeyFile string
+	RedisTLSConfig                    *tls.Config
 	// Redis, when set, is used instead of a client built from the fields
 	// above: a *redis.Client, *redis.ClusterClient or *redis.Ring. The Conn
 	// adds its accounting hook to it and does not close it.
@@ -111,8 +133,12 @@ const (
 )
 
 // ConfigFromEnv returns a Config filled from upstream's environment
-// variables: CC_MONGO_CONNECTION_STRING, CC_REDIS_HOST, CC_REDIS_PORT,
-// CC_REDIS_USER and CC_REDIS_PASSWORD. Unset variables keep the defaults.
+// variables: CC_MONGO_CONNECTION_STRING (TLS through its tls and tlsCAFile
+// options), CC_REDIS_HOST, CC_REDIS_PORT, CC_REDIS_USER and
+// CC_REDIS_PASSWORD, and in the same style CC_REDIS_TLS (true or 1),
+// CC_REDIS_TLS_CA, CC_REDIS_TLS_CERT and CC_REDIS_TLS_KEY (PEM files), and
+// CC_MONGO_PASSWORD_FILE and CC_REDIS_PASSWORD_FILE (secrets in files).
+// Unset variables keep the defaults.
 func ConfigFromEnv() Config {
 	return configFrom(os.LookupEnv)
 }
@@ -132,6 +158,17 @@ func configFrom(lookup func(string) (string, bool)) Config {
 	c.RedisAddr = host + ":" + port
 	c.RedisUsername, _ = lookup("CC_REDIS_USER")
 	c.RedisPassword, _ = lookup("CC_REDIS_PASSWORD")
+	c.MongoPasswordFile, _ = lookup("CC_MONGO_PASSWORD_FILE")
+	c.RedisPasswordFile, _ = lookup("CC_REDIS_PASSWORD_FILE")
+	if v, _ := lookup("CC_REDIS_TLS"); v == "1" || strings.EqualFold(v, "true") {
+		c.RedisTLS = true
+	}
+	c.RedisTLSCAFile, _ = lookup("CC_REDIS_TLS_CA")
+	c.RedisTLSCertFile, _ = lookup("CC_REDIS_TLS_CERT")
+	c.RedisTLSKeyFile, _ = lookup("CC_REDIS_TLS_KEY")
+	if c.RedisTLSCAFile != "" || c.RedisTLSCertFile != "" {
+		c.RedisTLS = true
+	}
 	return c
 }
 
@@ -177,10 +214,20 @@ func (c Config) redisOptions() (*redis.Options, error) {
 	if c.RedisURL != "" {
 		var err error
 		if o, err = redis.ParseURL(c.RedisURL); err != nil {
-			return nil, errorf(ErrInvalidArgument, "RedisURL %q: %v; use redis://[user:password@]host:port/db", c.RedisURL, err)
+			return nil, errorf(ErrInvalidArgument, "RedisURL %q: %v; use redis://[user:password@]host:port/db (rediss:// for TLS)", RedactURI(c.RedisURL), err)
 		}
 	} else {
 		o = &redis.Options{Addr: c.RedisAddr, Username: c.RedisUsername, Password: c.RedisPassword, DB: c.RedisDB}
+	}
+	if err := c.redisTLS(o); err != nil {
+		return nil, err
+	}
+	if c.RedisPasswordFile != "" {
+		pw, err := readSecret(c.RedisPasswordFile, "CC_REDIS_PASSWORD_FILE")
+		if err != nil {
+			return nil, err
+		}
+		o.Password = pw
 	}
 	o.DialTimeout = c.RedisTimeout
 	o.ReadTimeout = c.RedisTimeout
@@ -190,6 +237,53 @@ func (c Config) redisOptions() (*redis.Options, error) {
 	o.DialerRetries = 1 // and so does a failed dial (go-redis tries 5 times by default)
 	o.DisableIdentity = true
 	return o, nil
+}
+
+// redisTLS sets o's TLS configuration from the RedisTLS fields.
+func (c Config) redisTLS(o *redis.Options) error {
+	switch {
+	case c.RedisTLSConfig != nil:
+		o.TLSConfig = c.RedisTLSConfig.Clone()
+		return nil
+	case !c.RedisTLS && c.RedisTLSCAFile == "" && c.RedisTLSCertFile == "":
+		return nil // plain, or rediss:// as ParseURL set it
+	}
+	if o.TLSConfig == nil {
+		host, _, _ := net.SplitHostPort(o.Addr)
+		o.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	if c.RedisTLSCAFile != "" {
+		pem, err := os.ReadFile(c.RedisTLSCAFile)
+		if err != nil {
+			return errorf(ErrInvalidArgument, "Redis TLS CA file (CC_REDIS_TLS_CA): %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return errorf(ErrInvalidArgument, "Redis TLS CA file %s (CC_REDIS_TLS_CA) holds no PEM certificate", c.RedisTLSCAFile)
+		}
+		o.TLSConfig.RootCAs = pool
+	}
+	if c.RedisTLSCertFile != "" || c.RedisTLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.RedisTLSCertFile, c.RedisTLSKeyFile)
+		if err != nil {
+			return errorf(ErrInvalidArgument, "Redis TLS client certificate (CC_REDIS_TLS_CERT, CC_REDIS_TLS_KEY): %v", err)
+		}
+		o.TLSConfig.Certificates = []tls.Certificate{cert}
+	}
+	return nil
+}
+
+// readSecret reads a password from a file, without its trailing newline.
+func readSecret(path, variable string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", errorf(ErrInvalidArgument, "password file (%s): %v", variable, err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", errorf(ErrInvalidArgument, "password file %s (%s) is empty", path, variable)
+	}
+	return pw, nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

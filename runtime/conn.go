@@ -39,13 +39,18 @@ type Conn struct {
 	client    *mongo.Client
 	db        *mongo.Database
 	mongoAddr string
+	mongoUser string
 	rdb       RedisClient
 	ownsRedis bool
 	redisAddr string
-	cache     *identityCache
-	log       *slog.Logger
-	counters  counters
-	ids       *idGen
+	redisUser string
+	// secrets are the passwords of the configuration: no error or log line
+	// the Conn produces shows them.
+	secrets  scrubber
+	cache    *identityCache
+	log      *slog.Logger
+	counters counters
+	ids      *idGen
 
 	ready      atomic.Bool
 	readyMu    sync.Mutex
@@ -74,9 +79,10 @@ func Open(cfg Config) (*Conn, error) {
 	if cfg.WriteChunk < 0 {
 		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "WriteChunk %d is negative: give the most operations one bulk write may carry, or 0 for the default", cfg.WriteChunk)}
 	}
+	secrets := scrubber(cfg.secrets())
 	cs, err := connstring.ParseAndValidate(cfg.MongoURI)
 	if err != nil {
-		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB connection string: %v; set CC_MONGO_CONNECTION_STRING to mongodb://host:port/database", err)}
+		return nil, secrets.scrubOp(&OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB connection string %s: %v; set CC_MONGO_CONNECTION_STRING to mongodb://[user:password@]host:port/database", RedactURI(cfg.MongoURI), err)})
 	}
 	dbName := cfg.Database
 	if dbName == "" {
@@ -85,10 +91,21 @@ func Open(cfg Config) (*Conn, error) {
 	if dbName == "" {
 		dbName = DefaultDatabase
 	}
-	c := &Conn{cfg: cfg, log: cfg.Logger, mongoAddr: strings.Join(cs.Hosts, ","), ids: newIDGen()}
+	c := &Conn{cfg: cfg, log: cfg.Logger, mongoAddr: strings.Join(cs.Hosts, ","), mongoUser: cs.Username, ids: newIDGen(), secrets: secrets}
 	opts := options.Client().ApplyURI(cfg.MongoURI).SetMonitor(c.counters.commandMonitor())
+	if cfg.MongoPasswordFile != "" {
+		pw, err := readSecret(cfg.MongoPasswordFile, "CC_MONGO_PASSWORD_FILE")
+		if err != nil {
+			return nil, &OpError{Op: "open", Err: err}
+		}
+		if opts.Auth == nil || opts.Auth.Username == "" {
+			return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "a MongoDB password file (CC_MONGO_PASSWORD_FILE) needs a user in the connection string: mongodb://USER@host/database?authSource=admin")}
+		}
+		opts.Auth.Password, opts.Auth.PasswordSet = pw, true
+		c.secrets = append(c.secrets, pw)
+	}
 	if c.client, err = mongo.Connect(opts); err != nil {
-		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB client for %s: %v", c.mongoAddr, err)}
+		return nil, secrets.scrubOp(&OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB client for %s: %v", c.mongoAddr, err)})
 	}
 	c.db = c.client.Database(dbName)
 
@@ -99,12 +116,16 @@ func Open(cfg Config) (*Conn, error) {
 			ro, err := cfg.redisOptions()
 			if err != nil {
 				_ = c.client.Disconnect(context.Background())
-				return nil, &OpError{Op: "open", Err: err}
+				return nil, secrets.scrubOp(&OpError{Op: "open", Err: err})
 			}
-			c.rdb, c.ownsRedis, c.redisAddr = redis.NewClient(ro), true, ro.Addr
+			if ro.Password != "" {
+				c.secrets = append(c.secrets, ro.Password)
+			}
+			c.rdb, c.ownsRedis, c.redisAddr, c.redisUser = redis.NewClient(ro), true, ro.Addr, ro.Username
 		}
 		c.rdb.AddHook(redisHook{&c.counters})
-		c.cache = &identityCache{rdb: c.rdb, ns: cfg.KeyPrefix, retryAfter: cfg.RedisRetryAfter, log: c.log, counters: &c.counters}
+		c.cache = &identityCache{rdb: c.rdb, ns: cfg.KeyPrefix, retryAfter: cfg.RedisRetryAfter, log: c.log, counters: &c.counters,
+			explain: func(err error) error { return c.secrets.scrub(c.explainRedis(err)) }}
 	}
 	return c, nil
 }
@@ -214,12 +235,11 @@ func (c *Conn) waitReady(ctx context.Context, w *readyWait) {
 	wg.Wait()
 	switch {
 	case mongoErr != nil:
-		w.err = &OpError{Op: "ready", Err: mongoErr}
+		w.err = c.secrets.scrubOp(&OpError{Op: "ready", Err: mongoErr})
 	case redisErr != nil && c.cfg.RedisRequired:
-		w.err = &OpError{Op: "ready", Err: redisErr}
+		w.err = c.secrets.scrubOp(&OpError{Op: "ready", Err: redisErr})
 	case redisErr != nil:
-		c.log.Warn("persistgen: redis is not answering; starting with MongoDB alone", "err", redisErr)
-		c.cache.fail(ctx, "ready", redisErr)
+		c.cache.fail(ctx, "ready", redisErr) // logs why, once
 	}
 	c.readyMu.Lock()
 	if w.err == nil {
@@ -237,10 +257,26 @@ func (c *Conn) waitMongo(ctx context.Context) (ServerInfo, error) {
 	var info ServerInfo
 	var last error
 	for {
-		last = c.client.Ping(wctx, readpref.Primary())
+		// Each attempt is bounded, so that a refusal the driver only
+		// reports when server selection gives up (a certificate not
+		// trusted) is seen within seconds, not after ReadyTimeout.
+		pctx, pcancel := context.WithTimeout(wctx, 2*time.Second)
+		last = c.client.Ping(pctx, readpref.Primary())
+		pcancel()
+		switch {
+		case mongoAuthCode(last) != 0:
+			return info, c.mongoAuthError(last)
+		case tlsTrustError(last):
+			return info, &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
+				"mongodb at %s: the TLS handshake failed on the server's certificate (%w); give the CA that signed it with tlsCAFile in CC_MONGO_CONNECTION_STRING, and connect by the name the certificate carries",
+				c.mongoAddr, last)}
+		}
 		if last == nil {
 			if info, last = c.probeServer(wctx); last == nil {
 				break
+			}
+			if mongoAuthCode(last) != 0 {
+				return info, c.mongoAuthError(last)
 			}
 			if !mongo.IsNetworkError(last) && !mongo.IsTimeout(last) && wctx.Err() == nil {
 				// The server answered and refused: waiting will not help.
@@ -297,6 +333,9 @@ func (c *Conn) waitRedis(ctx context.Context) error {
 		if last == nil {
 			return nil
 		}
+		if redisAuthKind(last) != "" || tlsTrustError(last) {
+			return c.explainRedis(last) // the server answered and refused: waiting will not help
+		}
 		select {
 		case <-wctx.Done():
 			return &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
@@ -305,6 +344,23 @@ func (c *Conn) waitRedis(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// explainRedis turns a Redis refusal (credentials, ACL, certificate) into an
+// error that says what to do; other errors are returned as they are.
+func (c *Conn) explainRedis(err error) error {
+	var explained *causeError
+	switch {
+	case errors.As(err, &explained):
+		return err
+	case redisAuthKind(err) != "":
+		return c.redisAuthError(err)
+	case tlsTrustError(err):
+		return &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
+			"redis at %s: the TLS handshake failed on the server's certificate (%w); set CC_REDIS_TLS_CA to the CA file that signed it (Config.RedisTLSCAFile), and connect by the name the certificate carries",
+			c.redisAddr, err)}
+	}
+	return err
 }
 
 // Close disconnects from MongoDB and closes the Redis client it built.
@@ -366,6 +422,9 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 	var sse topology.ServerSelectionError
 	transport := mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	if mongoAuthCode(err) != 0 {
+		return c.mongoAuthError(err)
+	}
 	switch {
 	case errors.Is(err, mongo.ErrClientDisconnected):
 		return &causeError{kind: ErrUnavailable, cause: fmt.Errorf("the Conn is closed: %w", err)}

@@ -21,6 +21,10 @@ var (
 	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrUnavailable: MongoDB (or Redis, where it is required) did not answer.
 	ErrUnavailable = errors.New("server unavailable")
+	// ErrUnauthorized: a server answered and refused: wrong credentials, or
+	// a user without a privilege the runtime needs (README, "Least
+	// privilege"). Never retried: waiting does not fix credentials.
+	ErrUnauthorized = errors.New("unauthorized")
 	// ErrIndexConflict: an index with the wanted name exists with another
 	// definition. The runtime never drops or changes indexes on its own.
 	ErrIndexConflict = errors.New("index conflict")

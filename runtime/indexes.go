@@ -27,7 +27,7 @@ func (c *Conn) EnsureIndexes(ctx context.Context, schemas ...*Schema) error {
 			return &OpError{Op: "EnsureIndexes", Domain: s.Domain, Err: err}
 		}
 		if err := c.ensure(ctx, s); err != nil {
-			return &OpError{Op: "EnsureIndexes", Domain: s.Domain, Err: c.classify(ctx, err)}
+			return c.secrets.scrubOp(&OpError{Op: "EnsureIndexes", Domain: s.Domain, Err: c.classify(ctx, err)})
 		}
 	}
 	return nil

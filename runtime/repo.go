@@ -147,7 +147,7 @@ func (r *Repo[K, P]) opErr(ctx context.Context, op opID, vals []any, err error) 
 	if !errors.Is(err, ErrNotFound) {
 		r.ops[op].errors.Add(1)
 	}
-	return &OpError{Op: opNames[op], Domain: r.s.Domain, Key: schema.KeyString(vals), Err: r.conn.classify(ctx, err)}
+	return r.conn.secrets.scrubOp(&OpError{Op: opNames[op], Domain: r.s.Domain, Key: schema.KeyString(vals), Err: r.conn.classify(ctx, err)})
 }
 
 func (r *Repo[K, P]) hit(op opID)  { r.ops[op].hits.Add(1) }

@@ -120,6 +120,13 @@ start_documentdb() {
 	SERVER_NOTE="FerretDB v2 + DocumentDB ($(basename "${tarball:-documentdb}" .tar.gz)), the faithful server"
 	echo "== the faithful server is a machine-wide service and stays running ($(dirname "$kit")/stop.sh stops it)"
 	export PERSIST_TEST_EXPECT_CAPABILITIES="bulk_results,findandmodify_projection,infinity,nan,nested_arrays,nul_in_strings,rare_types"
+	# The kit's FerretDB binary and PostgreSQL, for the test that starts a
+	# TLS listener of its own on them (TestMongoOverTLS).
+	local bin="${DOCUMENTDB_DIR:-/tmp/documentdb}/bin/ferretdb"
+	if [ -x "$bin" ]; then
+		export PERSIST_TEST_FERRETDB2_BIN="$bin"
+		export PERSIST_TEST_FERRETDB2_PG="postgres://postgres@127.0.0.1:${PGPORT:-5499}/postgres"
+	fi
 }
 
 # start_ferretdb pg|sqlite: the embedded FerretDB v1.

@@ -33,7 +33,7 @@ func TestDockerComposeFileIsValidAndHealthGated(t *testing.T) {
 	run := func(args ...string) string {
 		c := exec.Command(cmd[0], append(cmd[1:], args...)...)
 		c.Dir = root
-		c.Env = append(os.Environ(), "MONGO_PASSWORD=", "REDIS_PASSWORD=")
+		c.Env = append(os.Environ(), "MONGO_USER=")
 		out, err := c.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s %s: %v\n%s", strings.Join(cmd, " "), strings.Join(args, " "), err, out)
@@ -54,6 +54,7 @@ func TestDockerComposeFileIsValidAndHealthGated(t *testing.T) {
 			Volumes     []any          `yaml:"volumes"`
 		} `yaml:"services"`
 		Volumes map[string]any `yaml:"volumes"`
+		Secrets map[string]any `yaml:"secrets"`
 	}
 	if err := yaml.Unmarshal([]byte(run("config")), &cfg); err != nil {
 		t.Fatal(err)
@@ -79,12 +80,29 @@ func TestDockerComposeFileIsValidAndHealthGated(t *testing.T) {
 	if demo.Build == nil || demo.DependsOn["mongo"].Condition != "service_healthy" || demo.DependsOn["redis"].Condition != "service_healthy" {
 		t.Errorf("demo: build %v, depends_on %+v; want it built here and started once both are healthy", demo.Build, demo.DependsOn)
 	}
-	if !strings.Contains(toString(redis.Command), "--requirepass persistgen") || mongo.Environment["MONGO_INITDB_ROOT_PASSWORD"] != "persistgen" {
-		t.Errorf("passwords not set: redis %v, mongo %v", redis.Command, mongo.Environment)
+	// Passwords are Docker secrets: in no variable and no command line.
+	if mongo.Environment["MONGO_INITDB_ROOT_PASSWORD_FILE"] != "/run/secrets/mongo_password" || mongo.Environment["MONGO_INITDB_ROOT_PASSWORD"] != nil {
+		t.Errorf("mongo takes its password from %v; want the secret's file", mongo.Environment)
 	}
-	for _, v := range []string{"CC_MONGO_CONNECTION_STRING", "CC_REDIS_HOST", "CC_REDIS_PORT", "CC_REDIS_PASSWORD"} {
+	for _, v := range []string{"CC_MONGO_CONNECTION_STRING", "CC_MONGO_PASSWORD_FILE", "CC_REDIS_HOST", "CC_REDIS_PORT", "CC_REDIS_PASSWORD_FILE"} {
 		if demo.Environment[v] == nil {
 			t.Errorf("demo lacks %s", v)
+		}
+	}
+	for name, svc := range map[string]map[string]any{"mongo": mongo.Environment, "redis": redis.Environment, "demo": demo.Environment} {
+		for k, v := range svc {
+			if s := toString(v); (strings.Contains(k, "PASSWORD") || strings.Contains(k, "AUTH")) && !strings.HasSuffix(k, "_FILE") ||
+				strings.Contains(s, ":persistgen@") {
+				t.Errorf("%s: %s=%q puts a password in a variable", name, k, s)
+			}
+		}
+	}
+	if c := toString(redis.Command); strings.Contains(c, "--requirepass") || !strings.Contains(c, "/run/secrets/redis_password") {
+		t.Errorf("redis command %q: the password must come from the secret's file, not the command line", c)
+	}
+	for _, n := range []string{"mongo_password", "redis_password"} {
+		if _, ok := cfg.Secrets[n]; !ok {
+			t.Errorf("secret %s is not declared: %v", n, cfg.Secrets)
 		}
 	}
 }

@@ -4,6 +4,7 @@
 //	persistgen generate [-manifest domains.yaml] [-out repo] [-import PATH]
 //	persistgen check    [-manifest domains.yaml] [-out repo] [-import PATH]
 //	persistgen validate [-manifest domains.yaml]
+//	persistgen acl      [-manifest domains.yaml] [-user persistgen] [-key-prefix P] [-database DB]
 //
 // Exit codes: 0 success; 1 check found generated code out of date; 2 bad
 // usage; 3 the manifest is invalid; 4 a file could not be read or written.
@@ -20,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/persistgen/persistgen/gen"
+	"github.com/persistgen/persistgen/schema"
 )
 
 const (
@@ -42,11 +44,18 @@ Usage:
                                 (the drift check for CI); writes nothing
   persistgen validate [flags]   check the manifest only; every error is reported as
                                 FILE:LINE:COL: what is wrong; how to fix it
+  persistgen acl [flags]        print what a least-privileged user needs for the manifest:
+                                the Redis ACL (its identity keys, the commands the runtime
+                                sends, no channels) and a MongoDB role (per collection
+                                actions)
 
 Flags:
   -manifest FILE   the manifest (default domains.yaml)
   -out DIR         the generated package's directory (default repo)
   -import PATH     its Go import path (default: derived from the enclosing go.mod)
+  -user NAME       acl: the Redis user (default persistgen)
+  -key-prefix P    acl: the Conn's KeyPrefix, if it sets one (default none)
+  -database DB     acl: the MongoDB database (default backtest-kit)
 
 Exit codes: 0 ok, 1 out of date (check), 2 bad usage, 3 invalid manifest, 4 I/O error.
 `
@@ -70,6 +79,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	manifest := fs.String("manifest", "domains.yaml", "the manifest")
 	out := fs.String("out", "repo", "the generated package's directory")
 	importPath := fs.String("import", "", "the generated package's import path")
+	aclUser := fs.String("user", "persistgen", "acl: the Redis user")
+	keyPrefix := fs.String("key-prefix", "", "acl: the Conn's KeyPrefix")
+	database := fs.String("database", "backtest-kit", "acl: the MongoDB database")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -81,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch cmd {
-	case "generate", "check", "validate":
+	case "generate", "check", "validate", "acl":
 	default:
 		fmt.Fprintf(stderr, "persistgen: unknown command %q; run persistgen --help\n", cmd)
 		return exitUsage
@@ -96,6 +108,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitManifest
+	}
+	if cmd == "acl" {
+		var schemas []*schema.Schema
+		for _, d := range m.Domains() {
+			schemas = append(schemas, m.Schema(d))
+		}
+		fmt.Fprintf(stdout, "# Redis ACL for the %d domains of %s: their identity keys and the commands\n", len(schemas), *manifest)
+		fmt.Fprintf(stdout, "# the runtime sends, nothing else. Replace PASSWORD (or put the rule in an ACL file).\n")
+		fmt.Fprintf(stdout, "ACL SETUSER %s on >PASSWORD %s\n\n", *aclUser, schema.RedisACL(*keyPrefix, schemas...))
+		fmt.Fprintf(stdout, "// MongoDB role for database %s: the actions the runtime needs on each domain's\n", *database)
+		fmt.Fprintf(stdout, "// collection and on the capability probe's; grant it to the application's user.\n")
+		fmt.Fprintln(stdout, schema.MongoRole(*aclUser, *database, schemas...))
+		return exitOK
 	}
 	if cmd == "validate" {
 		fmt.Fprintf(stdout, "%s: %d domains, %d types: valid\n", *manifest, len(m.Domains()), len(m.Types()))

@@ -22,11 +22,7 @@ domains:
 
 func runIn(t *testing.T, dir string, args ...string) (int, string, string) {
 	t.Helper()
-	wd, _ := os.Getwd()
-	if err := os.Chdir(dir); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Chdir(wd)
+	t.Chdir(dir)
 	var out, errb bytes.Buffer
 	code := run(args, &out, &errb)
 	return code, out.String(), errb.String()
@@ -133,6 +129,27 @@ func TestGeneratorLinksNoDriver(t *testing.T) {
 			if strings.HasPrefix(d, banned) {
 				t.Errorf("the generator depends on %s", d)
 			}
+		}
+	}
+}
+
+// acl prints the least privileges of the manifest: a Redis ACL rule with
+// exactly its key patterns and the runtime's commands, and a MongoDB role
+// with the actions on each collection.
+func TestACLPrintsTheLeastPrivileges(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "domains.yaml"), manifest)
+	code, out, errs := runIn(t, dir, "acl", "-user", "app", "-key-prefix", "prod:", "-database", "bt")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := "ACL SETUSER app on >PASSWORD resetkeys ~prod:note_cache:* resetchannels -@all +auth +hello +select +ping +get +set +del\n"
+	if !strings.Contains(out, want) {
+		t.Fatalf("no Redis ACL line %q in:\n%s", want, out)
+	}
+	for _, w := range []string{`createRole({role: "app"`, `{resource: {db: "bt", collection: "note-items"}, actions: ["find", "insert", "update", "createIndex", "listIndexes"]}`, `collection: "persistgen-probe"}, actions: ["find", "insert", "update", "remove"]`} {
+		if !strings.Contains(out, w) {
+			t.Errorf("no %q in:\n%s", w, out)
 		}
 	}
 }

@@ -83,7 +83,8 @@ func run(args []string, out io.Writer) error {
 func pickServers(ctx context.Context, o options) (runtime.Config, func(), error) {
 	if os.Getenv("CC_MONGO_CONNECTION_STRING") != "" {
 		cfg := runtime.ConfigFromEnv()
-		fmt.Fprintf(o.out, "servers: from the environment (MongoDB %s, Redis %s)\n", cfg.MongoURI, cfg.RedisAddr)
+		// Connection strings may carry passwords: only redacted ones are shown.
+		fmt.Fprintf(o.out, "servers: from the environment (MongoDB %s, Redis %s)\n", runtime.RedactURI(cfg.MongoURI), cfg.RedisAddr)
 		return cfg, func() {}, nil
 	}
 	dir, remove := o.dataDir, false

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"net"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/persistgen/persistgen/embedded/servers"
 	"github.com/persistgen/persistgen/repo"
 )
 
@@ -43,5 +47,50 @@ func TestDemoRejectsBadFlags(t *testing.T) {
 		if err := run(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+}
+
+// With passwords in every variable the demo reads, nothing it prints or
+// returns shows them: the servers line shows the connection string
+// redacted, and errors from the runtime are scrubbed.
+func TestDemoNeverPrintsSecrets(t *testing.T) {
+	ctx := context.Background()
+	m, err := servers.StartMongo(ctx, servers.MongoOptions{SQLiteDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	r, err := servers.StartRedis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	const mongoPW, redisPW = "mongo/Secret:1@x", "redis-Secret-2"
+	u, err := url.Parse(m.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("alice", mongoPW)
+	host, port, _ := net.SplitHostPort(r.Addr)
+	t.Setenv("CC_MONGO_CONNECTION_STRING", u.String())
+	t.Setenv("CC_REDIS_HOST", host)
+	t.Setenv("CC_REDIS_PORT", port)
+	t.Setenv("CC_REDIS_USER", "bob")
+	t.Setenv("CC_REDIS_PASSWORD", redisPW)
+	var out bytes.Buffer
+	err = run([]string{"-days", "1", "-symbols", "BTCUSDT"}, &out)
+	all := out.String()
+	if err != nil {
+		all += "\n" + err.Error()
+	}
+	for _, s := range []string{mongoPW, redisPW} {
+		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s), url.UserPassword("alice", s).String()} {
+			if strings.Contains(all, form) {
+				t.Errorf("the demo shows %q:\n%s", form, all)
+			}
+		}
+	}
+	if !strings.Contains(all, "servers: from the environment (MongoDB mongodb://alice:xxxxx@") {
+		t.Errorf("the servers line is missing or not redacted:\n%s", all)
 	}
 }
