@@ -1,13 +1,8 @@
 package tests
 
 import (
-	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
+	"strconv"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -24,31 +19,12 @@ var (
 )
 
 // startRedis starts a redis-server of the test's own on a free loopback
-// port, stopped when the test ends.
+// port, stopped when the test ends, and returns its address.
 func startRedis(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	must(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	for deadline := time.Now().Add(10 * time.Second); c.Ping(context.Background()).Err() != nil; {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not start", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return addr
+	port := testenv.StartRedisServer(t)
+	testenv.WaitPort(t, port)
+	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
 func TestRingOfTwoRedisServersAsTheCache(t *testing.T) {
