@@ -15,7 +15,9 @@ import (
 const codeAuthenticationFailed = 18
 
 // mongoAuthCode returns 18 when MongoDB refused the credentials, 13 when the
-// user lacks a privilege, and 0 for any other error.
+// user lacks a privilege, and 0 for any other error: only the server's code
+// decides, never a message (a connection dropped during the login reads
+// "auth error: ... EOF", and is an outage).
 func mongoAuthCode(err error) int {
 	if err == nil {
 		return 0
@@ -29,10 +31,7 @@ func mongoAuthCode(err error) int {
 			return codeUnauthorized
 		}
 	}
-	if strings.Contains(err.Error(), "auth error:") {
-		return codeAuthenticationFailed
-	}
-	return 0
+	return 0 // a network error during the login is an outage, not a refusal
 }
 
 // mongoAuthError explains a refusal by MongoDB (see mongoAuthCode).
@@ -40,6 +39,11 @@ func (c *Conn) mongoAuthError(err error) error {
 	user := c.mongoUser
 	if user == "" {
 		user = "(none given)"
+	}
+	if mongoAuthCode(err) == codeUnauthorized && c.mongoUser == "" {
+		return &causeError{kind: ErrUnauthorized, cause: fmt.Errorf(
+			"mongodb at %s requires a login and none was given (%w); put a user and password in CC_MONGO_CONNECTION_STRING (mongodb://USER:PASSWORD@host/database?authSource=admin) or use CC_MONGO_PASSWORD_FILE",
+			c.mongoAddr, err)}
 	}
 	if mongoAuthCode(err) == codeUnauthorized {
 		return &causeError{kind: ErrUnauthorized, cause: fmt.Errorf(
@@ -102,4 +106,11 @@ func tlsTrustError(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "x509: ") || strings.Contains(msg, "tls: failed to verify certificate")
+}
+
+// tlsToPlain reports a TLS handshake answered by a server that does not
+// speak TLS on that port.
+func tlsToPlain(err error) bool {
+	var rh tls.RecordHeaderError
+	return err != nil && (errors.As(err, &rh) || strings.Contains(err.Error(), "first record does not look like a TLS handshake"))
 }

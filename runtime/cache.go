@@ -42,6 +42,7 @@ type identityCache struct {
 	log        *slog.Logger
 	counters   *counters
 	downUntil  atomic.Int64 // wall-clock unix nanoseconds; 0 when healthy
+	loggedKind atomic.Int32 // the failure last logged: 1 unavailable, 2 refused; 0 none
 	// explain says what a failure means (a refused password, a command
 	// the ACL denies, an untrusted certificate) without any secret.
 	explain func(error) error
@@ -58,6 +59,7 @@ func (c *identityCache) usable() bool {
 func (c *identityCache) ok() {
 	if c.downUntil.Load() != 0 {
 		c.downUntil.Store(0)
+		c.loggedKind.Store(0)
 		c.log.Info("persistgen: redis answers again; identity cache back in use")
 	}
 }
@@ -75,11 +77,17 @@ func (c *identityCache) fail(ctx context.Context, op string, err error) bool {
 	}
 	wasDown := c.downUntil.Load() != 0
 	c.downUntil.Store(time.Now().Add(c.retryAfter).UnixNano())
-	if !wasDown {
-		if c.explain != nil {
-			err = c.explain(err)
-		}
-		if errors.Is(err, ErrUnauthorized) {
+	if c.explain != nil {
+		err = c.explain(err)
+	}
+	kind := int32(1)
+	if errors.Is(err, ErrUnauthorized) {
+		kind = 2
+	}
+	// Logged once per outage, and again when its kind changes (a Redis
+	// that was down comes back refusing a rotated password).
+	if prev := c.loggedKind.Swap(kind); !wasDown || prev != kind {
+		if kind == 2 {
 			c.log.Error("persistgen: redis refused the runtime; continuing against MongoDB alone", "op", op, "err", err, "retry_after", c.retryAfter)
 		} else {
 			c.log.Warn("persistgen: redis failed; continuing against MongoDB alone", "op", op, "err", err, "retry_after", c.retryAfter)

@@ -135,10 +135,15 @@ func (c *Conn) probeServer(ctx context.Context) (ServerInfo, error) {
 		return info, nil
 	}
 	caps, err := probeCapabilities(ctx, c.db.Collection(ProbeCollection), hello.MaxWriteBatchSize)
+	if isUnauthorized(err) && c.mongoUser == "" {
+		// Not logged in, and the server wants a login: every operation
+		// would be refused, so say so now.
+		return info, c.mongoAuthError(err)
+	}
 	if isUnauthorized(err) {
 		// A server that enforces privileges and refuses the probe: assume
 		// what MongoDB can do, and say how to be explicit.
-		c.log.Warn("persistgen: not allowed to probe the server's capabilities; assuming MongoDB's (grant insert and remove on the collection "+ProbeCollection+", or set Config.Capabilities)", "err", err)
+		c.log.Warn("persistgen: not allowed to probe the server's capabilities; assuming MongoDB's (grant find, insert, update and remove on the collection "+ProbeCollection+", or set Config.Capabilities)", "err", err)
 		caps, err = AllCapabilities(), nil
 	}
 	if err != nil {

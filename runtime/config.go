@@ -166,7 +166,7 @@ func configFrom(lookup func(string) (string, bool)) Config {
 	c.RedisTLSCAFile, _ = lookup("CC_REDIS_TLS_CA")
 	c.RedisTLSCertFile, _ = lookup("CC_REDIS_TLS_CERT")
 	c.RedisTLSKeyFile, _ = lookup("CC_REDIS_TLS_KEY")
-	if c.RedisTLSCAFile != "" || c.RedisTLSCertFile != "" {
+	if c.RedisTLSCAFile != "" || c.RedisTLSCertFile != "" || c.RedisTLSKeyFile != "" {
 		c.RedisTLS = true
 	}
 	return c
@@ -214,7 +214,7 @@ func (c Config) redisOptions() (*redis.Options, error) {
 	if c.RedisURL != "" {
 		var err error
 		if o, err = redis.ParseURL(c.RedisURL); err != nil {
-			return nil, errorf(ErrInvalidArgument, "RedisURL %q: %v; use redis://[user:password@]host:port/db (rediss:// for TLS)", RedactURI(c.RedisURL), err)
+			return nil, errorf(ErrInvalidArgument, "RedisURL %q: %s; use redis://[user:password@]host:port/db (rediss:// for TLS)", RedactURI(c.RedisURL), parseDetail(c.RedisURL, err))
 		}
 	} else {
 		o = &redis.Options{Addr: c.RedisAddr, Username: c.RedisUsername, Password: c.RedisPassword, DB: c.RedisDB}
@@ -245,7 +245,7 @@ func (c Config) redisTLS(o *redis.Options) error {
 	case c.RedisTLSConfig != nil:
 		o.TLSConfig = c.RedisTLSConfig.Clone()
 		return nil
-	case !c.RedisTLS && c.RedisTLSCAFile == "" && c.RedisTLSCertFile == "":
+	case !c.RedisTLS && c.RedisTLSCAFile == "" && c.RedisTLSCertFile == "" && c.RedisTLSKeyFile == "":
 		return nil // plain, or rediss:// as ParseURL set it
 	}
 	if o.TLSConfig == nil {
@@ -263,6 +263,9 @@ func (c Config) redisTLS(o *redis.Options) error {
 		}
 		o.TLSConfig.RootCAs = pool
 	}
+	if (c.RedisTLSCertFile == "") != (c.RedisTLSKeyFile == "") {
+		return errorf(ErrInvalidArgument, "a Redis TLS client certificate needs both its certificate (CC_REDIS_TLS_CERT) and its key (CC_REDIS_TLS_KEY); only one is set")
+	}
 	if c.RedisTLSCertFile != "" || c.RedisTLSKeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.RedisTLSCertFile, c.RedisTLSKeyFile)
 		if err != nil {
@@ -271,6 +274,16 @@ func (c Config) redisTLS(o *redis.Options) error {
 		o.TLSConfig.Certificates = []tls.Certificate{cert}
 	}
 	return nil
+}
+
+// parseDetail is a parser's complaint about a connection string, unless
+// the string holds a password: parsers quote the string, or pieces of it,
+// so then the complaint is withheld.
+func parseDetail(uri string, err error) string {
+	if len(uriSecrets(uri)) > 0 {
+		return "it does not parse (the parser's message is withheld, as the string holds a password: check for unescaped '@', ':', '/', '?', '#' or '%' in the password)"
+	}
+	return err.Error()
 }
 
 // readSecret reads a password from a file, without its trailing newline.

@@ -82,7 +82,7 @@ func Open(cfg Config) (*Conn, error) {
 	secrets := scrubber(cfg.secrets())
 	cs, err := connstring.ParseAndValidate(cfg.MongoURI)
 	if err != nil {
-		return nil, secrets.scrubOp(&OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB connection string %s: %v; set CC_MONGO_CONNECTION_STRING to mongodb://[user:password@]host:port/database", RedactURI(cfg.MongoURI), err)})
+		return nil, secrets.scrubOp(&OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB connection string %s: %s; set CC_MONGO_CONNECTION_STRING to mongodb://[user:password@]host:port/database", RedactURI(cfg.MongoURI), parseDetail(cfg.MongoURI, err))})
 	}
 	dbName := cfg.Database
 	if dbName == "" {
@@ -105,7 +105,7 @@ func Open(cfg Config) (*Conn, error) {
 		c.secrets = append(c.secrets, pw)
 	}
 	if c.client, err = mongo.Connect(opts); err != nil {
-		return nil, secrets.scrubOp(&OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB client for %s: %v", c.mongoAddr, err)})
+		return nil, secrets.scrubOp(&OpError{Op: "open", Err: errorf(ErrInvalidArgument, "MongoDB client for %s: %s", c.mongoAddr, parseDetail(cfg.MongoURI, err))})
 	}
 	c.db = c.client.Database(dbName)
 
@@ -266,6 +266,10 @@ func (c *Conn) waitMongo(ctx context.Context) (ServerInfo, error) {
 		switch {
 		case mongoAuthCode(last) != 0:
 			return info, c.mongoAuthError(last)
+		case tlsToPlain(last):
+			return info, &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
+				"mongodb at %s does not speak TLS on that port (%w); drop tls=true from CC_MONGO_CONNECTION_STRING, or connect to the server's TLS port",
+				c.mongoAddr, last)}
 		case tlsTrustError(last):
 			return info, &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
 				"mongodb at %s: the TLS handshake failed on the server's certificate (%w); give the CA that signed it with tlsCAFile in CC_MONGO_CONNECTION_STRING, and connect by the name the certificate carries",
@@ -333,7 +337,7 @@ func (c *Conn) waitRedis(ctx context.Context) error {
 		if last == nil {
 			return nil
 		}
-		if redisAuthKind(last) != "" || tlsTrustError(last) {
+		if redisAuthKind(last) != "" || tlsTrustError(last) || tlsToPlain(last) {
 			return c.explainRedis(last) // the server answered and refused: waiting will not help
 		}
 		select {
@@ -355,6 +359,10 @@ func (c *Conn) explainRedis(err error) error {
 		return err
 	case redisAuthKind(err) != "":
 		return c.redisAuthError(err)
+	case tlsToPlain(err):
+		return &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
+			"redis at %s does not speak TLS on that port (%w); unset CC_REDIS_TLS (or use redis:// rather than rediss://), or connect to the server's TLS port",
+			c.redisAddr, err)}
 	case tlsTrustError(err):
 		return &causeError{kind: ErrUnavailable, cause: fmt.Errorf(
 			"redis at %s: the TLS handshake failed on the server's certificate (%w); set CC_REDIS_TLS_CA to the CA file that signed it (Config.RedisTLSCAFile), and connect by the name the certificate carries",

@@ -12,21 +12,83 @@ import (
 const Redacted = "xxxxx"
 
 // RedactURI returns a connection string with its password replaced by
-// Redacted: the password of the userinfo (mongodb://user:PASSWORD@host,
-// redis://:PASSWORD@host) and the values of query parameters that carry
-// one (password, tlsCertificateKeyFilePassword...). It parses loosely, so a
-// malformed string is redacted too; the user name and hosts stay, since they
-// say which account and server an error is about.
+// Redacted, by position: the password of the userinfo (everything between
+// the first ':' after the scheme and the last '@', as the drivers read it,
+// also when it holds an unescaped '?', '/' or '#'), and the values of query
+// options that carry one (password, tlsCertificateKeyFilePassword,
+// authMechanismProperties...). Nothing else changes: the user name and
+// hosts stay, to say which account and server a message is about. A string
+// that is not a connection string at all is returned whole when it holds no
+// '@' and no password option, else Redacted.
 func RedactURI(s string) string {
-	out := s
-	for _, p := range uriSecrets(s) {
-		out = strings.ReplaceAll(out, p, Redacted)
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		if strings.Contains(s, "@") || hasSecretOption(s) {
+			return Redacted
+		}
+		return s
 	}
-	return out
+	head := scheme + "://"
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		userinfo, after := rest[:at], rest[at:]
+		if colon := strings.IndexByte(userinfo, ':'); colon >= 0 {
+			userinfo = userinfo[:colon+1] + Redacted
+		}
+		head += userinfo
+		rest = after
+	}
+	return head + redactOptions(rest)
 }
 
-// uriSecrets returns the secrets in a connection string as written, and
-// percent-decoded where that differs.
+// secretOption reports an option whose value is a secret.
+func secretOption(name string) bool {
+	n := strings.ToLower(name)
+	return strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token") ||
+		n == "authmechanismproperties" || n == "pass"
+}
+
+func hasSecretOption(s string) bool {
+	_, q, ok := strings.Cut(s, "?")
+	if !ok {
+		return false
+	}
+	for _, kv := range strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' }) {
+		if k, _, _ := strings.Cut(kv, "="); secretOption(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactOptions replaces the values of secret options after the '?'.
+func redactOptions(s string) string {
+	base, q, ok := strings.Cut(s, "?")
+	if !ok {
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(base)
+	b.WriteByte('?')
+	start := 0
+	for i := 0; i <= len(q); i++ {
+		if i < len(q) && q[i] != '&' && q[i] != ';' {
+			continue
+		}
+		kv := q[start:i]
+		if k, _, hasValue := strings.Cut(kv, "="); hasValue && secretOption(k) {
+			kv = k + "=" + Redacted
+		}
+		b.WriteString(kv)
+		if i < len(q) {
+			b.WriteByte(q[i])
+		}
+		start = i + 1
+	}
+	return b.String()
+}
+
+// uriSecrets returns the secrets of a connection string, as written and
+// percent-decoded: what a driver's error text could echo.
 func uriSecrets(s string) []string {
 	var out []string
 	add := func(v string) {
@@ -37,30 +99,25 @@ func uriSecrets(s string) []string {
 		if d, err := url.PathUnescape(v); err == nil && d != v {
 			out = append(out, d)
 		}
+		if d, err := url.QueryUnescape(v); err == nil && d != v {
+			out = append(out, d)
+		}
 	}
-	rest := s
-	if i := strings.Index(rest, "://"); i >= 0 {
-		rest = rest[i+3:]
-	}
-	query := ""
-	if q := strings.IndexByte(rest, '?'); q >= 0 {
-		rest, query = rest[:q], rest[q+1:]
+	_, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return nil
 	}
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
 		if colon := strings.IndexByte(rest[:at], ':'); colon >= 0 {
 			add(rest[colon+1 : at])
 		}
+		rest = rest[at:]
 	}
-	for _, kv := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.Contains(strings.ToLower(k), "password") || strings.EqualFold(k, "secret") {
-			add(v)
-		}
-	}
-	// Longest first, so that a secret containing another is replaced whole.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
+	if _, q, ok := strings.Cut(rest, "?"); ok {
+		for _, kv := range strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' }) {
+			if k, v, _ := strings.Cut(kv, "="); secretOption(k) {
+				add(v)
+			}
 		}
 	}
 	return out
@@ -76,18 +133,22 @@ func (c Config) secrets() []string {
 	return out
 }
 
-// redacted is c with every secret replaced by Redacted.
+// redacted is c with every secret replaced by Redacted (a password file's
+// path too: it is not secret, but an operator may put the password there by
+// mistake).
 func (c Config) redacted() Config {
 	c.MongoURI = RedactURI(c.MongoURI)
 	c.RedisURL = RedactURI(c.RedisURL)
-	if c.RedisPassword != "" {
-		c.RedisPassword = Redacted
+	for _, p := range []*string{&c.RedisPassword, &c.MongoPasswordFile, &c.RedisPasswordFile} {
+		if *p != "" {
+			*p = Redacted
+		}
 	}
 	return c
 }
 
 // String shows the configuration with its secrets redacted, so that
-// printing a Config (%v, %+v, %s) never shows a password.
+// printing a Config never shows a password.
 func (c Config) String() string {
 	type plain Config // no methods: no recursion
 	return fmt.Sprintf("%+v", plain(c.redacted()))
@@ -96,11 +157,63 @@ func (c Config) String() string {
 // GoString is String for %#v.
 func (c Config) GoString() string { return "runtime.Config" + c.String() }
 
+// Format prints String for every verb (%d or %x included), so that no verb
+// reaches a raw field.
+func (c Config) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		_, _ = f.Write([]byte(c.GoString()))
+		return
+	}
+	_, _ = f.Write([]byte(c.String()))
+}
+
 // LogValue logs the configuration with its secrets redacted.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
-// scrubber replaces known secrets in error texts.
+// String describes the Conn by its servers and database, without secrets.
+func (c *Conn) String() string {
+	if c == nil {
+		return "runtime.Conn(nil)"
+	}
+	user := c.mongoUser
+	if user == "" {
+		user = "(none)"
+	}
+	return fmt.Sprintf("runtime.Conn{mongodb %s user %s database %s, redis %s}", c.mongoAddr, user, c.db.Name(), c.redisAddr)
+}
+
+// GoString is String for %#v.
+func (c *Conn) GoString() string { return c.String() }
+
+// Format prints String for every verb.
+func (c *Conn) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
+
+// LogValue logs the Conn as String.
+func (c *Conn) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// scrubber holds the passwords a Conn was given: a safety net that removes
+// them from the text of errors and log records the drivers produce (the
+// runtime's own messages are built from redacted strings). Only secrets of
+// six characters or more are scrubbed, so that a short common word in a
+// message is never mangled (or turned into an oracle for guessing).
 type scrubber []string
+
+const minScrubbed = 6
+
+// String never shows the secrets.
+func (s scrubber) String() string { return fmt.Sprintf("[%d secrets]", len(s)) }
+
+// Format prints String for every verb.
+func (s scrubber) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
+
+func (s scrubber) scrubString(v string) string {
+	for _, p := range s {
+		if len(p) >= minScrubbed {
+			v = strings.ReplaceAll(v, p, Redacted)
+		}
+	}
+	return v
+}
 
 // scrub returns err, or an error of the same chain whose text has every
 // secret replaced by Redacted.
@@ -109,14 +222,10 @@ func (s scrubber) scrub(err error) error {
 		return err
 	}
 	msg := err.Error()
-	clean := msg
-	for _, p := range s {
-		clean = strings.ReplaceAll(clean, p, Redacted)
+	if clean := s.scrubString(msg); clean != msg {
+		return &scrubbedError{err: err, msg: clean}
 	}
-	if clean == msg {
-		return err
-	}
-	return &scrubbedError{err: err, msg: clean}
+	return err
 }
 
 // scrubbedError is an error whose text has been redacted; errors.Is and
@@ -129,8 +238,9 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-// scrubOp redacts an *OpError's cause in place of the error itself, so that
-// callers still get an *OpError.
+// scrubOp redacts an *OpError's cause, keeping the *OpError and its key
+// (keys are the caller's own data, never scrubbed: that would let anyone
+// who chooses keys test guesses of a password).
 func (s scrubber) scrubOp(err error) error {
 	var op *OpError
 	if err == nil || len(s) == 0 || !errors.As(err, &op) || op != err {
@@ -138,13 +248,5 @@ func (s scrubber) scrubOp(err error) error {
 	}
 	cp := *op
 	cp.Err = s.scrub(op.Err)
-	cp.Key = s.scrubString(op.Key)
 	return &cp
-}
-
-func (s scrubber) scrubString(v string) string {
-	for _, p := range s {
-		v = strings.ReplaceAll(v, p, Redacted)
-	}
-	return v
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/persistgen/persistgen/schema"
 )
 
 func TestRedactURI(t *testing.T) {
@@ -18,7 +20,15 @@ func TestRedactURI(t *testing.T) {
 		"mongodb://h/x?tls=true&tlsCertificateKeyFilePassword=kpw9": "mongodb://h/x?tls=true&tlsCertificateKeyFilePassword=xxxxx",
 		"mongodb://alice@db/x":                                      "mongodb://alice@db/x",
 		"mongodb://db:27017/":                                       "mongodb://db:27017/",
-		"not a uri :secretish@":                                     "not a uri :xxxxx@",
+		"not a uri :secretish@":                                     "xxxxx",
+		"just text":                                                 "just text",
+		"mongodb://user:pa?ss@h/db":                                 "mongodb://user:xxxxx@h/db",
+		"redis://:pa/ss@h:6379":                                     "redis://:xxxxx@h:6379",
+		"redis://u:SEC#RET@h":                                       "redis://u:xxxxx@h",
+		"mongodb://admin:admin@db/x":                                "mongodb://admin:xxxxx@db/x",
+		"mongodb://mongo:mongodb@mongodb:27017/x":                   "mongodb://mongo:xxxxx@mongodb:27017/x",
+		"mongodb://h/x?tlsCertificateKeyFilePassword=a&tls=true":    "mongodb://h/x?tlsCertificateKeyFilePassword=xxxxx&tls=true",
+		"mongodb://h/x?authMechanismProperties=AWS_SESSION_TOKEN:t": "mongodb://h/x?authMechanismProperties=xxxxx",
 	} {
 		if got := RedactURI(in); got != want {
 			t.Errorf("RedactURI(%q) = %q, want %q", in, got, want)
@@ -30,7 +40,7 @@ func TestRedactURI(t *testing.T) {
 func TestConfigNeverShowsSecrets(t *testing.T) {
 	c := Config{MongoURI: "mongodb://alice:mongo-pw-1@db/x", RedisURL: "redis://:redis-url-pw-2@c/0", RedisPassword: "redis-pw-3", RedisUsername: "bob"}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%v %+v %s %#v ", c, c, c, c)
+	fmt.Fprintf(&b, "%v %+v %s %#v %d %x %q ", c, c, c, c, c, c, c)
 	fmt.Fprintf(&b, "%v ", &c)
 	slog.New(slog.NewTextHandler(&b, nil)).Info("cfg", "config", c)
 	slog.New(slog.NewJSONHandler(&b, nil)).Info("cfg", "config", c)
@@ -52,15 +62,18 @@ func TestConfigNeverShowsSecrets(t *testing.T) {
 
 // Scrubbing keeps the error chain and the *OpError.
 func TestScrubKeepsTheChain(t *testing.T) {
-	s := scrubber{"pw-9"}
-	base := &OpError{Op: "ready", Err: &causeError{kind: ErrUnauthorized, cause: errors.New("refused pw-9 here")}}
+	s := scrubber{"pw-long-9", "pw"}
+	base := &OpError{Op: "ready", Key: "a/pw-long-9", Err: &causeError{kind: ErrUnauthorized, cause: errors.New("refused pw-long-9 here, pw untouched")}}
 	err := s.scrubOp(base)
 	var op *OpError
 	if !errors.As(err, &op) || op.Op != "ready" || !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("chain lost: %#v", err)
 	}
-	if strings.Contains(err.Error(), "pw-9") || !strings.Contains(err.Error(), "refused xxxxx here") {
-		t.Fatalf("not scrubbed: %v", err)
+	if !strings.Contains(err.Error(), "refused xxxxx here, pw untouched") {
+		t.Fatalf("not scrubbed, or a short secret mangled the text: %v", err)
+	}
+	if op.Key != "a/pw-long-9" {
+		t.Fatalf("the key (the caller's data) was changed: %q", op.Key)
 	}
 	if s.scrub(errors.New("clean")).Error() != "clean" || s.scrub(nil) != nil {
 		t.Fatal("scrub changed a clean error")
@@ -73,5 +86,46 @@ func TestScrubKeepsTheChain(t *testing.T) {
 	_, err = Open(Config{MongoURI: "mongodb://db/x", RedisURL: "redis://:url-pw-8@cache:notaport/0"})
 	if err == nil || strings.Contains(err.Error(), "url-pw-8") {
 		t.Fatalf("Open = %v", err)
+	}
+}
+
+// A Conn prints its servers and database, never its configuration's secrets.
+func TestConnNeverShowsSecrets(t *testing.T) {
+	c, err := Open(Config{MongoURI: "mongodb://alice:conn-mongo-pw@db:27017/x", RedisPassword: "conn-redis-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v %+v %#v %s %d ", c, c, c, c, c)
+	fmt.Fprintf(&b, "%+v ", struct{ C *Conn }{c})
+	slog.New(slog.NewTextHandler(&b, nil)).Info("conn", "conn", c)
+	out := b.String()
+	if strings.Contains(out, "conn-mongo-pw") || strings.Contains(out, "conn-redis-pw") || !strings.Contains(out, "db:27017") {
+		t.Fatalf("%s", out)
+	}
+}
+
+// A connection string that does not parse is reported without the
+// parser's text when it holds a password (parsers quote pieces of it).
+func TestUnparsableURIsShowNoPassword(t *testing.T) {
+	for _, cfg := range []Config{
+		{MongoURI: "mongodb://u:p%zzword-1@db/x"},
+		{MongoURI: "mongodb://db/x", RedisURL: "redis://u:TOPSECRET-2@[::1:6379"},
+		{MongoURI: "mongodb://db/x", RedisURL: "redis://:pa/ss-word-3@h:6379"},
+	} {
+		_, err := Open(cfg)
+		if err == nil {
+			t.Fatalf("%v opened", cfg)
+		}
+		var d *schema.DetailError
+		all := err.Error()
+		if errors.As(err, &d) {
+			all += d.Msg
+		}
+		for _, secret := range []string{"p%zzword-1", "zzword", "TOPSECRET-2", "pa/ss-word-3", "ss-word"} {
+			if strings.Contains(all, secret) {
+				t.Fatalf("%q shown: %s", secret, all)
+			}
+		}
 	}
 }

@@ -5,13 +5,27 @@ import (
 	"strings"
 )
 
-// RedisCommands lists every Redis command the runtime sends for the
-// identity cache: the connection's handshake (HELLO, AUTH, SELECT), PING
-// when it waits for the server, and GET, SET and DEL on identity keys
-// (singly or pipelined). A Redis user granted these, on RedisKeyPatterns,
-// can run everything persistgen does.
+// RedisCommands lists the Redis commands the runtime sends for the identity
+// cache that an ACL must grant: PING when it waits for the server, and GET,
+// SET and DEL on identity keys (singly or pipelined). The handshake's AUTH
+// and HELLO are open to every user; SELECT is sent only for a database
+// other than 0 (grant +select then). The Conn's own client sends no CLIENT
+// SETINFO. A Redis user granted these, on RedisKeyPatterns, can run
+// everything persistgen does.
 func RedisCommands() []string {
-	return []string{"auth", "hello", "select", "ping", "get", "set", "del"}
+	return []string{"ping", "get", "set", "del"}
+}
+
+// globEscape escapes the characters Redis key patterns treat as special.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // RedisKeyPatterns returns the key patterns the schemas' identity keys
@@ -20,7 +34,7 @@ func RedisKeyPatterns(keyPrefix string, schemas ...*Schema) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, s := range schemas {
-		p := "~" + keyPrefix + s.RedisPrefix + ":*"
+		p := "~" + globEscape(keyPrefix+s.RedisPrefix+":") + "*"
 		if !seen[p] {
 			seen[p] = true
 			out = append(out, p)

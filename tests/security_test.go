@@ -240,7 +240,6 @@ func TestRedisOverTLS(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the handshake failure took %s to report", d)
 	}
-	// Without TLS against the TLS port: not an answer, so an outage.
 	if _, err := runtime.Open(runtime.Config{RedisTLS: true, RedisTLSCAFile: "/nonexistent/ca.pem"}); err == nil || !strings.Contains(err.Error(), "CC_REDIS_TLS_CA") {
 		t.Fatalf("a missing CA file: %v", err)
 	}
@@ -344,7 +343,7 @@ func TestCommandsNeverPrintSecrets(t *testing.T) {
 func TestMongoOverTLS(t *testing.T) {
 	env := setup(t, memorySchema())
 	certs := testenv.MakeCerts(t)
-	port := testenv.StartMongoTLS(t, certs)
+	port := testenv.StartFerretDB2(t, false, &certs).TLSPort
 	uri := func(ca string) string {
 		return "mongodb://127.0.0.1:" + strconv.Itoa(port) + "/?tls=true&tlsCAFile=" + url.QueryEscape(ca)
 	}
@@ -407,4 +406,51 @@ func TestPasswordsFromFiles(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "CC_MONGO_PASSWORD_FILE") {
 		t.Fatalf("missing password file: %v", err)
 	}
+}
+
+// A server that requires a login, reached without one, fails the first
+// operation at once saying so (not later, at the first write).
+func TestMongoWithoutALoginIsUnauthorized(t *testing.T) {
+	env := setup(t, memorySchema())
+	f := testenv.StartFerretDB2(t, true, nil)
+	start := time.Now()
+	c := env.Open(t, func(c *runtime.Config) { c.MongoURI = "mongodb://127.0.0.1:" + strconv.Itoa(f.Port) + "/" })
+	err := c.Ready(ctxT(t))
+	if !errors.Is(err, runtime.ErrUnauthorized) || !strings.Contains(err.Error(), "requires a login") || time.Since(start) > 5*time.Second {
+		t.Fatalf("Ready = %v after %s", err, time.Since(start))
+	}
+}
+
+// A Redis that was down, and comes back refusing the password, is logged
+// again, at Error: the failure changed kind.
+func TestRedisRefusalAfterAnOutageIsLogged(t *testing.T) {
+	env := setup(t, memorySchema())
+	port := testenv.FreePort(t)
+	var logs logBuffer
+	c := env.Open(t, func(c *runtime.Config) {
+		c.RedisURL, c.RedisAddr, c.RedisPassword = "", "127.0.0.1:"+strconv.Itoa(port), "outage-then-wrong-pw"
+		c.RedisRetryAfter, c.RedisTimeout, c.ReadyTimeout = 20*time.Millisecond, 100*time.Millisecond, time.Second
+		c.Logger = logs.logger()
+	})
+	r := newRepo[memKey, memData](t, c, memorySchema())
+	ctx := ctxT(t)
+	must(t, r.Put(ctx, memKey{"s", "b", "1"}, memData{Value: 1}, ms(1)))
+	if !strings.Contains(logs.String(), "level=WARN") {
+		t.Fatalf("the outage was not logged:\n%s", logs.String())
+	}
+	testenv.StartRedisServerOn(t, port, "--requirepass", "the-rotated-pw")
+	testenv.WaitPort(t, port)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "refused the credentials"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the refusal after the outage was not logged:\n%s", logs.String())
+		}
+		time.Sleep(30 * time.Millisecond)
+		if rec, err := r.Get(ctx, memKey{"s", "b", "1"}); err != nil || rec.Payload.Value != 1 {
+			t.Fatalf("Get = %+v, %v", rec.Payload, err)
+		}
+	}
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
+		t.Fatalf("%d Error records:\n%s", n, logs.String())
+	}
+	noSecret(t, "the log", logs.String(), "outage-then-wrong-pw", "the-rotated-pw")
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"github.com/persistgen/persistgen/gen"
 	"github.com/persistgen/persistgen/schema"
@@ -110,6 +111,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitManifest
 	}
 	if cmd == "acl" {
+		for name, v := range map[string]string{"-user": *aclUser, "-key-prefix": *keyPrefix, "-database": *database} {
+			if strings.ContainsFunc(v, unicode.IsSpace) || (name != "-key-prefix" && v == "") {
+				fmt.Fprintf(stderr, "persistgen acl: %s %q: give a non-empty value without spaces (it goes into an ACL rule)\n", name, v)
+				return exitUsage
+			}
+		}
 		var schemas []*schema.Schema
 		for _, d := range m.Domains() {
 			schemas = append(schemas, m.Schema(d))

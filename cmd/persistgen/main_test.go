@@ -143,7 +143,7 @@ func TestACLPrintsTheLeastPrivileges(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	want := "ACL SETUSER app on >PASSWORD resetkeys ~prod:note_cache:* resetchannels -@all +auth +hello +select +ping +get +set +del\n"
+	want := "ACL SETUSER app on >PASSWORD resetkeys ~prod:note_cache:* resetchannels -@all +ping +get +set +del\n"
 	if !strings.Contains(out, want) {
 		t.Fatalf("no Redis ACL line %q in:\n%s", want, out)
 	}
@@ -151,5 +151,19 @@ func TestACLPrintsTheLeastPrivileges(t *testing.T) {
 		if !strings.Contains(out, w) {
 			t.Errorf("no %q in:\n%s", w, out)
 		}
+	}
+}
+
+// Values that would change the ACL rule's meaning are refused; glob
+// characters in a key prefix are escaped.
+func TestACLRefusesRuleInjection(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "domains.yaml"), manifest)
+	if code, _, errs := runIn(t, dir, "acl", "-key-prefix", "x ~* +@all "); code != exitUsage || !strings.Contains(errs, "without spaces") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	code, out, _ := runIn(t, dir, "acl", "-key-prefix", "app[1]:")
+	if code != exitOK || !strings.Contains(out, `~app\[1\]:note_cache:*`) {
+		t.Fatalf("exit %d: %s", code, out)
 	}
 }

@@ -23,6 +23,14 @@ import (
 // the test (fails it with PERSIST_TEST_REQUIRE=1).
 func StartRedisServer(t testing.TB, args ...string) int {
 	t.Helper()
+	port := FreePort(t)
+	StartRedisServerOn(t, port, args...)
+	return port
+}
+
+// StartRedisServerOn is StartRedisServer on a port the test chose.
+func StartRedisServerOn(t testing.TB, port int, args ...string) {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		msg := "needs redis-server on PATH to start a Redis of its own (apt-get install redis-server)"
@@ -31,7 +39,6 @@ func StartRedisServer(t testing.TB, args ...string) int {
 		}
 		t.Skip(msg)
 	}
-	port := FreePort(t)
 	dir := t.TempDir()
 	all := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}, args...)
 	cmd := exec.Command(bin, all...)
@@ -48,7 +55,6 @@ func StartRedisServer(t testing.TB, args ...string) int {
 		_ = cmd.Wait()
 		_ = log.Close()
 	})
-	return port
 }
 
 // WaitPort waits until something listens on 127.0.0.1:port.
@@ -137,23 +143,36 @@ func MakeCerts(t testing.TB) Certs {
 	return c
 }
 
-// StartMongoTLS starts a MongoDB-wire server of the test's own that listens
-// with TLS only, with certs, and returns its port. It runs the faithful
-// server's FerretDB binary on its PostgreSQL (PERSIST_TEST_FERRETDB2_BIN and
-// PERSIST_TEST_FERRETDB2_PG, which make test sets where the kit is); without
-// them the test is skipped: neither the embedded FerretDB v1 nor a server
-// given by URI can be restarted with a certificate the test makes.
-func StartMongoTLS(t testing.TB, certs Certs) int {
+// FerretDB2 is a MongoDB-wire server of the test's own.
+type FerretDB2 struct {
+	Port, TLSPort int // TLSPort is 0 without certificates
+}
+
+// StartFerretDB2 starts a MongoDB-wire server of the test's own: the
+// faithful server's FerretDB binary on its PostgreSQL
+// (PERSIST_TEST_FERRETDB2_BIN and PERSIST_TEST_FERRETDB2_PG, which make test
+// sets where the kit is), enforcing logins when auth is set, and listening
+// with TLS too when certs is not nil. Without the kit the test is skipped:
+// neither the embedded FerretDB v1 nor a server given by URI can be
+// restarted with a certificate or a login requirement the test chooses.
+func StartFerretDB2(t testing.TB, auth bool, certs *Certs) FerretDB2 {
 	t.Helper()
 	bin, pg := os.Getenv("PERSIST_TEST_FERRETDB2_BIN"), os.Getenv("PERSIST_TEST_FERRETDB2_PG")
 	if bin == "" || pg == "" {
-		t.Skip("needs a MongoDB-wire server it can start with its own certificate: the faithful server's FerretDB (PERSIST_TEST_FERRETDB2_BIN and PERSIST_TEST_FERRETDB2_PG, set by make test where ../shared/documentdb is)")
+		t.Skip("needs a MongoDB-wire server it can start with its own settings: the faithful server's FerretDB (PERSIST_TEST_FERRETDB2_BIN and PERSIST_TEST_FERRETDB2_PG, set by make test where ../shared/documentdb is)")
 	}
-	plain, tlsPort := FreePort(t), FreePort(t)
+	f := FerretDB2{Port: FreePort(t)}
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "--postgresql-url="+pg, "--listen-addr=127.0.0.1:"+strconv.Itoa(plain),
-		"--listen-tls=127.0.0.1:"+strconv.Itoa(tlsPort), "--listen-tls-cert-file="+certs.CertFile, "--listen-tls-key-file="+certs.KeyFile,
-		"--no-auth", "--telemetry=disable", "--debug-addr=-", "--state-dir="+dir, "--log-level=warn")
+	args := []string{"--postgresql-url=" + pg, "--listen-addr=127.0.0.1:" + strconv.Itoa(f.Port),
+		"--telemetry=disable", "--debug-addr=-", "--state-dir=" + dir, "--log-level=warn"}
+	if !auth {
+		args = append(args, "--no-auth")
+	}
+	if certs != nil {
+		f.TLSPort = FreePort(t)
+		args = append(args, "--listen-tls=127.0.0.1:"+strconv.Itoa(f.TLSPort), "--listen-tls-cert-file="+certs.CertFile, "--listen-tls-key-file="+certs.KeyFile)
+	}
+	cmd := exec.Command(bin, args...)
 	log, err := os.Create(filepath.Join(dir, "ferretdb.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -167,6 +186,9 @@ func StartMongoTLS(t testing.TB, certs Certs) int {
 		_ = cmd.Wait()
 		_ = log.Close()
 	})
-	WaitPort(t, tlsPort)
-	return tlsPort
+	WaitPort(t, f.Port)
+	if f.TLSPort != 0 {
+		WaitPort(t, f.TLSPort)
+	}
+	return f
 }
