@@ -62,7 +62,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 	}
 	out := make([]*Record[K, P], len(keys))
 	resolved := make([]bool, len(keys))
-	ids, found := r.conn.cache.getMany(ctx, rks)
+	ids, found := r.ids.getMany(ctx, rks)
 
 	// Phase 1: identities. A document must also carry the requested key.
 	byID := make(map[bson.ObjectID][]int)
@@ -151,7 +151,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], er
 			r.miss(opGetMany)
 		}
 	}
-	r.conn.cache.writeMany(ctx, backfill, stale)
+	r.ids.writeMany(ctx, backfill, stale)
 	return out, nil
 }
 

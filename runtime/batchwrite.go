@@ -504,10 +504,22 @@ func (b *batch[K, P]) keyExists(ctx context.Context, i int) (bool, error) {
 	return err == nil, err
 }
 
-// finish writes the identities of the inserted rows, gives duplicates
+// finish writes the identities of the inserted rows (identity mode) or
+// invalidates every item's cached value (value mode), gives duplicates
 // their representative's outcome, and returns nil or the batch error.
 func (b *batch[K, P]) finish(ctx context.Context) error {
-	b.r.conn.cache.writeMany(ctx, b.set, nil)
+	b.r.ids.writeMany(ctx, b.set, nil)
+	if b.r.values != nil {
+		// Every item sent may have changed its row, the unknown ones too.
+		keys := make([][]any, len(b.reps))
+		for j, i := range b.reps {
+			keys[j] = b.vals[i]
+		}
+		if err := b.r.invalidate(ctx, nil, keys...); err != nil {
+			b.r.ops[b.op].errors.Add(1)
+			return b.r.conn.secrets.scrubOp(&OpError{Op: opNames[b.op], Domain: b.r.s.Domain, Err: err})
+		}
+	}
 	ok := true
 	for i, rep := range b.rep {
 		o := b.outcome[rep]

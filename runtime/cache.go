@@ -23,6 +23,8 @@ type RedisClient interface {
 	Pipeline() redis.Pipeliner
 	AddHook(hook redis.Hook)
 	Close() error
+	// Scripter runs the value cache's Lua scripts (EVALSHA, EVAL).
+	redis.Scripter
 }
 
 // identityCache is the Redis side: key -> 24-hex ObjectID. Every failure is

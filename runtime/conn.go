@@ -48,6 +48,7 @@ type Conn struct {
 	// the Conn produces shows them.
 	secrets  scrubber
 	cache    *identityCache
+	values   *valueCache
 	log      *slog.Logger
 	counters counters
 	ids      *idGen
@@ -126,6 +127,7 @@ func Open(cfg Config) (*Conn, error) {
 		c.rdb.AddHook(redisHook{&c.counters})
 		c.cache = &identityCache{rdb: c.rdb, ns: cfg.KeyPrefix, retryAfter: cfg.RedisRetryAfter, log: c.log, counters: &c.counters,
 			explain: func(err error) error { return c.secrets.scrub(c.explainRedis(err)) }}
+		c.values = newValueCache(c.rdb, c.cache, &c.counters)
 	}
 	return c, nil
 }

@@ -72,8 +72,13 @@ type Repo[K Key, P any] struct {
 	conn *Conn
 	s    *compiled
 	coll *mongo.Collection
-	ops  [numOps]*opCounters
-	enc  func(p P, tuplesAsDocuments bool) any
+	// ids is the identity cache (identity mode), values the value cache
+	// (value mode); the other is nil, and both are for mode none.
+	ids    *identityCache
+	values *valueCache
+	ttl    time.Duration
+	ops    [numOps]*opCounters
+	enc    func(p P, tuplesAsDocuments bool) any
 }
 
 // SetPayloadEncoder makes writes store enc(p, tuplesAsDocuments) instead of
@@ -91,7 +96,13 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 		}
 		return nil, &OpError{Op: "NewRepo", Domain: domain, Err: err}
 	}
-	r := &Repo[K, P]{conn: c, s: cs, coll: c.db.Collection(s.Collection)}
+	r := &Repo[K, P]{conn: c, s: cs, coll: c.db.Collection(s.Collection), ttl: ttlOf(s)}
+	switch s.Mode() {
+	case schema.CacheIdentity:
+		r.ids = c.cache
+	case schema.CacheValue:
+		r.values = c.values
+	}
 	for i := range r.ops {
 		r.ops[i] = c.counters.op(s.Domain + "." + opNames[i])
 	}
@@ -164,8 +175,11 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 	}
 	rk := r.s.RedisKey(r.conn.cfg.KeyPrefix, vals)
 	filter := r.s.filter(vals)
+	if r.values != nil {
+		return r.getValue(ctx, vals, valueKey(r.conn.cfg.KeyPrefix, rk), filter)
+	}
 	stale := false
-	if id, ok := r.conn.cache.get(ctx, rk); ok {
+	if id, ok := r.ids.get(ctx, rk); ok {
 		// The key fields in the filter make a wrong identity (another
 		// engine's colliding key, a recreated document) a miss, never a
 		// wrong answer.
@@ -185,7 +199,7 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 	raw, err := r.findOne(ctx, filter)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		if stale {
-			r.conn.cache.del(ctx, rk)
+			r.ids.del(ctx, rk)
 		}
 		return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
 	}
@@ -193,9 +207,53 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 		return zero, r.opErr(ctx, opGet, vals, err)
 	}
 	if id, ok := raw.Lookup(FieldID).ObjectIDOK(); ok {
-		r.conn.cache.set(ctx, rk, id)
+		r.ids.set(ctx, rk, id)
 	}
 	return r.visible(opGet, vals, raw)
+}
+
+// getValue is Get through the value cache: a hit answers from Redis alone;
+// a lease reads MongoDB and fills; anything else reads MongoDB.
+func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter bson.D) (Record[K, P], error) {
+	var zero Record[K, P]
+	got := r.values.get(ctx, vk)
+	if got.hit {
+		r.hit(opGet)
+		if got.absent {
+			return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
+		}
+		return r.visible(opGet, vals, got.raw)
+	}
+	r.miss(opGet)
+	raw, err := r.findOne(ctx, filter)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		r.values.put(ctx, vk, got.token, nil, r.ttl)
+		return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
+	case err != nil:
+		return zero, r.opErr(ctx, opGet, vals, err)
+	}
+	r.values.put(ctx, vk, got.token, raw, r.ttl)
+	return r.visible(opGet, vals, raw)
+}
+
+// invalidate deletes the value-cache entries of keys after a write (value
+// mode; nothing otherwise), waiting out the TTL when Redis cannot be
+// reached: see valueCache.invalidate. werr is the write's own error, which
+// wins.
+func (r *Repo[K, P]) invalidate(ctx context.Context, werr error, keys ...[]any) error {
+	if r.values == nil || len(keys) == 0 {
+		return werr
+	}
+	commit := time.Now()
+	vks := make([]string, len(keys))
+	for i, vals := range keys {
+		vks[i] = valueKey(r.conn.cfg.KeyPrefix, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals))
+	}
+	if err := r.values.invalidate(ctx, vks, commit, r.ttl); err != nil && werr == nil {
+		return err
+	}
+	return werr
 }
 
 // findOne is one FindOne, bounded by Config.OpTimeout.
@@ -260,10 +318,10 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
 	update := upsertUpdate(set, r.conn.ids.next())
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After))
 	id, _, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
-	if err != nil {
+	if err := r.invalidate(ctx, err, vals); err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}
-	r.conn.cache.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
+	r.ids.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
 	return nil
 }
 
@@ -282,13 +340,16 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool
 	update := bson.D{{Key: "$setOnInsert", Value: doc}}
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before))
 	id, existed, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
+	if err != nil || !existed {
+		err = r.invalidate(ctx, err, vals) // a kept row is unchanged: nothing to void
+	}
 	if err != nil {
 		return false, r.opErr(ctx, opInsert, vals, err)
 	}
 	if !existed {
 		id = newID
 	}
-	r.conn.cache.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
+	r.ids.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
 	return !existed, nil
 }
 
@@ -403,6 +464,9 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 		cancel()
 		switch {
 		case err == nil:
+			if err := r.invalidate(ctx, nil, vals); err != nil {
+				return false, r.opErr(ctx, opRemove, vals, err)
+			}
 			return res.MatchedCount > 0, nil
 		case withPayload && isPathNotViable(err):
 			withPayload = false // the payload is null: it has no flag to set
@@ -411,7 +475,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 				return false, r.opErr(ctx, opRemove, vals, err)
 			}
 		default:
-			return false, r.opErr(ctx, opRemove, vals, err)
+			return false, r.opErr(ctx, opRemove, vals, r.invalidate(ctx, err, vals))
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/event"
+
+	"github.com/persistgen/persistgen/schema"
 )
 
 // OpStats counts what one kind of operation (domain and method) cost.
@@ -42,6 +44,32 @@ type Stats struct {
 	Redis int64
 	// RedisFailures counts every absorbed Redis failure.
 	RedisFailures int64
+	// Cache has the value cache's counters by cache mode ("value").
+	Cache map[string]CacheStats
+}
+
+// CacheStats counts a cache mode's work across the Conn.
+type CacheStats struct {
+	Hits, Misses int64
+	// LeaseWaits counts READs that found another reader filling the key
+	// and waited for it instead of reading MongoDB.
+	LeaseWaits int64
+	// Invalidations counts keys deleted after writes.
+	Invalidations int64
+	// FillsRejected counts fills refused because a write (or a newer lease)
+	// came between the lease and the fill: the guard against stale values.
+	FillsRejected int64
+	// WaitOuts counts writes that could not reach Redis to invalidate and
+	// waited out the cache TTL before returning.
+	WaitOuts int64
+}
+
+type cacheCounters struct {
+	hits, misses, leaseWaits, invalidations, fillsRejected, waitOuts atomic.Int64
+}
+
+func (c *cacheCounters) snapshot() CacheStats {
+	return CacheStats{c.hits.Load(), c.misses.Load(), c.leaseWaits.Load(), c.invalidations.Load(), c.fillsRejected.Load(), c.waitOuts.Load()}
 }
 
 // Names returns the keys of Ops in sorted order.
@@ -66,6 +94,7 @@ func (c *opCounters) snapshot() OpStats {
 type counters struct {
 	mu            sync.Mutex
 	ops           map[string]*opCounters
+	caches        map[schema.CacheMode]*cacheCounters
 	mongo, redis  atomic.Int64
 	redisFailures atomic.Int64
 }
@@ -84,12 +113,32 @@ func (c *counters) op(name string) *opCounters {
 	return oc
 }
 
+func (c *counters) cache(mode schema.CacheMode) *cacheCounters {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.caches == nil {
+		c.caches = make(map[schema.CacheMode]*cacheCounters)
+	}
+	cc := c.caches[mode]
+	if cc == nil {
+		cc = new(cacheCounters)
+		c.caches[mode] = cc
+	}
+	return cc
+}
+
 func (c *counters) snapshot() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Stats{Ops: make(map[string]OpStats, len(c.ops)), Mongo: c.mongo.Load(), Redis: c.redis.Load(), RedisFailures: c.redisFailures.Load()}
 	for n, oc := range c.ops {
 		s.Ops[n] = oc.snapshot()
+	}
+	if len(c.caches) > 0 {
+		s.Cache = make(map[string]CacheStats, len(c.caches))
+		for m, cc := range c.caches {
+			s.Cache[string(m)] = cc.snapshot()
+		}
 	}
 	return s
 }

@@ -8,6 +8,7 @@ package schema
 import (
 	"slices"
 	"strings"
+	"time"
 )
 
 // Document field names shared by every domain.
@@ -115,6 +116,45 @@ type Schema struct {
 	Payload string
 	// Indexes are extra non-unique indexes beyond the ones every domain gets.
 	Indexes []Index
+	// Cache is what Redis holds for the domain (CacheIdentity when empty).
+	Cache CacheMode
+	// CacheTTL is how long a value lives in a CacheValue domain's cache
+	// (DefaultCacheTTL when zero). A write that cannot reach Redis to
+	// invalidate waits it out before returning.
+	CacheTTL time.Duration
+}
+
+// CacheMode says what Redis holds for a domain.
+type CacheMode string
+
+// The cache modes.
+const (
+	// CacheIdentity (the default, also spelled ""): each key's document
+	// _id, as upstream stores it, shared with backtest-kit. A warm read is
+	// a Redis round trip and a MongoDB one.
+	CacheIdentity CacheMode = "identity"
+	// CacheNone: no Redis at all for the domain (candles, append-only
+	// feeds: read by range queries, never by identity).
+	CacheNone CacheMode = "none"
+	// CacheValue: Redis holds each row's document, filled under a lease
+	// and invalidated after every write, so a warm read is one Redis round
+	// trip and never stale once a write has returned. Correct only when
+	// every writer of the domain is persistgen.
+	CacheValue CacheMode = "value"
+)
+
+// DefaultCacheTTL is a CacheValue entry's life when Schema.CacheTTL is zero.
+const DefaultCacheTTL = 15 * time.Second
+
+// CacheModes lists the modes a manifest may name.
+func CacheModes() []CacheMode { return []CacheMode{CacheIdentity, CacheNone, CacheValue} }
+
+// Mode returns the domain's cache mode, CacheIdentity when unset.
+func (s *Schema) Mode() CacheMode {
+	if s.Cache == "" {
+		return CacheIdentity
+	}
+	return s.Cache
 }
 
 // Validate reports the first inconsistency of the description.
@@ -174,6 +214,12 @@ func (s *Schema) Validate() error {
 		if ix.Name == "" || len(ix.Keys) == 0 {
 			return bad("an extra index needs a Name and Keys")
 		}
+	}
+	if !slices.Contains(CacheModes(), s.Mode()) {
+		return bad("cache mode %q: use identity, none or value", s.Cache)
+	}
+	if s.CacheTTL < 0 || (s.CacheTTL != 0 && s.Mode() != CacheValue) {
+		return bad("CacheTTL %s applies to the value cache mode only and cannot be negative", s.CacheTTL)
 	}
 	return nil
 }

@@ -1,0 +1,237 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/persistgen/persistgen/schema"
+)
+
+// The value cache (schema.CacheValue) keeps each row's document in Redis,
+// under the lease protocol of design/value-cache.md §7 (Mode A):
+//
+//   - a read runs READ: a live value is a hit (one round trip, no MongoDB);
+//     a miss grants the reader a lease (a random token, for leaseTTL) or,
+//     when another reader holds one, tells it to wait for that reader's
+//     fill instead of reading MongoDB too (a herd costs one MongoDB read);
+//   - the lease holder reads MongoDB and runs FILL, which stores the
+//     document only while its token is still the key's, with an absolute
+//     expiry anchored at the lease grant (before the MongoDB read): the
+//     value can never outlive grant + TTL;
+//   - every write, after MongoDB acknowledged it, deletes the key (voiding
+//     any lease, so a fill of what was read before the write is refused),
+//     and returns only once the delete is acknowledged. When Redis cannot
+//     be reached it waits until TTL has passed since the commit: by then
+//     every value filled from before the write has expired.
+//
+// So once a write has returned, no read anywhere returns what it replaced.
+// Every key is one Redis hash ("pgv:{prefix:parts}", a cluster hash tag):
+// v (the document, or absent), vx (its expiry, Redis ms), lt/la/lx (the
+// lease token, grant time and expiry).
+type valueCache struct {
+	rdb      RedisClient
+	breaker  *identityCache // the Conn's Redis breaker and failure log
+	stats    *cacheCounters
+	read     *redis.Script
+	fill     *redis.Script
+	leaseTTL time.Duration
+}
+
+const (
+	valueHit   = 1
+	valueWait  = 2
+	valueLease = 3
+
+	// negativeTTL bounds a cached "absent".
+	negativeTTL = 2 * time.Second
+	// rhoSlack is the clock-rate allowance (1%) plus a fixed margin, added
+	// to a wait-out so that it covers a Redis clock running slower.
+	rhoPercent = 1
+	waitMargin = 10 * time.Millisecond
+)
+
+const readScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local h = redis.call('HMGET', KEYS[1], 'v', 'vx', 'lt', 'lx')
+if h[1] and h[2] and now < tonumber(h[2]) then
+  return {1, h[1]}
+end
+if h[3] and h[4] and now < tonumber(h[4]) then
+  return {2}
+end
+local lx = now + tonumber(ARGV[2])
+redis.call('HDEL', KEYS[1], 'v', 'vx')
+redis.call('HSET', KEYS[1], 'lt', ARGV[1], 'la', now, 'lx', lx)
+redis.call('PEXPIREAT', KEYS[1], lx + 1000)
+return {3}
+`
+
+const fillScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local h = redis.call('HMGET', KEYS[1], 'lt', 'la', 'lx')
+if h[1] ~= ARGV[1] or not h[3] or now >= tonumber(h[3]) then
+  return 0
+end
+redis.call('HDEL', KEYS[1], 'lt', 'la', 'lx')
+local vx = tonumber(h[2]) + tonumber(ARGV[3])
+if vx <= now then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'vx', vx)
+redis.call('PEXPIREAT', KEYS[1], vx + 1000)
+return 1
+`
+
+func newValueCache(rdb RedisClient, breaker *identityCache, counters *counters) *valueCache {
+	return &valueCache{rdb: rdb, breaker: breaker, stats: counters.cache(schema.CacheValue),
+		read: redis.NewScript(readScript), fill: redis.NewScript(fillScript), leaseTTL: time.Second}
+}
+
+// valueKey is the Redis key of a value-cached row.
+func valueKey(ns, redisKey string) string { return ns + "pgv:{" + redisKey + "}" }
+
+// readOutcome is what READ decided: a hit (raw, or absent), a lease for
+// this reader to fill, or a bypass (read MongoDB and fill nothing).
+type readOutcome struct {
+	hit    bool
+	absent bool
+	raw    bson.Raw
+	token  string
+}
+
+// get runs READ until it answers a hit or a lease; waits for another
+// reader's fill count as lease waits. Any Redis failure, or a wait that
+// outlasts two lease lives, is a bypass.
+func (v *valueCache) get(ctx context.Context, key string) readOutcome {
+	if v == nil || !v.breaker.usable() {
+		return readOutcome{}
+	}
+	token := newToken()
+	deadline := time.Now().Add(2*v.leaseTTL + 100*time.Millisecond)
+	for wait := time.Millisecond; ; wait = min(2*wait, 32*time.Millisecond) {
+		res, err := v.read.Run(ctx, v.rdb, []string{key}, token, v.leaseTTL.Milliseconds()).Slice()
+		if err != nil || len(res) == 0 {
+			if err == nil {
+				err = errors.New("READ answered nothing")
+			}
+			v.breaker.fail(ctx, "value read", err)
+			return readOutcome{}
+		}
+		v.breaker.ok()
+		switch code, _ := res[0].(int64); code {
+		case valueHit:
+			s, _ := res[1].(string)
+			v.stats.hits.Add(1)
+			if s == "A" {
+				return readOutcome{hit: true, absent: true}
+			}
+			if len(s) > 1 && s[0] == 'D' {
+				return readOutcome{hit: true, raw: bson.Raw(s[1:])}
+			}
+			return readOutcome{} // not ours: read MongoDB
+		case valueLease:
+			v.stats.misses.Add(1)
+			return readOutcome{token: token}
+		}
+		v.stats.leaseWaits.Add(1)
+		if time.Now().After(deadline) {
+			return readOutcome{}
+		}
+		select {
+		case <-ctx.Done():
+			return readOutcome{}
+		case <-time.After(wait):
+		}
+	}
+}
+
+// put runs FILL with what the lease holder read: raw, or absent when nil.
+func (v *valueCache) put(ctx context.Context, key, token string, raw bson.Raw, ttl time.Duration) {
+	if v == nil || token == "" {
+		return
+	}
+	val := "A"
+	life := min(ttl, negativeTTL)
+	if raw != nil {
+		val, life = "D"+string(raw), ttl
+	}
+	n, err := v.fill.Run(ctx, v.rdb, []string{key}, token, val, life.Milliseconds()).Int64()
+	if err != nil {
+		v.breaker.fail(ctx, "value fill", err)
+		return
+	}
+	v.breaker.ok()
+	if n == 0 {
+		v.stats.fillsRejected.Add(1)
+	}
+}
+
+// invalidate deletes keys after a write MongoDB acknowledged at commit. It
+// returns once Redis acknowledged the deletes or, when Redis cannot be
+// reached, once ttl has passed since commit (every value filled from before
+// the write has expired by then); retries meanwhile end the wait early.
+// It fails only when ctx ends first.
+func (v *valueCache) invalidate(ctx context.Context, keys []string, commit time.Time, ttl time.Duration) error {
+	if v == nil || len(keys) == 0 {
+		return nil
+	}
+	until := commit.Add(ttl + ttl*rhoPercent/100 + waitMargin)
+	for attempt := 0; ; attempt++ {
+		err := v.del(ctx, keys)
+		if err == nil {
+			v.breaker.ok()
+			v.stats.invalidations.Add(int64(len(keys)))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("written, but the context ended before the value cache was invalidated; other readers may see the previous value until %s: %w", until.Format(time.RFC3339Nano), ctx.Err())
+		}
+		v.breaker.fail(ctx, "value invalidate", err)
+		left := time.Until(until)
+		if left <= 0 {
+			v.stats.waitOuts.Add(1)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(left, time.Duration(1<<min(attempt, 8))*time.Millisecond)):
+		}
+	}
+}
+
+func (v *valueCache) del(ctx context.Context, keys []string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if len(keys) == 1 {
+		return v.rdb.Del(ctx, keys[0]).Err()
+	}
+	p := v.rdb.Pipeline()
+	for _, k := range keys {
+		p.Del(ctx, k) // one key per command: cluster-safe
+	}
+	_, err := p.Exec(ctx)
+	return err
+}
+
+func newToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ttlOf is a domain's value-cache TTL.
+func ttlOf(s *Schema) time.Duration {
+	if s.CacheTTL > 0 {
+		return s.CacheTTL
+	}
+	return schema.DefaultCacheTTL
+}
