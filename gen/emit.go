@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dave/jennifer/jen"
 
@@ -358,6 +359,12 @@ func (g *generator) emitSchema(f *jen.File, d *domainSpec) {
 	if s.Payload != "" {
 		fields[jen.Id("Payload")] = jen.Lit(s.Payload)
 	}
+	if s.Cache != "" {
+		fields[jen.Id("Cache")] = jen.Qual(runtimePkg, cacheConst(s.Cache))
+	}
+	if s.CacheTTL != 0 {
+		fields[jen.Id("CacheTTL")] = durationCode(s.CacheTTL)
+	}
 	if len(s.Indexes) > 0 {
 		var ixs []jen.Code
 		for _, ix := range s.Indexes {
@@ -657,4 +664,23 @@ func (g *generator) emitRegistry(f *jen.File) {
 	f.Func().Id("EnsureIndexes").Params(ctxParam(), jen.Id("c").Op("*").Qual(runtimePkg, "Conn")).Error().Block(
 		jen.Return(jen.Id("c").Dot("EnsureIndexes").Call(jen.Id("ctx"), jen.Id("Schemas").Call().Op("..."))),
 	)
+}
+
+// cacheConst names the runtime constant of a cache mode.
+func cacheConst(m schema.CacheMode) string {
+	switch m {
+	case schema.CacheNone:
+		return "CacheNone"
+	case schema.CacheValue:
+		return "CacheValue"
+	}
+	return "CacheIdentity"
+}
+
+// durationCode writes d as Go source: 2 * time.Second, 150 * time.Millisecond.
+func durationCode(d time.Duration) jen.Code {
+	if d%time.Second == 0 {
+		return jen.Lit(int(d/time.Second)).Op("*").Qual("time", "Second")
+	}
+	return jen.Lit(int(d/time.Millisecond)).Op("*").Qual("time", "Millisecond")
 }

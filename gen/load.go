@@ -317,6 +317,14 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 				"step": func(v *yaml.Node) { dm.Series.Step = d.str(v) },
 			})
 		},
+		"cache": func(v *yaml.Node) {
+			dm.Cache = &CacheSpec{Pos: pos(v)}
+			dm.Cache.at = d.mapping(v, "cache", map[string]func(*yaml.Node){
+				"mode":    func(v *yaml.Node) { dm.Cache.Mode = d.str(v) },
+				"writers": func(v *yaml.Node) { dm.Cache.Writers = d.str(v) },
+				"ttl":     func(v *yaml.Node) { dm.Cache.TTL = d.str(v) },
+			})
+		},
 	})
 	return dm
 }

@@ -68,6 +68,7 @@ type Domain struct {
 	Indexes []*IndexSpec
 	List    *ListSpec
 	Series  *SeriesSpec
+	Cache   *CacheSpec
 	at      map[string]Pos
 }
 
@@ -142,4 +143,17 @@ type SeriesSpec struct {
 	// Step names the key field holding the interval between elements
 	// (1m, 5m, 1h, 1d...).
 	Step string
+}
+
+// CacheSpec chooses what Redis holds for a domain.
+type CacheSpec struct {
+	Pos Pos
+	// Mode: identity (the default), none or value.
+	Mode string
+	// Writers: "any" (the default) or "persistgen-only", which the value
+	// mode requires: it is stale if anything else writes the collection.
+	Writers string
+	// TTL is how long a value lives, as a Go duration ("15s"); value only.
+	TTL string
+	at  map[string]Pos
 }

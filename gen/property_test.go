@@ -298,4 +298,8 @@ func (g *grammar) domain(i int) {
 	if g.chance(0.2) {
 		fmt.Fprintf(&g.d, "    indexes: [{name: extra_%d, keys: [%s, -createDate]}]\n", i, keys[0])
 	}
+	if g.chance(0.25) {
+		g.d.WriteString("    cache: " + g.pick("{mode: none}", "{mode: identity}", "{mode: value, writers: persistgen-only}",
+			"{mode: value, writers: persistgen-only, ttl: 1500ms}", "{mode: value}", "{mode: none, ttl: 1s}") + "\n")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/persistgen/persistgen/schema"
 )
@@ -284,6 +285,7 @@ func (r *resolver) resolveDomain(d *Domain) *domainSpec {
 	if ds.fam != nil && len(d.Key) > 0 && len(keys) == len(d.Key) {
 		ds.fam.check(r, d, ds, what)
 	}
+	r.resolveCache(d, ds, what)
 	ds.schema = schemaOf(ds, order, nil)
 	r.resolveIndexes(d, ds, what, keys)
 	ds.schema = schemaOf(ds, order, d.Indexes)
@@ -599,4 +601,40 @@ func goosList() []string {
 
 func goarchList() []string {
 	return []string{"386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "loong64", "mips", "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc", "ppc64", "ppc64le", "riscv", "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm"}
+}
+
+// resolveCache checks the domain's cache mode.
+func (r *resolver) resolveCache(d *Domain, ds *domainSpec, what string) {
+	c := d.Cache
+	if c == nil {
+		return
+	}
+	switch c.Mode {
+	case "identity", "none", "value":
+		ds.cache = schema.CacheMode(c.Mode)
+	case "local":
+		r.add(where(c.at, "mode", c.Pos), "%s: cache mode local (an in-process tier in front of value) is not available yet; use value", what)
+	default:
+		r.add(where(c.at, "mode", c.Pos), "%s: cache mode %q is not one of identity, none, value", what, c.Mode)
+	}
+	switch c.Writers {
+	case "", "any":
+		if c.Mode == "value" {
+			r.add(where(c.at, "mode", c.Pos), "%s: the value cache is stale if anything but persistgen writes the collection (a backtest-kit process, a script): say `writers: persistgen-only` to promise that none does, or use identity", what)
+		}
+	case "persistgen-only":
+	default:
+		r.add(where(c.at, "writers", c.Pos), "%s: writers %q is not any or persistgen-only", what, c.Writers)
+	}
+	if c.TTL != "" {
+		ttl, err := time.ParseDuration(c.TTL)
+		switch {
+		case c.Mode != "value":
+			r.add(where(c.at, "ttl", c.Pos), "%s: ttl applies to the value cache mode only", what)
+		case err != nil || ttl < 100*time.Millisecond:
+			r.add(where(c.at, "ttl", c.Pos), "%s: ttl %q must be a duration of at least 100ms (15s when unset); a write that cannot reach Redis waits this long", what, c.TTL)
+		default:
+			ds.cacheTTL = ttl
+		}
+	}
 }

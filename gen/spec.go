@@ -1,6 +1,10 @@
 package gen
 
-import "github.com/persistgen/persistgen/schema"
+import (
+	"time"
+
+	"github.com/persistgen/persistgen/schema"
+)
 
 // Spec is a resolved manifest: every type parsed, every default applied,
 // every domain's family decided and its runtime schema built. Only Resolve
@@ -103,6 +107,8 @@ type domainSpec struct {
 	payload           payloadSpec
 	list              *listSpec
 	series            *seriesSpec
+	cache             schema.CacheMode
+	cacheTTL          time.Duration
 	schema            *schema.Schema
 }
 

@@ -19,6 +19,15 @@ type (
 	IndexKey = schema.IndexKey
 	// Index is an index definition with an explicit, stable name.
 	Index = schema.Index
+	// CacheMode is what Redis holds for a domain (see schema.CacheMode).
+	CacheMode = schema.CacheMode
+)
+
+// The cache modes.
+const (
+	CacheIdentity = schema.CacheIdentity
+	CacheNone     = schema.CacheNone
+	CacheValue    = schema.CacheValue
 )
 
 // Document field names shared by every domain.
