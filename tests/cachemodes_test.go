@@ -1,0 +1,310 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/persistgen/persistgen/runtime"
+	"github.com/persistgen/persistgen/tests/testenv"
+)
+
+func memorySchemaIn(mode runtime.CacheMode, ttl time.Duration) *runtime.Schema {
+	s := memorySchema()
+	s.Cache, s.CacheTTL = mode, ttl
+	return s
+}
+
+// A warm read in value mode is one Redis round trip and no MongoDB one; a
+// cold read is READ, one MongoDB find and FILL; a write is MongoDB plus one
+// Redis round trip, as in identity mode.
+func TestValueCacheRoundTrips(t *testing.T) {
+	s := memorySchemaIn(runtime.CacheValue, 0)
+	env := setup(t, s)
+	r := newRepo[memKey, memData](t, env.Conn, s)
+	k := memKey{"s", "b", "1"}
+	// The first use of each script on a Redis costs one more round trip
+	// (EVALSHA answered NOSCRIPT, then EVAL): warm them up on another key.
+	warm := memKey{"s", "b", "warm-up"}
+	must(t, r.Put(ctxT(t), warm, memData{Value: 0}, ms(1)))
+	if _, err := r.Get(ctxT(t), warm); err != nil {
+		t.Fatal(err)
+	}
+	ctx, tr := runtime.WithTrace(ctxT(t))
+	must(t, r.Put(ctx, k, memData{Value: 1}, ms(1)))
+	if tr.Redis() != 1 || tr.Mongo() != 1 {
+		t.Fatalf("write: %v", tr.Commands())
+	}
+	tr.Reset()
+	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+		t.Fatalf("cold Get = %+v, %v", rec.Payload, err)
+	}
+	if tr.Redis() != 2 || tr.Mongo() != 1 {
+		t.Fatalf("cold read: %v", tr.Commands())
+	}
+	tr.Reset()
+	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+		t.Fatalf("warm Get = %+v, %v", rec.Payload, err)
+	}
+	if tr.Redis() != 1 || tr.Mongo() != 0 {
+		t.Fatalf("warm read: %v", tr.Commands())
+	}
+	// An absent key is cached as absent too.
+	tr.Reset()
+	for range 2 {
+		if _, err := r.Get(ctx, memKey{"s", "b", "none"}); !errors.Is(err, runtime.ErrNotFound) {
+			t.Fatalf("absent: %v", err)
+		}
+	}
+	if tr.Mongo() != 1 || tr.Redis() != 3 {
+		t.Fatalf("absent twice: %v", tr.Commands())
+	}
+	st := env.Conn.Stats().Cache["value"]
+	if st.Hits != 2 || st.Misses != 3 || st.Invalidations != 2 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// Never stale once a write has returned: another Conn's cached value (and
+// cached absence) is gone the moment a write through any Conn returns, for
+// Put, Insert, Remove, PutMany and InsertMany.
+func TestValueCacheNeverStaleAfterWrite(t *testing.T) {
+	s := memorySchemaIn(runtime.CacheValue, time.Minute)
+	env := setup(t, s)
+	a := newRepo[memKey, memData](t, env.Conn, s)
+	b := newRepo[memKey, memData](t, env.Open(t), s)
+	ctx := ctxT(t)
+	read := func(k memKey) int {
+		t.Helper()
+		rec, err := a.Get(ctx, k)
+		if errors.Is(err, runtime.ErrNotFound) {
+			return -1
+		}
+		must(t, err)
+		return rec.Payload.Value
+	}
+	k := memKey{"s", "b", "k"}
+	if read(k) != -1 || read(k) != -1 { // cached as absent
+		t.Fatal("absent key read a value")
+	}
+	if _, err := b.Insert(ctx, k, memData{Value: 1}, ms(1)); err != nil {
+		t.Fatal(err)
+	}
+	if v := read(k); v != 1 {
+		t.Fatalf("after Insert: %d", v)
+	}
+	for i := 2; i < 6; i++ {
+		must(t, b.Put(ctx, k, memData{Value: i}, ms(int64(i))))
+		if v := read(k); v != i {
+			t.Fatalf("after Put %d: read %d", i, v)
+		}
+	}
+	if ok, err := b.Remove(ctx, k); err != nil || !ok {
+		t.Fatalf("Remove = %v, %v", ok, err)
+	}
+	if v := read(k); v != -1 {
+		t.Fatalf("after Remove: %d", v)
+	}
+	var items []runtime.Item[memKey, memData]
+	for i := range 5 {
+		items = append(items, runtime.Item[memKey, memData]{Key: memKey{"s", "b", "m" + strconv.Itoa(i)}, Payload: memData{Value: i}, When: ms(10)})
+		read(items[i].Key)
+	}
+	must(t, b.PutMany(ctx, items))
+	for i, it := range items {
+		if v := read(it.Key); v != i {
+			t.Fatalf("after PutMany, %v: %d", it.Key, v)
+		}
+	}
+	for i := range items {
+		items[i].Key.MemoryID = "n" + strconv.Itoa(i)
+		read(items[i].Key)
+	}
+	if _, err := b.InsertMany(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	for i, it := range items {
+		if v := read(it.Key); v != i {
+			t.Fatalf("after InsertMany, %v: %d", it.Key, v)
+		}
+	}
+}
+
+// A cold key read by many processes at once is read from MongoDB once: the
+// others wait for the lease holder's fill.
+func TestValueCacheHerdReadsMongoOnce(t *testing.T) {
+	s := memorySchemaIn(runtime.CacheValue, 0)
+	env := setup(t, s)
+	k := memKey{"s", "b", "hot"}
+	must(t, newRepo[memKey, memData](t, env.Conn, s).Put(ctxT(t), k, memData{Value: 42}, ms(1)))
+	const n = 8
+	conns := make([]*runtime.Conn, n)
+	repos := make([]*runtime.Repo[memKey, memData], n)
+	for i := range conns {
+		conns[i] = env.Open(t)
+		must(t, conns[i].Ready(ctxT(t)))
+		repos[i] = newRepo[memKey, memData](t, conns[i], s)
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := range repos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			rec, err := repos[i].Get(context.Background(), k)
+			if err == nil && rec.Payload.Value != 42 {
+				err = errors.New("wrong value " + strconv.Itoa(rec.Payload.Value))
+			}
+			errs <- err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	var finds, waits int64
+	for _, c := range conns {
+		finds += c.Stats().Ops["memory.Get"].Mongo
+		waits += c.Stats().Cache["value"].LeaseWaits
+	}
+	if finds != 1 {
+		t.Fatalf("%d concurrent cold reads made %d MongoDB reads (%d lease waits); want 1", n, finds, waits)
+	}
+}
+
+// Mode none: no Redis round trip and no Redis key, whatever the operation.
+func TestCacheNoneNeverTouchesRedis(t *testing.T) {
+	s := memorySchemaIn(runtime.CacheNone, 0)
+	env := setup(t, s)
+	r := newRepo[memKey, memData](t, env.Conn, s)
+	ctx, tr := runtime.WithTrace(ctxT(t))
+	k := memKey{"s", "b", "1"}
+	must(t, r.Put(ctx, k, memData{Value: 1}, ms(1)))
+	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+		t.Fatalf("Get = %+v, %v", rec.Payload, err)
+	}
+	var items []runtime.Item[memKey, memData]
+	for i := range 20 {
+		items = append(items, runtime.Item[memKey, memData]{Key: memKey{"s", "b", strconv.Itoa(i)}, Payload: memData{Value: i}, When: ms(2)})
+	}
+	must(t, r.PutMany(ctx, items))
+	if _, err := r.InsertMany(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.GetMany(ctx, []memKey{k, items[5].Key})
+	must(t, err)
+	if got[0].Payload.Value != 1 || got[1].Payload.Value != 5 {
+		t.Fatalf("GetMany = %+v", got)
+	}
+	if tr.Redis() != 0 {
+		t.Fatalf("Redis round trips in mode none: %v", tr.Commands())
+	}
+	if keys := env.Keys(ctxT(t), t); len(keys) != 0 {
+		t.Fatalf("Redis keys in mode none: %v", keys)
+	}
+}
+
+// Fail-open: with Redis unreachable a value-mode domain reads and writes
+// MongoDB correctly; a write that cannot invalidate waits out the cache TTL
+// before returning (so no process can still serve what it replaced), and
+// reads never wait.
+func TestValueCacheWithRedisDown(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	s := memorySchemaIn(runtime.CacheValue, ttl)
+	env := setup(t, s)
+	down := env.Open(t, func(c *runtime.Config) {
+		c.RedisURL, c.RedisAddr = "", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t))
+		c.RedisRetryAfter, c.RedisTimeout = 50*time.Millisecond, 50*time.Millisecond
+		c.ReadyTimeout = time.Second // Ready waits this long for Redis, then works around it
+	})
+	r := newRepo[memKey, memData](t, down, s)
+	ctx := ctxT(t)
+	k := memKey{"s", "b", "1"}
+	for i := 1; i <= 3; i++ {
+		start := time.Now()
+		must(t, r.Put(ctx, k, memData{Value: i}, ms(int64(i))))
+		if d := time.Since(start); d < ttl {
+			t.Fatalf("a write that could not invalidate returned after %s, before the TTL (%s)", d, ttl)
+		}
+		start = time.Now()
+		if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != i {
+			t.Fatalf("Get = %+v, %v", rec.Payload, err)
+		}
+		if d := time.Since(start); d > ttl {
+			t.Fatalf("a read waited %s with Redis down", d)
+		}
+	}
+	if st := down.Stats().Cache["value"]; st.WaitOuts != 3 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// The lease guard: a reader whose MongoDB read came before a write, and
+// whose fill reaches Redis after that write returned, is refused; nobody
+// reads the replaced value afterwards. The reader's MongoDB and Redis go
+// through proxies that hold its find, then its fill, while another Conn
+// writes.
+func TestValueCacheRefusesAFillFromBeforeAWrite(t *testing.T) {
+	s := memorySchemaIn(runtime.CacheValue, time.Minute)
+	env := setup(t, s)
+	mongoURI, redisURL := testenv.URIs(t)
+	mhost, rhost := hostOf(t, mongoURI), hostOf(t, redisURL)
+	mp, rp := testenv.NewMongoProxy(t, mhost), testenv.NewProxy(t, rhost)
+	reader := env.Open(t, func(c *runtime.Config) {
+		c.MongoURI = strings.Replace(mongoURI, mhost, mp.Addr(), 1)
+		c.RedisURL = strings.Replace(redisURL, rhost, rp.Addr(), 1)
+		c.RedisTimeout = 10 * time.Second // the held fill must arrive late, not time out
+	})
+	ctx := ctxT(t)
+	must(t, reader.Ready(ctx))
+	rr := newRepo[memKey, memData](t, reader, s)
+	w := newRepo[memKey, memData](t, env.Conn, s)
+	k := memKey{"s", "b", "raced"}
+	must(t, w.Put(ctx, k, memData{Value: 1}, ms(1)))
+	if _, err := rr.Get(ctx, memKey{"s", "b", "warm-up"}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatal(err) // loads the scripts through the proxy
+	}
+
+	finds := mp.Seen("find")
+	mp.FreezeOn("find")
+	got := make(chan int, 1)
+	go func() {
+		rec, err := rr.Get(ctx, k)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- rec.Payload.Value
+	}()
+	waitFor(t, func() bool { return mp.Seen("find") > finds }) // leased, its find held
+	rp.Freeze()                                                // the fill will be held
+	mp.Restore()                                               // the find reads value 1
+	time.Sleep(100 * time.Millisecond)                         // the fill is sent, and held
+	must(t, w.Put(ctx, k, memData{Value: 2}, ms(2)))           // commit, then invalidate
+	rp.Restore()                                               // the stale fill arrives
+	if v := <-got; v != 1 {
+		t.Fatalf("the raced read returned %d; it read before the write, so 1", v)
+	}
+	waitFor(t, func() bool { return reader.Stats().Cache["value"].FillsRejected == 1 })
+	for _, r := range []*runtime.Repo[memKey, memData]{rr, w} {
+		if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 2 {
+			t.Fatalf("after the write: %+v, %v", rec.Payload, err)
+		}
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
+	}
+}
