@@ -176,7 +176,7 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 	rk := r.s.RedisKey(r.conn.cfg.KeyPrefix, vals)
 	filter := r.s.filter(vals)
 	if r.values != nil {
-		return r.getValue(ctx, vals, valueKey(r.conn.cfg.KeyPrefix, rk), filter)
+		return r.getValue(ctx, vals, valueKey(r.conn.cfg.KeyPrefix, r.s.RedisKey("", vals)), filter)
 	}
 	stale := false
 	if id, ok := r.ids.get(ctx, rk); ok {
@@ -248,7 +248,7 @@ func (r *Repo[K, P]) invalidate(ctx context.Context, werr error, keys ...[]any) 
 	commit := time.Now()
 	vks := make([]string, len(keys))
 	for i, vals := range keys {
-		vks[i] = valueKey(r.conn.cfg.KeyPrefix, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals))
+		vks[i] = valueKey(r.conn.cfg.KeyPrefix, r.s.RedisKey("", vals))
 	}
 	if err := r.values.invalidate(ctx, vks, commit, r.ttl); err != nil && werr == nil {
 		return err

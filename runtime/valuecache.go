@@ -96,8 +96,8 @@ func newValueCache(rdb RedisClient, breaker *identityCache, counters *counters) 
 		read: redis.NewScript(readScript), fill: redis.NewScript(fillScript), leaseTTL: time.Second}
 }
 
-// valueKey is the Redis key of a value-cached row.
-func valueKey(ns, redisKey string) string { return ns + "pgv:{" + redisKey + "}" }
+// valueKey is the Redis key of a value-cached row (schema.ValueKey).
+func valueKey(ns, redisKey string) string { return schema.ValueKey(ns, redisKey) }
 
 // readOutcome is what READ decided: a hit (raw, or absent), a lease for
 // this reader to fill, or a bypass (read MongoDB and fill nothing).

@@ -5,16 +5,28 @@ import (
 	"strings"
 )
 
-// RedisCommands lists the Redis commands the runtime sends for the identity
-// cache that an ACL must grant: PING when it waits for the server, and GET,
-// SET and DEL on identity keys (singly or pipelined). The handshake's AUTH
-// and HELLO are open to every user; SELECT is sent only for a database
-// other than 0 (grant +select then). The Conn's own client sends no CLIENT
-// SETINFO. A Redis user granted these, on RedisKeyPatterns, can run
-// everything persistgen does.
-func RedisCommands() []string {
+// RedisCommands lists the Redis commands the runtime sends for domains of
+// a cache mode that an ACL must grant. Every mode but none: PING when the
+// Conn waits for the server. Identity: GET, SET and DEL on identity keys
+// (singly or pipelined). Value: its scripts (EVALSHA, and EVAL when a
+// restarted Redis lost them) and the commands they run (TIME, HMGET, HSET,
+// HDEL, PEXPIREAT), and DEL to invalidate. The handshake's AUTH and HELLO
+// are open to every user; SELECT is sent only for a database other than 0
+// (grant +select then). The Conn's own client sends no CLIENT SETINFO.
+func RedisCommands(mode CacheMode) []string {
+	switch mode {
+	case CacheNone:
+		return nil
+	case CacheValue:
+		return []string{"ping", "evalsha", "eval", "time", "hmget", "hset", "hdel", "pexpireat", "del"}
+	}
 	return []string{"ping", "get", "set", "del"}
 }
+
+// ValueKey is the Redis key of a value-cached row, from its identity key
+// without a Conn's KeyPrefix ("signal_cache:a:b"): a hash tag, so that every
+// script touches one cluster slot.
+func ValueKey(keyPrefix, redisKey string) string { return keyPrefix + "pgv:{" + redisKey + "}" }
 
 // globEscape escapes the characters Redis key patterns treat as special.
 func globEscape(s string) string {
@@ -28,13 +40,22 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// RedisKeyPatterns returns the key patterns the schemas' identity keys
-// match, behind a Conn's KeyPrefix: one "~prefix:*" per domain, sorted.
+// RedisKeyPatterns returns the key patterns the schemas' Redis keys match,
+// behind a Conn's KeyPrefix, sorted: "~prefix:*" for an identity domain,
+// "~pgv:{prefix:*" for a value domain, nothing for mode none.
 func RedisKeyPatterns(keyPrefix string, schemas ...*Schema) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, s := range schemas {
-		p := "~" + globEscape(keyPrefix+s.RedisPrefix+":") + "*"
+		var p string
+		switch s.Mode() {
+		case CacheNone:
+			continue
+		case CacheValue:
+			p = "~" + globEscape(keyPrefix+"pgv:{"+s.RedisPrefix+":") + "*"
+		default:
+			p = "~" + globEscape(keyPrefix+s.RedisPrefix+":") + "*"
+		}
 		if !seen[p] {
 			seen[p] = true
 			out = append(out, p)
@@ -45,15 +66,21 @@ func RedisKeyPatterns(keyPrefix string, schemas ...*Schema) []string {
 }
 
 // RedisACL returns the ACL rules of a Redis user limited to what the
-// runtime needs for the schemas: their keys, the commands of
-// RedisCommands, no pub/sub channels. Use them as
+// runtime needs for the schemas: their keys, the commands their cache
+// modes send (RedisCommands), no pub/sub channels. Use them as
 // `ACL SETUSER name on >password <rules>` or in an ACL file.
 func RedisACL(keyPrefix string, schemas ...*Schema) string {
 	rules := []string{"resetkeys"}
 	rules = append(rules, RedisKeyPatterns(keyPrefix, schemas...)...)
 	rules = append(rules, "resetchannels", "-@all")
-	for _, c := range RedisCommands() {
-		rules = append(rules, "+"+c)
+	seen := map[string]bool{}
+	for _, s := range schemas {
+		for _, c := range RedisCommands(s.Mode()) {
+			if !seen[c] {
+				seen[c] = true
+				rules = append(rules, "+"+c)
+			}
+		}
 	}
 	return strings.Join(rules, " ")
 }

@@ -249,7 +249,13 @@ func TestRedisOverTLS(t *testing.T) {
 // a user limited to it runs the main paths with no Redis failure, and is
 // refused a command outside the list and a key outside the patterns.
 func TestRedisACLLeastPrivilege(t *testing.T) {
-	env := setup(t, memorySchema())
+	for _, mode := range []runtime.CacheMode{runtime.CacheIdentity, runtime.CacheValue} {
+		t.Run(string(mode), func(t *testing.T) { testRedisACL(t, memorySchemaIn(mode, 0)) })
+	}
+}
+
+func testRedisACL(t *testing.T, s *runtime.Schema) {
+	env := setup(t, s)
 	port := testenv.StartRedisServer(t)
 	testenv.WaitPort(t, port)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
@@ -257,7 +263,7 @@ func TestRedisACLLeastPrivilege(t *testing.T) {
 	admin := redis.NewClient(&redis.Options{Addr: addr})
 	defer admin.Close()
 	const pw = "acl-pw-45"
-	rule := schema.RedisACL(env.Config.KeyPrefix, memorySchema())
+	rule := schema.RedisACL(env.Config.KeyPrefix, s)
 	args := []any{"ACL", "SETUSER", "pg", "on", ">" + pw}
 	for _, f := range strings.Fields(rule) {
 		args = append(args, f)
@@ -272,7 +278,7 @@ func TestRedisACLLeastPrivilege(t *testing.T) {
 		c.Logger = logs.logger()
 	})
 	must(t, c.Ready(ctx))
-	r := newRepo[memKey, memData](t, c, memorySchema())
+	r := newRepo[memKey, memData](t, c, s)
 	var items []runtime.Item[memKey, memData]
 	var keys []memKey
 	for i := range 20 {
@@ -292,6 +298,16 @@ func TestRedisACLLeastPrivilege(t *testing.T) {
 	}
 	if _, err := r.Get(ctx, keys[1]); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("Get after Remove = %v", err)
+	}
+	if s.Mode() == runtime.CacheValue {
+		for range 2 { // a miss that fills, then a hit
+			if rec, err := r.Get(ctx, keys[2]); err != nil || rec.Payload.Value != 2 {
+				t.Fatalf("Get = %+v, %v", rec.Payload, err)
+			}
+		}
+		if st := c.Stats().Cache["value"]; st.Hits == 0 {
+			t.Fatalf("no value-cache hit under the ACL: %+v", st)
+		}
 	}
 	if st := c.Stats(); st.RedisFailures != 0 || st.Redis == 0 {
 		t.Fatalf("under the ACL: %+v\n%s", st, logs.String())
