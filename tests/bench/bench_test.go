@@ -21,6 +21,7 @@ import (
 
 	"github.com/persistgen/persistgen/repo"
 	"github.com/persistgen/persistgen/runtime"
+	"github.com/persistgen/persistgen/schema"
 	"github.com/persistgen/persistgen/tests/testenv"
 )
 
@@ -76,6 +77,7 @@ func run(m *testing.M) int {
 	defer cleanup(ctx, conn, redisURL, f.prefix)
 	fx = f
 	printEnv(ctx, conn, redisURL)
+	printMemory(ctx, f)
 	return m.Run()
 }
 
@@ -92,7 +94,11 @@ func seed(ctx context.Context, conn *runtime.Conn, prefix string) (*fixture, err
 		sig: repo.SignalKey{Symbol: benchSymbol, StrategyName: "macd", ExchangeName: benchExchange},
 		mem: repo.MemoryKey{SignalID: "sig-1", BucketName: "notes", MemoryID: "m1"},
 		t0:  1_600_000_000_000 / 60_000 * 60_000}
-	f.impls = []impl{floor{db: conn.Database(), chunk: conn.WriteChunk()}, upstream{db: conn.Database(), rdb: conn.Redis(), ns: prefix}, ours{r: repos}}
+	c, err := newCached(conn, ours{r: repos})
+	if err != nil {
+		return nil, err
+	}
+	f.impls = []impl{floor{db: conn.Database(), chunk: conn.WriteChunk()}, upstream{db: conn.Database(), rdb: conn.Redis(), ns: prefix}, ours{r: repos}, c}
 	if err := repos.Signal.Put(ctx, f.sig, signalRow(0)); err != nil {
 		return nil, err
 	}
@@ -152,6 +158,31 @@ func printEnv(ctx context.Context, conn *runtime.Conn, redisURL string) {
 		rdb.Close()
 	}
 	fmt.Printf("bench-env: mongo=%s; redis=%s; writechunk=%d; capabilities=%+v\n", s.Product, redisVersion, conn.WriteChunk(), s.Capabilities)
+}
+
+// printMemory measures the Redis memory one cached row takes in each cache
+// mode (MEMORY USAGE of its key, after a read), for the report.
+func printMemory(ctx context.Context, f *fixture) {
+	c, ok := f.impls[3].(cached)
+	if !ok {
+		return
+	}
+	if _, _, err := f.impls[2].readSignal(ctx, f.sig); err != nil {
+		return
+	}
+	for range 2 { // a miss that fills, then a hit
+		if _, _, err := c.readSignal(ctx, f.sig); err != nil {
+			return
+		}
+	}
+	rdb := f.conn.Redis().(*redis.Client)
+	id, err1 := rdb.MemoryUsage(ctx, f.prefix+signalRedisKey(f.sig)).Result()
+	val, err2 := rdb.MemoryUsage(ctx, schema.ValueKey(f.prefix, signalRedisKey(f.sig))).Result()
+	if err1 != nil || err2 != nil {
+		fmt.Printf("bench-memory: not measured (%v, %v)\n", err1, err2)
+		return
+	}
+	fmt.Printf("bench-memory: identity %d B (the key and a 24-character _id), value %d B (the key, the row's BSON document and its expiry), none 0 B\n", id, val)
 }
 
 func signalRow(i int) *repo.SignalRow {
@@ -276,7 +307,7 @@ func BenchmarkWarmRead(b *testing.B) {
 func BenchmarkColdRead(b *testing.B) {
 	compare(b, workload{
 		before: func(ctx context.Context, _ impl, _ int) error {
-			return fx.conn.Redis().Del(ctx, fx.prefix+signalRedisKey(fx.sig)).Err()
+			return fx.conn.Redis().Del(ctx, fx.prefix+signalRedisKey(fx.sig), schema.ValueKey(fx.prefix, signalRedisKey(fx.sig))).Err()
 		},
 		op: func(ctx context.Context, im impl, i int) error {
 			row, ok, err := im.readSignal(ctx, fx.sig)

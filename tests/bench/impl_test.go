@@ -451,3 +451,60 @@ func (o ours) writeMemory(ctx context.Context, k repo.MemoryKey, v repo.MemoryEn
 func (o ours) readMemory(ctx context.Context, k repo.MemoryKey) (repo.MemoryEntry, bool, error) {
 	return o.r.Memory.Get(ctx, k)
 }
+
+// ---- cached: ours with per-domain cache modes. Signals and memory entries
+// in value mode (Redis holds the row), candles in mode none (no Redis);
+// lists as ours.
+
+type cached struct {
+	ours
+	signal *runtime.Repo[repo.SignalKey, *repo.SignalRow]
+	memory *runtime.Repo[repo.MemoryKey, repo.MemoryEntry]
+	candle *runtime.Repo[repo.CandleKey, repo.Candle]
+}
+
+func newCached(conn *runtime.Conn, o ours) (cached, error) {
+	sig, mem, cdl := repo.SignalSchema(), repo.MemorySchema(), repo.CandleSchema()
+	sig.Cache, mem.Cache, cdl.Cache = runtime.CacheValue, runtime.CacheValue, runtime.CacheNone
+	c := cached{ours: o}
+	var err error
+	if c.signal, err = runtime.NewRepo[repo.SignalKey, *repo.SignalRow](conn, sig); err != nil {
+		return c, err
+	}
+	if c.memory, err = runtime.NewRepo[repo.MemoryKey, repo.MemoryEntry](conn, mem); err != nil {
+		return c, err
+	}
+	c.candle, err = runtime.NewRepo[repo.CandleKey, repo.Candle](conn, cdl)
+	return c, err
+}
+
+func (cached) name() string { return "cached" }
+
+func (c cached) readSignal(ctx context.Context, k repo.SignalKey) (*repo.SignalRow, bool, error) {
+	return runtime.PayloadOf(c.signal.Get(ctx, k))
+}
+
+func (c cached) writeSignal(ctx context.Context, k repo.SignalKey, row *repo.SignalRow) error {
+	return c.signal.Put(ctx, k, row, time.Time{})
+}
+
+func (c cached) window(ctx context.Context, ex, sym, interval string, since int64, n int) ([]repo.Candle, bool, error) {
+	return runtime.SeriesWindow(ctx, c.candle, []any{ex, sym, interval}, interval, since, n)
+}
+
+func (c cached) writeCandles(ctx context.Context, ex, sym, interval string, cs []repo.Candle) error {
+	items := make([]runtime.Item[repo.CandleKey, repo.Candle], len(cs))
+	for i, cd := range cs {
+		items[i] = runtime.Item[repo.CandleKey, repo.Candle]{Key: repo.CandleKey{ExchangeName: ex, Symbol: sym, Interval: interval, Timestamp: cd.Timestamp}, Payload: cd}
+	}
+	_, err := runtime.PutSeries(ctx, c.candle, interval, items)
+	return err
+}
+
+func (c cached) writeMemory(ctx context.Context, k repo.MemoryKey, v repo.MemoryEntry, when time.Time) error {
+	return c.memory.Put(ctx, k, v, when)
+}
+
+func (c cached) readMemory(ctx context.Context, k repo.MemoryKey) (repo.MemoryEntry, bool, error) {
+	return runtime.PayloadOf(c.memory.Get(ctx, k))
+}

@@ -70,6 +70,7 @@ func fail(err error) {
 
 type data struct {
 	env, cpu string
+	memory   string
 	reps     int
 	results  []*result // in first-seen order
 	gen      []*result
@@ -96,6 +97,8 @@ func parse(r io.Reader) (*data, error) {
 		switch {
 		case strings.HasPrefix(line, "bench-env: "):
 			d.env = strings.TrimPrefix(line, "bench-env: ")
+		case strings.HasPrefix(line, "bench-memory: "):
+			d.memory = strings.TrimPrefix(line, "bench-memory: ")
 			d.reps++
 			continue
 		case strings.HasPrefix(line, "cpu: "):
@@ -288,6 +291,40 @@ func render(d *data, benchtime, notes string) string {
 		}
 		if strings.HasPrefix(w, "ListRead") {
 			targets = append(targets, target{fmt.Sprintf("%s: ours %g round trip = 1", w, rt(ou)), rt(ou) == 1})
+		}
+	}
+	// Cache modes: "cached" is ours with signals and memory entries in
+	// value mode and candles in mode none.
+	var modeRows []string
+	for _, w := range workloads {
+		ca := d.get(&d.results, w, "cached")
+		if ca == nil || len(ca.samples) == 0 {
+			continue
+		}
+		fl, ou := d.get(&d.results, w, "floor"), d.get(&d.results, w, "ours")
+		rt := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.rt })) }
+		rd := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.redis })) }
+		ns := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.ns })) }
+		fc, oc := ratios(fl, ca), ratios(ou, ca)
+		modeRows = append(modeRows, fmt.Sprintf("| %s | %g · %g · %g | %g · %g | %s · %s · %s | %s | %s |", w, rt(fl), rt(ou), rt(ca), rd(ou), rd(ca),
+			ms(ns(fl)), ms(ns(ou)), ms(ns(ca)), ratioCell(fc), ratioCell(oc)))
+		switch {
+		case w == "WarmRead":
+			targets = append(targets, target{fmt.Sprintf("%s: value mode floor/cached %.1f ≥ 3 (one Redis round trip)", w, median(fc)), median(fc) >= 3})
+			targets = append(targets, target{fmt.Sprintf("%s: value mode %g round trip = 1, %g on MongoDB", w, rt(ca), rt(ca)-rd(ca)), rt(ca) == 1 && rd(ca) == 1})
+		case w == "Write":
+			targets = append(targets, target{fmt.Sprintf("%s: value mode %g round trips ≤ identity's %g + 1", w, rt(ca), rt(ou)), rt(ca) <= rt(ou)+1})
+		case strings.HasPrefix(w, "CandleWindow") || w == "CandleWrite500":
+			targets = append(targets, target{fmt.Sprintf("%s: mode none %g Redis round trips = 0, %g round trips in all (identity: %g)", w, rd(ca), rt(ca), rt(ou)), rd(ca) == 0})
+		}
+	}
+	if len(modeRows) > 0 {
+		b.WriteString("\n## Cache modes\n\n")
+		b.WriteString("cached: the generated runtime with signals and memory entries in `value` mode (Redis holds the row) and candles in mode `none` (no Redis); lists stay in `identity` mode. Ratios are times, within each run.\n\n")
+		b.WriteString("| workload | rt/op floor · ours · cached | Redis rt/op ours · cached | median time floor · ours · cached | floor / cached | ours / cached |\n|---|---|---|---|---|---|\n")
+		b.WriteString(strings.Join(modeRows, "\n") + "\n")
+		if d.memory != "" {
+			b.WriteString("\nRedis memory per cached row (`MEMORY USAGE`, one signal row): " + d.memory + "\n")
 		}
 	}
 	b.WriteString("\n## Targets\n\n")
