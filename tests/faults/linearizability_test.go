@@ -58,6 +58,17 @@ func regSchema() *runtime.Schema {
 		Key: []runtime.KeyField{{Name: "run", Type: runtime.TypeString}, {Name: "key", Type: runtime.TypeString}}, HasRemoved: true, Payload: "payload"}
 }
 
+// regSchemaIn is regSchema in a cache mode; the value mode's TTL is short,
+// so that writes waiting it out (Redis unreachable) keep the rounds short.
+func regSchemaIn(mode runtime.CacheMode) *runtime.Schema {
+	s := regSchema()
+	s.Cache = mode
+	if mode == runtime.CacheValue {
+		s.CacheTTL = 500 * time.Millisecond
+	}
+	return s
+}
+
 // input and output of one operation on one key.
 type regIn struct {
 	write  bool
@@ -217,24 +228,56 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	if err := env.Conn.EnsureIndexes(ctx, regSchema()); err != nil {
 		t.Fatal(err)
 	}
-	repos := make([]*runtime.Repo[regKey, regVal], clients)
-	for i := range repos {
-		c := env.Conn
+	// Cache modes, one per round in turn (PERSIST_TEST_FAULT_MODES, default
+	// identity,value).
+	modes := []runtime.CacheMode{runtime.CacheIdentity, runtime.CacheValue}
+	if v := os.Getenv("PERSIST_TEST_FAULT_MODES"); v != "" {
+		modes = nil
+		for _, m := range strings.Split(v, ",") {
+			modes = append(modes, runtime.CacheMode(m))
+		}
+	}
+	conns := make([]*runtime.Conn, clients)
+	for i := range conns {
+		conns[i] = env.Conn
 		if i > 0 {
-			c = env.Open(t)
+			conns[i] = env.Open(t)
 		}
-		r, err := runtime.NewRepo[regKey, regVal](c, regSchema())
-		if err != nil {
-			t.Fatal(err)
+	}
+	reposIn := map[runtime.CacheMode][]*runtime.Repo[regKey, regVal]{}
+	for _, m := range modes {
+		for _, c := range conns {
+			r, err := runtime.NewRepo[regKey, regVal](c, regSchemaIn(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reposIn[m] = append(reposIn[m], r)
 		}
-		repos[i] = r
 	}
 
-	var histories, ops, violations, undecided, writesAcked atomic.Int64
+	var histories, ops, violations, undecided, writesAcked, rawChecked atomic.Int64
 	faultSet := faults(mongo, redis)
 	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
 	for round := 0; time.Now().Before(deadline); round++ {
 		run := fmt.Sprintf("%s-%d", testenv.ID(), round)
+		mode := modes[round%len(modes)]
+		repos := reposIn[mode]
+		// The value mode promises linearizability while Redis answers every
+		// client or none, and read-after-write when Redis is unreachable
+		// but keeps its data (design/value-cache.md §7.0), which is what a
+		// proxy fault is: its rounds alternate between MongoDB faults
+		// (checked both ways) and Redis faults (read-after-write).
+		roundFaults := faultSet
+		redisFaults := false
+		if mode == runtime.CacheValue {
+			redisFaults = (round/len(modes))%2 == 1
+			roundFaults = nil
+			for _, f := range faultSet {
+				if strings.HasPrefix(f.name, "redis") == redisFaults {
+					roundFaults = append(roundFaults, f)
+				}
+			}
+		}
 		keys := []string{"x", "y", "z", "w"}
 		rec := &recorder{t0: time.Now()}
 		var next atomic.Int64
@@ -250,7 +293,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 				return
 			}
 			for {
-				f := faultSet[rand.IntN(len(faultSet))]
+				f := roundFaults[rand.IntN(len(roundFaults))]
 				select {
 				case <-stop:
 					return
@@ -297,6 +340,16 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		for _, k := range keys {
 			readFinal(t, repos[0], run, k, rec)
 		}
+		if mode == runtime.CacheValue {
+			rawChecked.Add(1)
+			for _, v := range readAfterWrite(rec.ops) {
+				violations.Add(1)
+				t.Errorf("round %d (%s mode): %s", round, mode, v)
+			}
+			if redisFaults {
+				continue
+			}
+		}
 		res, info := porcupine.CheckOperationsVerbose(regModel, rec.ops, 20*time.Second)
 		histories.Add(1)
 		ops.Add(int64(len(rec.ops)))
@@ -313,8 +366,8 @@ func TestLinearizableUnderFaults(t *testing.T) {
 			undecided.Add(1)
 		}
 	}
-	t.Logf("faults: %d histories, %d operations (%d acknowledged writes), %d violations, %d undecided by the checker in time",
-		histories.Load(), ops.Load(), writesAcked.Load(), violations.Load(), undecided.Load())
+	t.Logf("faults: %d histories checked for linearizability, %d operations (%d acknowledged writes), %d value-mode histories checked for read-after-write, %d violations, %d undecided by the checker in time",
+		histories.Load(), ops.Load(), writesAcked.Load(), rawChecked.Load(), violations.Load(), undecided.Load())
 	if histories.Load() == 0 {
 		t.Fatal("no history was checked")
 	}
@@ -419,5 +472,108 @@ func readFinal(t *testing.T, r *runtime.Repo[regKey, regVal], run, k string, rec
 			t.Fatalf("final read of %s: %v", k, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// readAfterWrite checks the weaker promise, per key: every read returns the
+// value of a write called before the read returned (nothing from the
+// future), never a value older than a write that returned before the read
+// was called, and "absent" only when no write that returned before the
+// read could still be undone by a remove. Writes carry unique values, so
+// each value names its write; "older" is judged only where real time
+// orders the two writes (one returned before the other was called), so the
+// check raises no false alarm.
+func readAfterWrite(h []porcupine.Operation) []string {
+	type op struct {
+		in        regIn
+		out       regOut
+		call, ret int64
+	}
+	byKey := map[string][]op{}
+	for _, o := range h {
+		byKey[o.Metadata.(string)] = append(byKey[o.Metadata.(string)], op{o.Input.(regIn), o.Output.(regOut), o.Call, o.Return})
+	}
+	var bad []string
+	for k, ops := range byKey {
+		writeOf := map[int]op{}
+		for _, o := range ops {
+			if o.in.write {
+				writeOf[o.in.v] = o
+			}
+		}
+		for _, r := range ops {
+			if r.in.write || r.in.remove {
+				continue
+			}
+			if r.out.v == 0 {
+				for _, w := range ops {
+					if !w.in.write || w.ret == ambiguous || w.ret >= r.call {
+						continue
+					}
+					undone := false
+					for _, rm := range ops {
+						if rm.in.remove && (rm.ret == ambiguous || rm.ret > w.call) {
+							undone = true
+						}
+					}
+					if !undone {
+						bad = append(bad, fmt.Sprintf("key %s: a read called at %d returned absent after put(%d) returned at %d", k, r.call, w.in.v, w.ret))
+						break
+					}
+				}
+				continue
+			}
+			w, ok := writeOf[r.out.v]
+			switch {
+			case !ok:
+				bad = append(bad, fmt.Sprintf("key %s: a read returned %d, which nobody wrote", k, r.out.v))
+				continue
+			case w.call > r.ret:
+				bad = append(bad, fmt.Sprintf("key %s: a read returned %d before put(%d) was called", k, r.out.v, r.out.v))
+				continue
+			}
+			for _, later := range ops {
+				if (later.in.write || later.in.remove) && later.ret != ambiguous && later.ret < r.call && w.ret != ambiguous && w.ret < later.call {
+					bad = append(bad, fmt.Sprintf("key %s: a read called at %d returned %d, older than %s, which returned at %d", k, r.call, r.out.v, describe(later.in), later.ret))
+					break
+				}
+			}
+		}
+	}
+	return bad
+}
+
+func describe(in regIn) string {
+	if in.remove {
+		return "a remove"
+	}
+	return fmt.Sprintf("put(%d)", in.v)
+}
+
+// The read-after-write checker finds what it names, and nothing else.
+func TestReadAfterWriteChecker(t *testing.T) {
+	w := func(v int, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{Input: regIn{write: true, v: v}, Output: regOut{}, Call: call, Return: ret, Metadata: "k"}
+	}
+	r := func(v int, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{Input: regIn{}, Output: regOut{v: v}, Call: call, Return: ret, Metadata: "k"}
+	}
+	for _, tc := range []struct {
+		name string
+		h    []porcupine.Operation
+		bad  bool
+	}{
+		{"fresh", []porcupine.Operation{w(1, 0, 10), w(2, 20, 30), r(2, 40, 50)}, false},
+		{"stale after a returned write", []porcupine.Operation{w(1, 0, 10), w(2, 20, 30), r(1, 40, 50)}, true},
+		{"concurrent writes may read either", []porcupine.Operation{w(1, 0, 30), w(2, 5, 30), r(1, 40, 50)}, false},
+		{"from the future", []porcupine.Operation{r(1, 0, 10), w(1, 20, 30)}, true},
+		{"absent after a returned write", []porcupine.Operation{w(1, 0, 10), r(0, 20, 30)}, true},
+		{"absent while the write runs", []porcupine.Operation{w(1, 0, 40), r(0, 20, 30)}, false},
+		{"absent after a remove", []porcupine.Operation{w(1, 0, 10), {Input: regIn{remove: true}, Output: regOut{removed: true}, Call: 15, Return: 18, Metadata: "k"}, r(0, 20, 30)}, false},
+		{"nobody wrote it", []porcupine.Operation{r(7, 0, 10)}, true},
+	} {
+		if got := readAfterWrite(tc.h); (len(got) > 0) != tc.bad {
+			t.Errorf("%s: %v", tc.name, got)
+		}
 	}
 }
