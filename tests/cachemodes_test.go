@@ -88,8 +88,10 @@ func TestValueCacheNeverStaleAfterWrite(t *testing.T) {
 		return rec.Payload.Value
 	}
 	k := memKey{"s", "b", "k"}
-	if read(k) != -1 || read(k) != -1 { // cached as absent
-		t.Fatal("absent key read a value")
+	for range 2 { // the second read is the cached absence
+		if read(k) != -1 {
+			t.Fatal("absent key read a value")
+		}
 	}
 	if _, err := b.Insert(ctx, k, memData{Value: 1}, ms(1)); err != nil {
 		t.Fatal(err)
