@@ -97,9 +97,10 @@ func parse(r io.Reader) (*data, error) {
 		switch {
 		case strings.HasPrefix(line, "bench-env: "):
 			d.env = strings.TrimPrefix(line, "bench-env: ")
+			d.reps++
+			continue
 		case strings.HasPrefix(line, "bench-memory: "):
 			d.memory = strings.TrimPrefix(line, "bench-memory: ")
-			d.reps++
 			continue
 		case strings.HasPrefix(line, "cpu: "):
 			d.cpu = strings.TrimPrefix(line, "cpu: ")

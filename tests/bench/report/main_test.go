@@ -18,6 +18,35 @@ BenchmarkCandleWindow/500/floor-2   	5	 125 ns/op	 1.000 mongo/op	 0 redis/op	 1
 BenchmarkGenerate/shipped-2         	100	 9000000 ns/op	 3000000 B/op	 70000 allocs/op
 `
 
+const cachedOutput = `cpu: Test CPU
+bench-env: mongo=x; redis=7; writechunk=1
+bench-memory: identity 136 B, value 784 B, none 0 B
+BenchmarkWarmRead/floor-2 	5	 400 ns/op	 1.000 mongo/op	 0 redis/op	 1.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
+BenchmarkWarmRead/ours-2  	5	 500 ns/op	 1.000 mongo/op	 1.000 redis/op	 2.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
+BenchmarkWarmRead/cached-2	5	 100 ns/op	 0 mongo/op	 1.000 redis/op	 1.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
+BenchmarkCandleWrite500/ours-2  	5	 500 ns/op	 1.000 mongo/op	 1.000 redis/op	 2.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
+BenchmarkCandleWrite500/cached-2	5	 400 ns/op	 1.000 mongo/op	 1.000 redis/op	 2.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
+`
+
+// The cache-modes table and its targets: value's warm read against the
+// floor, and no Redis in mode none (missed here on purpose).
+func TestCacheModesReport(t *testing.T) {
+	d, err := parse(strings.NewReader(cachedOutput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := render(d, "300ms", "")
+	for _, want := range []string{"## Cache modes", "| WarmRead | 1 · 2 · 1 | 1 · 1 |", "value mode floor/cached 4.0 ≥ 3 (one Redis round trip): met",
+		"CandleWrite500: mode none 1 Redis round trips = 0", "Redis memory per cached row (`MEMORY USAGE`, one signal row): identity 136 B, value 784 B, none 0 B"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if !strings.Contains(md, "CandleWrite500: mode none 1 Redis round trips = 0, 2 round trips in all (identity: 2): **missed**") {
+		t.Errorf("the mode-none target was not missed:\n%s", md)
+	}
+}
+
 func TestRatiosArePairedWithinEachRepetition(t *testing.T) {
 	d, err := parse(strings.NewReader(sampleOutput))
 	if err != nil {
