@@ -610,6 +610,8 @@ func (r *resolver) resolveCache(d *Domain, ds *domainSpec, what string) {
 		return
 	}
 	switch c.Mode {
+	case "":
+		r.add(c.Pos, "%s: a cache block needs a mode: identity, none or value", what)
 	case "identity", "none", "value":
 		ds.cache = schema.CacheMode(c.Mode)
 	case "local":
@@ -631,8 +633,10 @@ func (r *resolver) resolveCache(d *Domain, ds *domainSpec, what string) {
 		switch {
 		case c.Mode != "value":
 			r.add(where(c.at, "ttl", c.Pos), "%s: ttl applies to the value cache mode only", what)
-		case err != nil || ttl < 100*time.Millisecond:
-			r.add(where(c.at, "ttl", c.Pos), "%s: ttl %q must be a duration of at least 100ms (15s when unset); a write that cannot reach Redis waits this long", what, c.TTL)
+		case err != nil:
+			r.add(where(c.at, "ttl", c.Pos), "%s: ttl %q is not a duration; write it as Go does (15s, 1m30s, 250ms)", what, c.TTL)
+		case ttl < schema.MinCacheTTL || ttl > schema.MaxCacheTTL || ttl%time.Millisecond != 0:
+			r.add(where(c.at, "ttl", c.Pos), "%s: ttl %s must be whole milliseconds from %s to %s (15s when unset); a write that cannot reach Redis waits this long", what, c.TTL, schema.MinCacheTTL, schema.MaxCacheTTL)
 		default:
 			ds.cacheTTL = ttl
 		}

@@ -509,17 +509,38 @@ func (b *batch[K, P]) keyExists(ctx context.Context, i int) (bool, error) {
 // their representative's outcome, and returns nil or the batch error.
 func (b *batch[K, P]) finish(ctx context.Context) error {
 	b.r.ids.writeMany(ctx, b.set, nil)
+	var notInvalidated error
 	if b.r.values != nil {
 		// Every item sent may have changed its row, the unknown ones too.
 		keys := make([][]any, len(b.reps))
 		for j, i := range b.reps {
 			keys[j] = b.vals[i]
 		}
-		if err := b.r.invalidate(ctx, nil, keys...); err != nil {
-			b.r.ops[b.op].errors.Add(1)
-			return b.r.conn.secrets.scrubOp(&OpError{Op: opNames[b.op], Domain: b.r.s.Domain, Err: err})
-		}
+		notInvalidated = b.r.invalidate(ctx, nil, keys...)
 	}
+	if err := b.result(ctx); err != nil || notInvalidated != nil {
+		// The items' outcomes stand either way; ErrNotInvalidated says
+		// only that the cache may lag.
+		if err == nil {
+			b.r.ops[b.op].errors.Add(1)
+			return b.r.conn.secrets.scrubOp(&OpError{Op: opNames[b.op], Domain: b.r.s.Domain, Err: notInvalidated})
+		}
+		if notInvalidated != nil {
+			var op *OpError
+			if errors.As(err, &op) {
+				cp := *op
+				cp.Err = errors.Join(op.Err, notInvalidated)
+				return &cp
+			}
+		}
+		return err
+	}
+	return nil
+}
+
+// result gives duplicates their representative's outcome and returns nil or
+// the batch error.
+func (b *batch[K, P]) result(ctx context.Context) error {
 	ok := true
 	for i, rep := range b.rep {
 		o := b.outcome[rep]

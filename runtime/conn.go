@@ -127,7 +127,7 @@ func Open(cfg Config) (*Conn, error) {
 		c.rdb.AddHook(redisHook{&c.counters})
 		c.cache = &identityCache{rdb: c.rdb, ns: cfg.KeyPrefix, retryAfter: cfg.RedisRetryAfter, log: c.log, counters: &c.counters,
 			explain: func(err error) error { return c.secrets.scrub(c.explainRedis(err)) }}
-		c.values = newValueCache(c.rdb, c.cache, &c.counters)
+		c.values = newValueCache(c.rdb, c.cache, &c.counters, cfg.OpTimeout)
 	}
 	return c, nil
 }
@@ -434,6 +434,9 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	if mongoAuthCode(err) != 0 {
 		return c.mongoAuthError(err)
+	}
+	if errors.Is(err, ErrNotInvalidated) {
+		return err // MongoDB answered: the write is stored
 	}
 	switch {
 	case errors.Is(err, mongo.ErrClientDisconnected):

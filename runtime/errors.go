@@ -25,6 +25,11 @@ var (
 	// a user without a privilege the runtime needs (README, "Least
 	// privilege"). Never retried: waiting does not fix credentials.
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrNotInvalidated: a write to a value-cache domain is stored, but the
+	// caller's context ended before Redis could be reached to invalidate
+	// the cached row; other processes may read the previous row until the
+	// cache TTL has passed. The write itself succeeded.
+	ErrNotInvalidated = errors.New("stored, cache not invalidated")
 	// ErrIndexConflict: an index with the wanted name exists with another
 	// definition. The runtime never drops or changes indexes on its own.
 	ErrIndexConflict = errors.New("index conflict")

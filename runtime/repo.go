@@ -101,6 +101,10 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 	case schema.CacheIdentity:
 		r.ids = c.cache
 	case schema.CacheValue:
+		if c.values == nil {
+			return nil, &OpError{Op: "NewRepo", Domain: s.Domain, Err: errorf(ErrInvalidArgument,
+				"%s uses the value cache, which every writer must invalidate, and this Conn has no Redis (DisableRedis): give it Redis, or use the identity or none mode", s.Domain)}
+		}
 		r.values = c.values
 	}
 	for i := range r.ops {
@@ -176,7 +180,7 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 	rk := r.s.RedisKey(r.conn.cfg.KeyPrefix, vals)
 	filter := r.s.filter(vals)
 	if r.values != nil {
-		return r.getValue(ctx, vals, valueKey(r.conn.cfg.KeyPrefix, r.s.RedisKey("", vals)), filter)
+		return r.getValue(ctx, vals, r.valueKey(vals), filter)
 	}
 	stale := false
 	if id, ok := r.ids.get(ctx, rk); ok {
@@ -218,11 +222,15 @@ func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter
 	var zero Record[K, P]
 	got := r.values.get(ctx, vk)
 	if got.hit {
-		r.hit(opGet)
-		if got.absent {
-			return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
+		// The entry must be this key's row: a document of another key
+		// (never written so, but Redis is shared) is a miss, not an answer.
+		if got.absent || schema.Canon(r.docKeyValues(got.raw)) == schema.Canon(vals) {
+			r.hit(opGet)
+			if got.absent {
+				return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
+			}
+			return r.visible(opGet, vals, got.raw)
 		}
-		return r.visible(opGet, vals, got.raw)
 	}
 	r.miss(opGet)
 	raw, err := r.findOne(ctx, filter)
@@ -231,6 +239,7 @@ func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter
 		r.values.put(ctx, vk, got.token, nil, r.ttl)
 		return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
 	case err != nil:
+		r.values.giveBack(vk, got.token)
 		return zero, r.opErr(ctx, opGet, vals, err)
 	}
 	r.values.put(ctx, vk, got.token, raw, r.ttl)
@@ -248,12 +257,17 @@ func (r *Repo[K, P]) invalidate(ctx context.Context, werr error, keys ...[]any) 
 	commit := time.Now()
 	vks := make([]string, len(keys))
 	for i, vals := range keys {
-		vks[i] = valueKey(r.conn.cfg.KeyPrefix, r.s.RedisKey("", vals))
+		vks[i] = r.valueKey(vals)
 	}
 	if err := r.values.invalidate(ctx, vks, commit, r.ttl); err != nil && werr == nil {
 		return err
 	}
 	return werr
+}
+
+// valueKey is the value-cache key of a row of this domain.
+func (r *Repo[K, P]) valueKey(vals []any) string {
+	return valueKey(r.conn.cfg.KeyPrefix, r.s.RedisPrefix, r.conn.db.Name(), r.s.Collection, vals)
 }
 
 // findOne is one FindOne, bounded by Config.OpTimeout.
@@ -340,11 +354,10 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool
 	update := bson.D{{Key: "$setOnInsert", Value: doc}}
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before))
 	id, existed, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
-	if err != nil || !existed {
-		err = r.invalidate(ctx, err, vals) // a kept row is unchanged: nothing to void
-	}
-	if err != nil {
-		return false, r.opErr(ctx, opInsert, vals, err)
+	// Invalidated even when the row existed: Insert's answer is a read,
+	// and a later Get must agree with it.
+	if err := r.invalidate(ctx, err, vals); err != nil {
+		return !existed && errors.Is(err, ErrNotInvalidated), r.opErr(ctx, opInsert, vals, err)
 	}
 	if !existed {
 		id = newID

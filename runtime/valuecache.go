@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,6 +42,7 @@ type valueCache struct {
 	stats    *cacheCounters
 	read     *redis.Script
 	fill     *redis.Script
+	release  *redis.Script
 	leaseTTL time.Duration
 }
 
@@ -74,6 +76,13 @@ redis.call('PEXPIREAT', KEYS[1], lx + 1000)
 return {3}
 `
 
+const releaseScript = `
+if redis.call('HGET', KEYS[1], 'lt') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'lt', 'la', 'lx')
+end
+return 1
+`
+
 const fillScript = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -91,13 +100,39 @@ redis.call('PEXPIREAT', KEYS[1], vx + 1000)
 return 1
 `
 
-func newValueCache(rdb RedisClient, breaker *identityCache, counters *counters) *valueCache {
+// newValueCache builds a Conn's value cache. A lease lives as long as the
+// holder's MongoDB read may take (opTimeout, within 1 s to 30 s), so that a
+// slow read still fills; a holder whose read fails gives its lease back.
+func newValueCache(rdb RedisClient, breaker *identityCache, counters *counters, opTimeout time.Duration) *valueCache {
+	lease := min(max(opTimeout, time.Second), 30*time.Second)
 	return &valueCache{rdb: rdb, breaker: breaker, stats: counters.cache(schema.CacheValue),
-		read: redis.NewScript(readScript), fill: redis.NewScript(fillScript), leaseTTL: time.Second}
+		read: redis.NewScript(readScript), fill: redis.NewScript(fillScript), release: redis.NewScript(releaseScript), leaseTTL: lease}
 }
 
-// valueKey is the Redis key of a value-cached row (schema.ValueKey).
-func valueKey(ns, redisKey string) string { return schema.ValueKey(ns, redisKey) }
+// valueKey is the Redis key of a value-cached row: the domain's Redis
+// prefix (for ACL patterns), then the database, the collection and the
+// key's canonical form (schema.Canon: the string "1" and the number 1
+// differ), so that no two rows of any database share an entry.
+func valueKey(ns, redisPrefix, db, collection string, vals []any) string {
+	var b strings.Builder
+	schema.EscapeKeyPart(&b, db+"."+collection)
+	b.WriteByte(':')
+	schema.EscapeKeyPart(&b, schema.Canon(vals))
+	tail := strings.NewReplacer("{", "%7B", "}", "%7D").Replace(b.String())
+	return schema.ValueKey(ns, redisPrefix+":"+tail)
+}
+
+// giveBack releases a lease its holder will not fill (its read failed).
+func (v *valueCache) giveBack(key, token string) {
+	if v == nil || token == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := v.release.Run(ctx, v.rdb, []string{key}, token).Err(); err != nil {
+		v.breaker.fail(ctx, "value release", err)
+	}
+}
 
 // readOutcome is what READ decided: a hit (raw, or absent), a lease for
 // this reader to fill, or a bypass (read MongoDB and fill nothing).
@@ -193,7 +228,9 @@ func (v *valueCache) invalidate(ctx context.Context, keys []string, commit time.
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("written, but the context ended before the value cache was invalidated; other readers may see the previous value until %s: %w", until.Format(time.RFC3339Nano), ctx.Err())
+			return &causeError{kind: ErrNotInvalidated, cause: fmt.Errorf(
+				"the write is stored, but Redis could not be reached to invalidate the value cache before the caller's context ended: other processes may read the previous value until %s (%w)",
+				until.Format(time.RFC3339Nano), ctx.Err())}
 		}
 		v.breaker.fail(ctx, "value invalidate", err)
 		left := time.Until(until)

@@ -16,7 +16,7 @@ import (
 func RedisCommands(mode CacheMode) []string {
 	switch mode {
 	case CacheNone:
-		return nil
+		return []string{"ping"} // Ready waits for Redis whatever the modes
 	case CacheValue:
 		return []string{"ping", "evalsha", "eval", "time", "hmget", "hset", "hdel", "pexpireat", "del"}
 	}

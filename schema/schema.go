@@ -143,8 +143,13 @@ const (
 	CacheValue CacheMode = "value"
 )
 
-// DefaultCacheTTL is a CacheValue entry's life when Schema.CacheTTL is zero.
-const DefaultCacheTTL = 15 * time.Second
+// DefaultCacheTTL is a CacheValue entry's life when Schema.CacheTTL is zero;
+// MinCacheTTL and MaxCacheTTL bound a chosen one.
+const (
+	DefaultCacheTTL = 15 * time.Second
+	MinCacheTTL     = 100 * time.Millisecond
+	MaxCacheTTL     = 10 * time.Minute
+)
 
 // CacheModes lists the modes a manifest may name.
 func CacheModes() []CacheMode { return []CacheMode{CacheIdentity, CacheNone, CacheValue} }
@@ -218,8 +223,8 @@ func (s *Schema) Validate() error {
 	if !slices.Contains(CacheModes(), s.Mode()) {
 		return bad("cache mode %q: use identity, none or value", s.Cache)
 	}
-	if s.CacheTTL < 0 || (s.CacheTTL != 0 && s.Mode() != CacheValue) {
-		return bad("CacheTTL %s applies to the value cache mode only and cannot be negative", s.CacheTTL)
+	if s.CacheTTL != 0 && (s.Mode() != CacheValue || s.CacheTTL < MinCacheTTL || s.CacheTTL > MaxCacheTTL) {
+		return bad("CacheTTL %s: it applies to the value cache mode only, from %s to %s (a write that cannot reach Redis waits it out)", s.CacheTTL, MinCacheTTL, MaxCacheTTL)
 	}
 	return nil
 }

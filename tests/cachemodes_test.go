@@ -310,3 +310,95 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// Value-cache entries are per database, collection and exact key: two
+// databases behind one Redis and KeyPrefix never read each other's rows,
+// and the string "1" and the number 1 are two keys.
+func TestValueCacheKeysAreDatabaseAndTypeExact(t *testing.T) {
+	s := memorySchemaIn(runtime.CacheValue, time.Minute)
+	env := setup(t, s)
+	other := testenv.New(t, func(c *runtime.Config) { c.KeyPrefix = env.Config.KeyPrefix })
+	a, b := newRepo[memKey, memData](t, env.Conn, s), newRepo[memKey, memData](t, other.Conn, s)
+	ctx := ctxT(t)
+	k := memKey{"s", "b", "1"}
+	must(t, a.Put(ctx, k, memData{Value: 1}, ms(1)))
+	if rec, err := a.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+		t.Fatalf("a: %+v, %v", rec.Payload, err)
+	}
+	if _, err := b.Get(ctx, k); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("another database read a's row: %v", err)
+	}
+	must(t, b.Put(ctx, k, memData{Value: 2}, ms(1)))
+	if rec, err := a.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+		t.Fatalf("a after b's write: %+v, %v", rec.Payload, err)
+	}
+	ak := func(c any) anyKeyVals { return anyKeyVals{"s", "b", c} }
+	r := newRepo[anyKeyVals, memData](t, env.Conn, s)
+	must(t, r.Put(ctx, ak("7"), memData{Value: 70}, ms(1)))
+	must(t, r.Put(ctx, ak(int64(7)), memData{Value: 7}, ms(1)))
+	for range 2 {
+		if rec, err := r.Get(ctx, ak("7")); err != nil || rec.Payload.Value != 70 {
+			t.Fatalf(`"7": %+v, %v`, rec.Payload, err)
+		}
+		if rec, err := r.Get(ctx, ak(int64(7))); err != nil || rec.Payload.Value != 7 {
+			t.Fatalf("7: %+v, %v", rec.Payload, err)
+		}
+	}
+}
+
+// anyKeyVals is a memory key whose parts may be of any type.
+type anyKeyVals struct {
+	SignalID any `bson:"signalId"`
+	Bucket   any `bson:"bucketName"`
+	MemoryID any `bson:"memoryId"`
+}
+
+func (k anyKeyVals) KeyValues() []any { return []any{k.SignalID, k.Bucket, k.MemoryID} }
+
+// A Conn without Redis cannot host a value-cache domain: its writes would
+// not invalidate.
+func TestValueCacheNeedsRedis(t *testing.T) {
+	s := memorySchemaIn(runtime.CacheValue, 0)
+	env := setup(t, s)
+	c := env.Open(t, func(c *runtime.Config) { c.DisableRedis = true })
+	if _, err := runtime.NewRepo[memKey, memData](c, s); !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Fatalf("NewRepo = %v", err)
+	}
+}
+
+// With Redis down and a caller's deadline shorter than the TTL, a write is
+// stored and says so: ErrNotInvalidated (Insert reports it inserted; a
+// batch keeps its outcomes).
+func TestValueCacheWriteOutlivedByItsCaller(t *testing.T) {
+	s := memorySchemaIn(runtime.CacheValue, 10*time.Second)
+	env := setup(t, s)
+	down := env.Open(t, func(c *runtime.Config) {
+		c.RedisURL, c.RedisAddr = "", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t))
+		c.RedisRetryAfter, c.RedisTimeout, c.ReadyTimeout = 50*time.Millisecond, 50*time.Millisecond, time.Second
+	})
+	must(t, down.Ready(ctxT(t)))
+	r := newRepo[memKey, memData](t, down, s)
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	err := r.Put(short(), memKey{"s", "b", "1"}, memData{Value: 1}, ms(1))
+	if !errors.Is(err, runtime.ErrNotInvalidated) {
+		t.Fatalf("Put = %v", err)
+	}
+	inserted, err := r.Insert(short(), memKey{"s", "b", "2"}, memData{Value: 2}, ms(1))
+	if !inserted || !errors.Is(err, runtime.ErrNotInvalidated) {
+		t.Fatalf("Insert = %v, %v", inserted, err)
+	}
+	err = r.PutMany(short(), []runtime.Item[memKey, memData]{{Key: memKey{"s", "b", "3"}, Payload: memData{Value: 3}, When: ms(1)}})
+	if !errors.Is(err, runtime.ErrNotInvalidated) {
+		t.Fatalf("PutMany = %v", err)
+	}
+	plain := newRepo[memKey, memData](t, env.Conn, memorySchema())
+	for i := 1; i <= 3; i++ {
+		if rec, err := plain.Get(ctxT(t), memKey{"s", "b", strconv.Itoa(i)}); err != nil || rec.Payload.Value != i {
+			t.Fatalf("row %d: %+v, %v", i, rec.Payload, err)
+		}
+	}
+}

@@ -121,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		for _, d := range m.Domains() {
 			schemas = append(schemas, m.Schema(d))
 		}
-		fmt.Fprintf(stdout, "# Redis ACL for the %d domains of %s: their identity keys and the commands\n", len(schemas), *manifest)
+		fmt.Fprintf(stdout, "# Redis ACL for the %d domains of %s: their keys (per cache mode) and the commands\n", len(schemas), *manifest)
 		fmt.Fprintf(stdout, "# the runtime sends, nothing else. Replace PASSWORD (or put the rule in an ACL file).\n")
 		fmt.Fprintf(stdout, "ACL SETUSER %s on >PASSWORD %s\n\n", *aclUser, schema.RedisACL(*keyPrefix, schemas...))
 		fmt.Fprintf(stdout, "// MongoDB role for database %s: the actions the runtime needs on each domain's\n", *database)
