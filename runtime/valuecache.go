@@ -238,9 +238,16 @@ func (v *valueCache) invalidate(ctx context.Context, keys []string, commit time.
 			v.stats.waitOuts.Add(1)
 			return nil
 		}
+		// The next try waits for the breaker's retry time (Redis is known
+		// to be down until then: no dial every few milliseconds), and at
+		// least a growing backoff; never past the wait-out.
+		pause := time.Duration(1<<min(attempt, 8)) * time.Millisecond
+		if until := v.breaker.downUntil.Load(); until != 0 {
+			pause = max(pause, time.Until(time.Unix(0, until)))
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(min(left, time.Duration(1<<min(attempt, 8))*time.Millisecond)):
+		case <-time.After(min(left, pause)):
 		}
 	}
 }
