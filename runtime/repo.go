@@ -265,6 +265,24 @@ func (r *Repo[K, P]) invalidate(ctx context.Context, werr error, keys ...[]any) 
 	return werr
 }
 
+// CacheKey returns the Redis key that caches k in the domain's cache mode,
+// with the Conn's KeyPrefix: the identity key (identity mode), the value
+// key (value mode), or "" (mode none). For operators and tests: the
+// runtime never needs it.
+func (r *Repo[K, P]) CacheKey(k K) (string, error) {
+	vals, err := r.s.Values(k.KeyValues())
+	if err != nil {
+		return "", &OpError{Op: "CacheKey", Domain: r.s.Domain, Err: err}
+	}
+	switch r.s.Mode() {
+	case schema.CacheNone:
+		return "", nil
+	case schema.CacheValue:
+		return r.valueKey(vals), nil
+	}
+	return r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), nil
+}
+
 // valueKey is the value-cache key of a row of this domain.
 func (r *Repo[K, P]) valueKey(vals []any) string {
 	return valueKey(r.conn.cfg.KeyPrefix, r.s.RedisPrefix, r.conn.db.Name(), r.s.Collection, vals)

@@ -67,6 +67,16 @@ func TestValueCacheRoundTrips(t *testing.T) {
 	if st.Hits != 2 || st.Misses != 3 || st.Invalidations != 2 {
 		t.Fatalf("stats: %+v", st)
 	}
+	// CacheKey names the key that holds the row, in each mode.
+	vk, err := r.CacheKey(k)
+	must(t, err)
+	if n, err := env.Redis.Exists(ctx, vk).Result(); err != nil || n != 1 {
+		t.Fatalf("CacheKey %q: exists %d, %v", vk, n, err)
+	}
+	none := newRepo[memKey, memData](t, env.Conn, memorySchemaIn(runtime.CacheNone, 0))
+	if key, err := none.CacheKey(k); key != "" || err != nil {
+		t.Fatalf("CacheKey in mode none = %q, %v", key, err)
+	}
 }
 
 // Never stale once a write has returned: another Conn's cached value (and

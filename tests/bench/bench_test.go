@@ -21,7 +21,6 @@ import (
 
 	"github.com/persistgen/persistgen/repo"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/schema"
 	"github.com/persistgen/persistgen/tests/testenv"
 )
 
@@ -177,7 +176,12 @@ func printMemory(ctx context.Context, f *fixture) {
 	}
 	rdb := f.conn.Redis().(*redis.Client)
 	id, err1 := rdb.MemoryUsage(ctx, f.prefix+signalRedisKey(f.sig)).Result()
-	val, err2 := rdb.MemoryUsage(ctx, schema.ValueKey(f.prefix, signalRedisKey(f.sig))).Result()
+	vk, err2 := c.signal.CacheKey(f.sig)
+	if err2 != nil {
+		fmt.Printf("bench-memory: not measured (%v)\n", err2)
+		return
+	}
+	val, err2 := rdb.MemoryUsage(ctx, vk).Result()
 	if err1 != nil || err2 != nil {
 		fmt.Printf("bench-memory: not measured (%v, %v)\n", err1, err2)
 		return
@@ -307,7 +311,15 @@ func BenchmarkWarmRead(b *testing.B) {
 func BenchmarkColdRead(b *testing.B) {
 	compare(b, workload{
 		before: func(ctx context.Context, _ impl, _ int) error {
-			return fx.conn.Redis().Del(ctx, fx.prefix+signalRedisKey(fx.sig), schema.ValueKey(fx.prefix, signalRedisKey(fx.sig))).Err()
+			keys := []string{fx.prefix + signalRedisKey(fx.sig)}
+			if c, ok := fx.impls[3].(cached); ok {
+				vk, err := c.signal.CacheKey(fx.sig)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, vk)
+			}
+			return fx.conn.Redis().Del(ctx, keys...).Err()
 		},
 		op: func(ctx context.Context, im impl, i int) error {
 			row, ok, err := im.readSignal(ctx, fx.sig)
