@@ -54,7 +54,7 @@ func Parse(file string, data []byte) (*Manifest, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Errors{yamlError(file, err)}
 	}
-	m := &Manifest{File: file}
+	m := &Manifest{File: file, parsed: true}
 	if root.Kind == 0 || len(root.Content) == 0 {
 		d.add(Pos{1, 1}, "the manifest is empty; start with `version: %d`", CurrentVersion)
 		return nil, d.err()

@@ -16,6 +16,8 @@ type Manifest struct {
 	Package string
 	Types   []*TypeDecl
 	Domains []*Domain
+	// parsed: Parse made it, and has checked Version already.
+	parsed bool
 }
 
 // Pos is a position in the manifest.
@@ -30,8 +32,10 @@ type TypeDecl struct {
 	// is a signal row plus a few fields).
 	Include []string
 	Fields  []*Field
-	// KeepUnknown (default true) adds an inline map that keeps fields this
-	// type does not name, so what another engine wrote survives a Go write.
+	// KeepUnknown adds an inline map that keeps fields this type does not
+	// name, so what another engine wrote survives a Go write. Parse sets it
+	// unless the YAML says keep_unknown: false; a TypeDecl built in code
+	// must set it itself (its zero value is false).
 	KeepUnknown bool
 	// Tuple encodes the struct as a BSON array of its fields in order (and
 	// decodes from an array or a document): upstream's [key, value] pairs.

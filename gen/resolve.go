@@ -18,6 +18,9 @@ func Resolve(m *Manifest) (*Spec, error) {
 	}
 	r := &resolver{errList: errList{file: m.File}, decls: map[string]*TypeDecl{}, types: map[string]*typeSpec{}}
 	s := &Spec{file: m.File, pkg: m.Package}
+	if !m.parsed && m.Version != CurrentVersion {
+		r.add(Pos{1, 1}, "version %d: this generator reads version %d; set Version: %d", m.Version, CurrentVersion, CurrentVersion)
+	}
 	switch {
 	case s.pkg == "":
 		s.pkg = "repo"

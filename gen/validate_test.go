@@ -182,6 +182,10 @@ func TestManifestBuiltInCode(t *testing.T) {
 	if _, err := Resolve(m); !errors.As(err, &es) {
 		t.Fatalf("Resolve = %v", err)
 	}
+	m.Version = 0
+	if _, err := Resolve(m); !errors.As(err, &es) || !strings.Contains(err.Error(), "version 0: this generator reads version 1") {
+		t.Fatalf("Resolve of version 0 = %v", err)
+	}
 	if _, err := Resolve(nil); !errors.As(err, &es) {
 		t.Fatalf("Resolve(nil) = %v", err)
 	}
