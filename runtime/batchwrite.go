@@ -48,6 +48,7 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
 		}
 		b.models[i] = mongo.NewUpdateOneModel().SetFilter(r.s.filter(b.vals[i])).SetUpdate(upsertUpdate(set, b.ids[i])).SetUpsert(true)
 	}
+	b.began = r.beginWrite(ctx, b.repVals()...)
 	b.upsertAll(ctx)
 	return b.finish(ctx)
 }
@@ -88,6 +89,7 @@ func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (int, e
 			b.models[i] = mongo.NewInsertOneModel().SetDocument(d)
 		}
 	}
+	b.began = r.beginWrite(ctx, b.repVals()...)
 	if exact {
 		b.upsertAll(ctx)
 	} else {
@@ -120,6 +122,7 @@ type batch[K Key, P any] struct {
 	refused map[int]error
 	cause   error
 	set     []identity
+	began   bool // the value cache marked the keys dirty (value mode)
 }
 
 // newBatch validates the items' keys, runs the guard and picks the
@@ -511,12 +514,12 @@ func (b *batch[K, P]) finish(ctx context.Context) error {
 	b.r.ids.writeMany(ctx, b.set, nil)
 	var notInvalidated error
 	if b.r.values != nil {
-		// Every item sent may have changed its row, the unknown ones too.
-		keys := make([][]any, len(b.reps))
-		for j, i := range b.reps {
-			keys[j] = b.vals[i]
+		// Every item sent may have changed its row, the unknown ones too;
+		// after an error some may still land (their marks stay).
+		notInvalidated = b.r.invalidate(ctx, b.began, b.cause, b.repVals()...)
+		if errors.Is(notInvalidated, b.cause) {
+			notInvalidated = nil // the batch's own error, reported below
 		}
-		notInvalidated = b.r.invalidate(ctx, nil, keys...)
 	}
 	if err := b.result(ctx); err != nil || notInvalidated != nil {
 		// The items' outcomes stand either way; ErrNotInvalidated says
@@ -536,6 +539,15 @@ func (b *batch[K, P]) finish(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// repVals are the key values of the representatives: one per distinct key.
+func (b *batch[K, P]) repVals() [][]any {
+	keys := make([][]any, len(b.reps))
+	for j, i := range b.reps {
+		keys[j] = b.vals[i]
+	}
+	return keys
 }
 
 // result gives duplicates their representative's outcome and returns nil or

@@ -246,23 +246,39 @@ func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter
 	return r.visible(opGet, vals, raw)
 }
 
-// invalidate deletes the value-cache entries of keys after a write (value
-// mode; nothing otherwise), waiting out the TTL when Redis cannot be
-// reached: see valueCache.invalidate. werr is the write's own error, which
-// wins.
-func (r *Repo[K, P]) invalidate(ctx context.Context, werr error, keys ...[]any) error {
+// invalidate ends a write in the value cache (value mode; nothing
+// otherwise): the entries of keys are deleted, and a mark set by
+// beginWrite is lifted, or kept until its deadline when the write's outcome
+// is unknown (werr); it waits out the TTL when Redis cannot be reached and
+// the write could not begin. werr is the write's own error, which wins.
+func (r *Repo[K, P]) invalidate(ctx context.Context, began bool, werr error, keys ...[]any) error {
 	if r.values == nil || len(keys) == 0 {
 		return werr
 	}
 	commit := time.Now()
+	if err := r.values.invalidate(ctx, r.valueKeys(keys), commit, r.ttl, began, werr != nil); err != nil && werr == nil {
+		return err
+	}
+	return werr
+}
+
+// beginWrite marks keys dirty in the value cache before a write (value
+// mode; false otherwise, or when Redis could not be reached): readers go
+// to MongoDB until the write ends, or, when its outcome stays unknown,
+// until the mark's deadline, by which it has landed or never will.
+func (r *Repo[K, P]) beginWrite(ctx context.Context, keys ...[]any) bool {
+	if r.values == nil || len(keys) == 0 {
+		return false
+	}
+	return r.values.markDirty(ctx, r.valueKeys(keys))
+}
+
+func (r *Repo[K, P]) valueKeys(keys [][]any) []string {
 	vks := make([]string, len(keys))
 	for i, vals := range keys {
 		vks[i] = r.valueKey(vals)
 	}
-	if err := r.values.invalidate(ctx, vks, commit, r.ttl); err != nil && werr == nil {
-		return err
-	}
-	return werr
+	return vks
 }
 
 // CacheKey returns the Redis key that caches k in the domain's cache mode,
@@ -349,8 +365,9 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
 	// this process made them, whichever method made them.
 	update := upsertUpdate(set, r.conn.ids.next())
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After))
+	began := r.beginWrite(ctx, vals)
 	id, _, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
-	if err := r.invalidate(ctx, err, vals); err != nil {
+	if err := r.invalidate(ctx, began, err, vals); err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}
 	r.ids.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
@@ -371,10 +388,11 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool
 	newID := doc[0].Value.(bson.ObjectID)
 	update := bson.D{{Key: "$setOnInsert", Value: doc}}
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before))
+	began := r.beginWrite(ctx, vals)
 	id, existed, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
 	// Invalidated even when the row existed: Insert's answer is a read,
 	// and a later Get must agree with it.
-	if err := r.invalidate(ctx, err, vals); err != nil {
+	if err := r.invalidate(ctx, began, err, vals); err != nil {
 		return !existed && errors.Is(err, ErrNotInvalidated), r.opErr(ctx, opInsert, vals, err)
 	}
 	if !existed {
@@ -485,6 +503,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 	filter := append(r.s.filter(vals), bson.E{Key: FieldRemoved, Value: bson.D{{Key: "$ne", Value: true}}})
 	set := bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: r.now()}}
 	withPayload := r.s.PayloadRemoved
+	began := r.beginWrite(ctx, vals)
 	for attempt := 0; ; attempt++ {
 		update := set
 		if withPayload {
@@ -495,7 +514,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 		cancel()
 		switch {
 		case err == nil:
-			if err := r.invalidate(ctx, nil, vals); err != nil {
+			if err := r.invalidate(ctx, began, nil, vals); err != nil {
 				return false, r.opErr(ctx, opRemove, vals, err)
 			}
 			return res.MatchedCount > 0, nil
@@ -506,7 +525,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 				return false, r.opErr(ctx, opRemove, vals, err)
 			}
 		default:
-			return false, r.opErr(ctx, opRemove, vals, r.invalidate(ctx, err, vals))
+			return false, r.opErr(ctx, opRemove, vals, r.invalidate(ctx, began, err, vals))
 		}
 	}
 }

@@ -37,12 +37,18 @@ import (
 // v (the document, or absent), vx (its expiry, Redis ms), lt/la/lx (the
 // lease token, grant time and expiry).
 type valueCache struct {
-	rdb      RedisClient
-	breaker  *identityCache // the Conn's Redis breaker and failure log
-	stats    *cacheCounters
-	read     *redis.Script
-	fill     *redis.Script
-	release  *redis.Script
+	rdb     RedisClient
+	breaker *identityCache // the Conn's Redis breaker and failure log
+	stats   *cacheCounters
+	read    *redis.Script
+	fill    *redis.Script
+	release *redis.Script
+	begin   luaScript
+	end     luaScript
+	clear   luaScript
+	// dirtyFor bounds how long a write may still land after its writer
+	// stopped waiting for it (2 OpTimeouts and a second).
+	dirtyFor time.Duration
 	leaseTTL time.Duration
 }
 
@@ -50,6 +56,7 @@ const (
 	valueHit   = 1
 	valueWait  = 2
 	valueLease = 3
+	valueDirty = 4
 
 	// negativeTTL bounds a cached "absent".
 	negativeTTL = 2 * time.Second
@@ -62,6 +69,13 @@ const (
 const readScript = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
+if w[1] and tonumber(w[1]) > 0 then
+  if w[2] and now < tonumber(w[2]) then
+    return {4}
+  end
+  redis.call('HDEL', KEYS[1], 'wc', 'wd')
+end
 local h = redis.call('HMGET', KEYS[1], 'v', 'vx', 'lt', 'lx')
 if h[1] and h[2] and now < tonumber(h[2]) then
   return {1, h[1]}
@@ -74,6 +88,43 @@ redis.call('HDEL', KEYS[1], 'v', 'vx')
 redis.call('HSET', KEYS[1], 'lt', ARGV[1], 'la', now, 'lx', lx)
 redis.call('PEXPIREAT', KEYS[1], lx + 1000)
 return {3}
+`
+
+// beginScript marks a key dirty before a write: readers go to MongoDB (no
+// hit, no lease, no fill) until the writer ends or the mark's deadline
+// (ARGV[1] ms from now) passes, which bounds how late a write whose
+// outcome its writer could not learn may still land.
+const beginScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HINCRBY', KEYS[1], 'wc', 1)
+local wd = now + tonumber(ARGV[1])
+local old = redis.call('HGET', KEYS[1], 'wd')
+if old and tonumber(old) > wd then
+  wd = tonumber(old)
+end
+redis.call('HSET', KEYS[1], 'wd', wd)
+redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
+redis.call('PEXPIREAT', KEYS[1], wd + 1000)
+return 1
+`
+
+// endScript ends a write that began: one writer fewer (the mark goes with
+// the last), and the value and any lease are deleted.
+const endScript = `
+local wc = redis.call('HINCRBY', KEYS[1], 'wc', -1)
+if wc <= 0 then
+  redis.call('HDEL', KEYS[1], 'wc', 'wd')
+end
+redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
+return 1
+`
+
+// clearScript deletes the value and any lease, leaving other writers'
+// marks: the invalidation of a write that could not begin.
+const clearScript = `
+redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
+return 1
 `
 
 const releaseScript = `
@@ -106,7 +157,9 @@ return 1
 func newValueCache(rdb RedisClient, breaker *identityCache, counters *counters, opTimeout time.Duration) *valueCache {
 	lease := min(max(opTimeout, time.Second), 30*time.Second)
 	return &valueCache{rdb: rdb, breaker: breaker, stats: counters.cache(schema.CacheValue),
-		read: redis.NewScript(readScript), fill: redis.NewScript(fillScript), release: redis.NewScript(releaseScript), leaseTTL: lease}
+		read: redis.NewScript(readScript), fill: redis.NewScript(fillScript), release: redis.NewScript(releaseScript),
+		begin: newLua(beginScript), end: newLua(endScript), clear: newLua(clearScript),
+		leaseTTL: lease, dirtyFor: 2*max(opTimeout, time.Second) + time.Second}
 }
 
 // valueKey is the Redis key of a value-cached row: the domain's Redis
@@ -176,6 +229,9 @@ func (v *valueCache) get(ctx context.Context, key string) readOutcome {
 		case valueLease:
 			v.stats.misses.Add(1)
 			return readOutcome{token: token}
+		case valueDirty:
+			v.stats.misses.Add(1)
+			return readOutcome{} // a write is in flight: MongoDB, no fill
 		}
 		v.stats.leaseWaits.Add(1)
 		if time.Now().After(deadline) {
@@ -215,13 +271,22 @@ func (v *valueCache) put(ctx context.Context, key, token string, raw bson.Raw, t
 // reached, once ttl has passed since commit (every value filled from before
 // the write has expired by then); retries meanwhile end the wait early.
 // It fails only when ctx ends first.
-func (v *valueCache) invalidate(ctx context.Context, keys []string, commit time.Time, ttl time.Duration) error {
+func (v *valueCache) invalidate(ctx context.Context, keys []string, commit time.Time, ttl time.Duration, began, ambiguous bool) error {
 	if v == nil || len(keys) == 0 {
 		return nil
 	}
+	if began && ambiguous {
+		// The write may still land: the mark keeps readers on MongoDB
+		// until its deadline, so it stays; the value went at begin.
+		return nil
+	}
+	script := v.clear
+	if began {
+		script = v.end
+	}
 	until := commit.Add(ttl + ttl*rhoPercent/100 + waitMargin)
 	for attempt := 0; ; attempt++ {
-		err := v.del(ctx, keys)
+		err := v.run(ctx, script, keys)
 		if err == nil {
 			v.breaker.ok()
 			v.stats.invalidations.Add(int64(len(keys)))
@@ -252,19 +317,45 @@ func (v *valueCache) invalidate(ctx context.Context, keys []string, commit time.
 	}
 }
 
-func (v *valueCache) del(ctx context.Context, keys []string) error {
+// run runs a one-key script on each key: one round trip (a pipeline for
+// several keys, each a command of its own, so that it works on a cluster).
+func (v *valueCache) run(ctx context.Context, script luaScript, keys []string, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if len(keys) == 1 {
-		return v.rdb.Del(ctx, keys[0]).Err()
+		return script.Run(ctx, v.rdb, keys, args...).Err()
 	}
 	p := v.rdb.Pipeline()
 	for _, k := range keys {
-		p.Del(ctx, k) // one key per command: cluster-safe
+		p.Eval(ctx, script.src, []string{k}, args...)
 	}
 	_, err := p.Exec(ctx)
 	return err
 }
+
+// markDirty runs BEGIN on keys before a write; false when Redis could not
+// be reached (the write then falls back to waiting out the TTL if it cannot
+// invalidate afterwards).
+func (v *valueCache) markDirty(ctx context.Context, keys []string) bool {
+	if v == nil || len(keys) == 0 || !v.breaker.usable() {
+		return false
+	}
+	if err := v.run(ctx, v.begin, keys, v.dirtyFor.Milliseconds()); err != nil {
+		v.breaker.fail(ctx, "value begin", err)
+		return false
+	}
+	v.breaker.ok()
+	return true
+}
+
+// luaScript is a script and its source: pipelines send the source (EVAL),
+// since a pipeline cannot fall back from EVALSHA command by command.
+type luaScript struct {
+	*redis.Script
+	src string
+}
+
+func newLua(src string) luaScript { return luaScript{redis.NewScript(src), src} }
 
 func newToken() string {
 	var b [8]byte

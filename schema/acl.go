@@ -18,7 +18,7 @@ func RedisCommands(mode CacheMode) []string {
 	case CacheNone:
 		return []string{"ping"} // Ready waits for Redis whatever the modes
 	case CacheValue:
-		return []string{"ping", "evalsha", "eval", "time", "hmget", "hset", "hdel", "pexpireat", "del"}
+		return []string{"ping", "evalsha", "eval", "time", "hget", "hmget", "hset", "hincrby", "hdel", "pexpireat", "del"}
 	}
 	return []string{"ping", "get", "set", "del"}
 }

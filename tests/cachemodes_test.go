@@ -20,8 +20,8 @@ func memorySchemaIn(mode runtime.CacheMode, ttl time.Duration) *runtime.Schema {
 }
 
 // A warm read in value mode is one Redis round trip and no MongoDB one; a
-// cold read is READ, one MongoDB find and FILL; a write is MongoDB plus one
-// Redis round trip, as in identity mode.
+// cold read is READ, one MongoDB find and FILL; a write is a Redis round
+// trip before MongoDB and one after.
 func TestValueCacheRoundTrips(t *testing.T) {
 	s := memorySchemaIn(runtime.CacheValue, 0)
 	env := setup(t, s)
@@ -36,7 +36,9 @@ func TestValueCacheRoundTrips(t *testing.T) {
 	}
 	ctx, tr := runtime.WithTrace(ctxT(t))
 	must(t, r.Put(ctx, k, memData{Value: 1}, ms(1)))
-	if tr.Redis() != 1 || tr.Mongo() != 1 {
+	// A write marks the key before MongoDB and ends the mark after: one
+	// round trip more than identity mode's.
+	if tr.Redis() != 2 || tr.Mongo() != 1 {
 		t.Fatalf("write: %v", tr.Commands())
 	}
 	tr.Reset()
@@ -409,6 +411,48 @@ func TestValueCacheWriteOutlivedByItsCaller(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		if rec, err := plain.Get(ctxT(t), memKey{"s", "b", strconv.Itoa(i)}); err != nil || rec.Payload.Value != i {
 			t.Fatalf("row %d: %+v, %v", i, rec.Payload, err)
+		}
+	}
+}
+
+// A write whose outcome its writer could not learn (MongoDB answered late)
+// keeps readers on MongoDB until it has landed or never will: no read fills
+// the previous row and keeps serving it after the write lands.
+func TestValueCacheWriteThatLandsLate(t *testing.T) {
+	s := memorySchemaIn(runtime.CacheValue, time.Minute)
+	env := setup(t, s)
+	mongoURI, _ := testenv.URIs(t)
+	mhost := hostOf(t, mongoURI)
+	mp := testenv.NewMongoProxy(t, mhost)
+	writer := env.Open(t, func(c *runtime.Config) {
+		c.MongoURI = strings.Replace(mongoURI, mhost, mp.Addr(), 1)
+		c.OpTimeout = 300 * time.Millisecond
+	})
+	ctx := ctxT(t)
+	must(t, writer.Ready(ctx))
+	w := newRepo[memKey, memData](t, writer, s)
+	r := newRepo[memKey, memData](t, env.Conn, s)
+	k := memKey{"s", "b", "late"}
+	must(t, r.Put(ctx, k, memData{Value: 1}, ms(1)))
+	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+		t.Fatal(rec, err)
+	}
+	mp.FreezeOn("findAndModify")
+	if err := w.Put(ctx, k, memData{Value: 2}, ms(2)); err == nil {
+		t.Fatal("the held write returned no error")
+	}
+	// The write's fate is unknown; readers read MongoDB meanwhile.
+	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+		t.Fatalf("before it lands: %+v, %v", rec.Payload, err)
+	}
+	mp.Restore() // the held write lands now
+	waitFor(t, func() bool {
+		rec, err := newRepo[memKey, memData](t, env.Conn, memorySchema()).Get(ctx, k)
+		return err == nil && rec.Payload.Value == 2
+	})
+	for range 3 {
+		if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 2 {
+			t.Fatalf("after it landed: %+v, %v", rec.Payload, err)
 		}
 	}
 }
