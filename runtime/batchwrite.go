@@ -48,7 +48,7 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
 		}
 		b.models[i] = mongo.NewUpdateOneModel().SetFilter(r.s.filter(b.vals[i])).SetUpdate(upsertUpdate(set, b.ids[i])).SetUpsert(true)
 	}
-	b.began = r.beginWrite(ctx, b.repVals()...)
+	b.cw = r.beginWrite(ctx, b.repVals()...)
 	b.upsertAll(ctx)
 	return b.finish(ctx)
 }
@@ -89,7 +89,7 @@ func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (int, e
 			b.models[i] = mongo.NewInsertOneModel().SetDocument(d)
 		}
 	}
-	b.began = r.beginWrite(ctx, b.repVals()...)
+	b.cw = r.beginWrite(ctx, b.repVals()...)
 	if exact {
 		b.upsertAll(ctx)
 	} else {
@@ -122,7 +122,7 @@ type batch[K Key, P any] struct {
 	refused map[int]error
 	cause   error
 	set     []identity
-	began   bool // the value cache marked the keys dirty (value mode)
+	cw      cacheWrite // the value cache's side (value mode)
 }
 
 // newBatch validates the items' keys, runs the guard and picks the
@@ -516,7 +516,7 @@ func (b *batch[K, P]) finish(ctx context.Context) error {
 	if b.r.values != nil {
 		// Every item sent may have changed its row, the unknown ones too;
 		// after an error some may still land (their marks stay).
-		notInvalidated = b.r.invalidate(ctx, b.began, b.cause, b.repVals()...)
+		notInvalidated = b.r.endWrite(ctx, b.cw, b.cause)
 		if errors.Is(notInvalidated, b.cause) {
 			notInvalidated = nil // the batch's own error, reported below
 		}

@@ -77,6 +77,7 @@ type Repo[K Key, P any] struct {
 	ids    *identityCache
 	values *valueCache
 	ttl    time.Duration
+	vkPre  string // the value keys' constant part (value mode)
 	ops    [numOps]*opCounters
 	enc    func(p P, tuplesAsDocuments bool) any
 }
@@ -106,6 +107,7 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 				"%s uses the value cache, which every writer must invalidate, and this Conn has no Redis (DisableRedis): give it Redis, or use the identity or none mode", s.Domain)}
 		}
 		r.values = c.values
+		r.vkPre = valueKeyPrefix(c.cfg.KeyPrefix, s.RedisPrefix, c.db.Name(), s.Collection)
 	}
 	for i := range r.ops {
 		r.ops[i] = c.counters.op(s.Domain + "." + opNames[i])
@@ -221,16 +223,12 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter bson.D) (Record[K, P], error) {
 	var zero Record[K, P]
 	got := r.values.get(ctx, vk)
-	if got.hit {
-		// The entry must be this key's row: a document of another key
-		// (never written so, but Redis is shared) is a miss, not an answer.
-		if got.absent || schema.Canon(r.docKeyValues(got.raw)) == schema.Canon(vals) {
-			r.hit(opGet)
-			if got.absent {
-				return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
-			}
-			return r.visible(opGet, vals, got.raw)
+	if got.hit { // the key names the database, collection and exact key: no check needed
+		r.hit(opGet)
+		if got.absent {
+			return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
 		}
+		return r.visible(opGet, vals, got.raw)
 	}
 	r.miss(opGet)
 	raw, err := r.findOne(ctx, filter)
@@ -246,39 +244,41 @@ func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter
 	return r.visible(opGet, vals, raw)
 }
 
-// invalidate ends a write in the value cache (value mode; nothing
-// otherwise): the entries of keys are deleted, and a mark set by
-// beginWrite is lifted, or kept until its deadline when the write's outcome
-// is unknown (werr); it waits out the TTL when Redis cannot be reached and
-// the write could not begin. werr is the write's own error, which wins.
-func (r *Repo[K, P]) invalidate(ctx context.Context, began bool, werr error, keys ...[]any) error {
-	if r.values == nil || len(keys) == 0 {
-		return werr
-	}
-	commit := time.Now()
-	if err := r.values.invalidate(ctx, r.valueKeys(keys), commit, r.ttl, began, werr != nil); err != nil && werr == nil {
-		return err
-	}
-	return werr
+// cacheWrite is a write's side in the value cache: its keys, computed
+// once, and whether marking them dirty before the write succeeded.
+type cacheWrite struct {
+	keys  []string
+	began bool
 }
 
 // beginWrite marks keys dirty in the value cache before a write (value
-// mode; false otherwise, or when Redis could not be reached): readers go
-// to MongoDB until the write ends, or, when its outcome stays unknown,
-// until the mark's deadline, by which it has landed or never will.
-func (r *Repo[K, P]) beginWrite(ctx context.Context, keys ...[]any) bool {
+// mode; nothing otherwise): readers go to MongoDB until the write ends,
+// or, when its outcome stays unknown, until the mark's deadline, by which
+// it has landed or never will. Redis out of reach leaves began false.
+func (r *Repo[K, P]) beginWrite(ctx context.Context, keys ...[]any) cacheWrite {
 	if r.values == nil || len(keys) == 0 {
-		return false
+		return cacheWrite{}
 	}
-	return r.values.markDirty(ctx, r.valueKeys(keys))
+	w := cacheWrite{keys: make([]string, len(keys))}
+	for i, vals := range keys {
+		w.keys[i] = r.valueKey(vals)
+	}
+	w.began = r.values.markDirty(ctx, w.keys)
+	return w
 }
 
-func (r *Repo[K, P]) valueKeys(keys [][]any) []string {
-	vks := make([]string, len(keys))
-	for i, vals := range keys {
-		vks[i] = r.valueKey(vals)
+// endWrite ends a write in the value cache: the entries are deleted, and
+// the mark is lifted, or kept until its deadline when the write's outcome
+// is unknown (werr); it waits out the TTL when Redis cannot be reached and
+// the write could not begin. werr is the write's own error, which wins.
+func (r *Repo[K, P]) endWrite(ctx context.Context, w cacheWrite, werr error) error {
+	if len(w.keys) == 0 {
+		return werr
 	}
-	return vks
+	if err := r.values.invalidate(ctx, w.keys, time.Now(), r.ttl, w.began, werr != nil); err != nil && werr == nil {
+		return err
+	}
+	return werr
 }
 
 // CacheKey returns the Redis key that caches k in the domain's cache mode,
@@ -300,9 +300,7 @@ func (r *Repo[K, P]) CacheKey(k K) (string, error) {
 }
 
 // valueKey is the value-cache key of a row of this domain.
-func (r *Repo[K, P]) valueKey(vals []any) string {
-	return valueKey(r.conn.cfg.KeyPrefix, r.s.RedisPrefix, r.conn.db.Name(), r.s.Collection, vals)
-}
+func (r *Repo[K, P]) valueKey(vals []any) string { return valueKey(r.vkPre, vals) }
 
 // findOne is one FindOne, bounded by Config.OpTimeout.
 func (r *Repo[K, P]) findOne(ctx context.Context, filter bson.D, opts ...options.Lister[options.FindOneOptions]) (bson.Raw, error) {
@@ -365,9 +363,9 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
 	// this process made them, whichever method made them.
 	update := upsertUpdate(set, r.conn.ids.next())
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After))
-	began := r.beginWrite(ctx, vals)
+	cw := r.beginWrite(ctx, vals)
 	id, _, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
-	if err := r.invalidate(ctx, began, err, vals); err != nil {
+	if err := r.endWrite(ctx, cw, err); err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}
 	r.ids.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
@@ -388,11 +386,11 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool
 	newID := doc[0].Value.(bson.ObjectID)
 	update := bson.D{{Key: "$setOnInsert", Value: doc}}
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before))
-	began := r.beginWrite(ctx, vals)
+	cw := r.beginWrite(ctx, vals)
 	id, existed, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
 	// Invalidated even when the row existed: Insert's answer is a read,
 	// and a later Get must agree with it.
-	if err := r.invalidate(ctx, began, err, vals); err != nil {
+	if err := r.endWrite(ctx, cw, err); err != nil {
 		return !existed && errors.Is(err, ErrNotInvalidated), r.opErr(ctx, opInsert, vals, err)
 	}
 	if !existed {
@@ -503,7 +501,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 	filter := append(r.s.filter(vals), bson.E{Key: FieldRemoved, Value: bson.D{{Key: "$ne", Value: true}}})
 	set := bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: r.now()}}
 	withPayload := r.s.PayloadRemoved
-	began := r.beginWrite(ctx, vals)
+	cw := r.beginWrite(ctx, vals)
 	for attempt := 0; ; attempt++ {
 		update := set
 		if withPayload {
@@ -514,7 +512,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 		cancel()
 		switch {
 		case err == nil:
-			if err := r.invalidate(ctx, began, nil, vals); err != nil {
+			if err := r.endWrite(ctx, cw, nil); err != nil {
 				return false, r.opErr(ctx, opRemove, vals, err)
 			}
 			return res.MatchedCount > 0, nil
@@ -525,7 +523,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 				return false, r.opErr(ctx, opRemove, vals, err)
 			}
 		default:
-			return false, r.opErr(ctx, opRemove, vals, r.invalidate(ctx, began, err, vals))
+			return false, r.opErr(ctx, opRemove, vals, r.endWrite(ctx, cw, err))
 		}
 	}
 }

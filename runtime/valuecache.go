@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,15 +39,17 @@ import (
 // v (the document, or absent), vx (its expiry, Redis ms), lt/la/lx (the
 // lease token, grant time and expiry).
 type valueCache struct {
-	rdb     RedisClient
-	breaker *identityCache // the Conn's Redis breaker and failure log
-	stats   *cacheCounters
-	read    *redis.Script
-	fill    *redis.Script
-	release *redis.Script
-	begin   luaScript
-	end     luaScript
-	clear   luaScript
+	rdb       RedisClient
+	breaker   *identityCache // the Conn's Redis breaker and failure log
+	stats     *cacheCounters
+	read      *redis.Script
+	fill      *redis.Script
+	release   *redis.Script
+	begin     luaScript
+	end       luaScript
+	clear     luaScript
+	tokenBase string        // random, per cache: tokens differ across processes
+	tokens    atomic.Uint64 // per grant
 	// dirtyFor bounds how long a write may still land after its writer
 	// stopped waiting for it (2 OpTimeouts and a second).
 	dirtyFor time.Duration
@@ -159,20 +163,44 @@ func newValueCache(rdb RedisClient, breaker *identityCache, counters *counters, 
 	return &valueCache{rdb: rdb, breaker: breaker, stats: counters.cache(schema.CacheValue),
 		read: redis.NewScript(readScript), fill: redis.NewScript(fillScript), release: redis.NewScript(releaseScript),
 		begin: newLua(beginScript), end: newLua(endScript), clear: newLua(clearScript),
-		leaseTTL: lease, dirtyFor: 2*max(opTimeout, time.Second) + time.Second}
+		leaseTTL: lease, dirtyFor: 2*max(opTimeout, time.Second) + time.Second, tokenBase: randomHex() + "."}
 }
 
 // valueKey is the Redis key of a value-cached row: the domain's Redis
 // prefix (for ACL patterns), then the database, the collection and the
 // key's canonical form (schema.Canon: the string "1" and the number 1
 // differ), so that no two rows of any database share an entry.
-func valueKey(ns, redisPrefix, db, collection string, vals []any) string {
+// valueKeyPrefix is the part of a domain's value keys that does not depend
+// on the key: built once per Repo.
+func valueKeyPrefix(ns, redisPrefix, db, collection string) string {
 	var b strings.Builder
-	schema.EscapeKeyPart(&b, db+"."+collection)
+	b.WriteString(ns + "pgv:{" + redisPrefix + ":")
+	escapeValueKeyPart(&b, db+"."+collection)
 	b.WriteByte(':')
-	schema.EscapeKeyPart(&b, schema.Canon(vals))
-	tail := strings.NewReplacer("{", "%7B", "}", "%7D").Replace(b.String())
-	return schema.ValueKey(ns, redisPrefix+":"+tail)
+	return b.String()
+}
+
+// valueKey completes a domain's value-key prefix with the key's canonical
+// form (schema.Canon: the string "1" and the number 1 differ), so that no
+// two rows of any database share an entry.
+func valueKey(prefix string, vals []any) string {
+	var b strings.Builder
+	b.WriteString(prefix)
+	escapeValueKeyPart(&b, schema.Canon(vals))
+	b.WriteByte('}')
+	return b.String()
+}
+
+// escapeValueKeyPart escapes a part as key parts are escaped, and the
+// braces too: the key's hash tag must end where the key does.
+func escapeValueKeyPart(b *strings.Builder, s string) {
+	if !strings.ContainsAny(s, "{}") {
+		schema.EscapeKeyPart(b, s)
+		return
+	}
+	var part strings.Builder
+	schema.EscapeKeyPart(&part, s)
+	b.WriteString(strings.NewReplacer("{", "%7B", "}", "%7D").Replace(part.String()))
 }
 
 // giveBack releases a lease its holder will not fill (its read failed).
@@ -203,7 +231,7 @@ func (v *valueCache) get(ctx context.Context, key string) readOutcome {
 	if v == nil || !v.breaker.usable() {
 		return readOutcome{}
 	}
-	token := newToken()
+	token := v.newToken()
 	deadline := time.Now().Add(2*v.leaseTTL + 100*time.Millisecond)
 	for wait := time.Millisecond; ; wait = min(2*wait, 32*time.Millisecond) {
 		res, err := v.read.Run(ctx, v.rdb, []string{key}, token, v.leaseTTL.Milliseconds()).Slice()
@@ -348,6 +376,12 @@ func (v *valueCache) markDirty(ctx context.Context, keys []string) bool {
 	return true
 }
 
+func randomHex() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // luaScript is a script and its source: pipelines send the source (EVAL),
 // since a pipeline cannot fall back from EVALSHA command by command.
 type luaScript struct {
@@ -357,10 +391,10 @@ type luaScript struct {
 
 func newLua(src string) luaScript { return luaScript{redis.NewScript(src), src} }
 
-func newToken() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// newToken returns a lease token no other grant has: the cache's random
+// prefix and a counter (no system call on the read path).
+func (v *valueCache) newToken() string {
+	return v.tokenBase + strconv.FormatUint(v.tokens.Add(1), 36)
 }
 
 // ttlOf is a domain's value-cache TTL.
