@@ -21,23 +21,83 @@ const Redacted = "xxxxx"
 // that is not a connection string at all is returned whole when it holds no
 // '@' and no password option, else Redacted.
 func RedactURI(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
+	u, ok := splitURI(s)
 	if !ok {
-		if strings.Contains(s, "@") || hasSecretOption(s) {
+		if strings.Contains(s, "@") || len(u.values) > 0 {
 			return Redacted
 		}
 		return s
 	}
-	head := scheme + "://"
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		userinfo, after := rest[:at], rest[at:]
-		if colon := strings.IndexByte(userinfo, ':'); colon >= 0 {
-			userinfo = userinfo[:colon+1] + Redacted
-		}
-		head += userinfo
-		rest = after
+	out := u.head
+	if u.password != "" {
+		out += Redacted
 	}
-	return head + redactOptions(rest)
+	out += u.tail
+	for k := len(u.spans) - 1; k >= 0; k-- { // from the end: earlier spans stay valid
+		out = out[:u.spans[k].start] + Redacted + out[u.spans[k].end:]
+	}
+	return out
+}
+
+// uri is a connection string cut where its secrets are: head (scheme, and
+// "user:" when there is a password), password, tail (from the last '@'),
+// and the secret options' values with their spans in head+Redacted+tail.
+type uri struct {
+	head, password, tail string
+	values               []string
+	spans                []span
+}
+
+type span struct{ start, end int }
+
+// splitURI cuts s; ok is false when s has no "://" (options are still
+// found).
+func splitURI(s string) (u uri, ok bool) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		u.values, u.spans = secretOptions(s, 0)
+		return u, false
+	}
+	u.head = scheme + "://"
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		userinfo := rest[:at]
+		if colon := strings.IndexByte(userinfo, ':'); colon >= 0 {
+			u.head += userinfo[:colon+1]
+			u.password = userinfo[colon+1:]
+		} else {
+			u.head += userinfo
+		}
+		rest = rest[at:]
+	}
+	u.tail = rest
+	base := len(u.head)
+	if u.password != "" {
+		base += len(Redacted)
+	}
+	u.values, u.spans = secretOptions(u.tail, base)
+	return u, true
+}
+
+// secretOptions returns the values of the secret options after s's '?',
+// and their spans (offset by base).
+func secretOptions(s string, base int) (values []string, spans []span) {
+	q := strings.IndexByte(s, '?')
+	if q < 0 {
+		return nil, nil
+	}
+	start := q + 1
+	for i := start; i <= len(s); i++ {
+		if i < len(s) && s[i] != '&' && s[i] != ';' {
+			continue
+		}
+		if k, v, hasValue := strings.Cut(s[start:i], "="); hasValue && secretOption(k) {
+			values = append(values, v)
+			vs := start + len(k) + 1
+			spans = append(spans, span{base + vs, base + i})
+		}
+		start = i + 1
+	}
+	return values, spans
 }
 
 // secretOption reports an option whose value is a secret.
@@ -47,53 +107,17 @@ func secretOption(name string) bool {
 		n == "authmechanismproperties" || n == "pass"
 }
 
-func hasSecretOption(s string) bool {
-	_, q, ok := strings.Cut(s, "?")
-	if !ok {
-		return false
-	}
-	for _, kv := range strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' }) {
-		if k, _, _ := strings.Cut(kv, "="); secretOption(k) {
-			return true
-		}
-	}
-	return false
-}
-
-// redactOptions replaces the values of secret options after the '?'.
-func redactOptions(s string) string {
-	base, q, ok := strings.Cut(s, "?")
-	if !ok {
-		return s
-	}
-	var b strings.Builder
-	b.WriteString(base)
-	b.WriteByte('?')
-	start := 0
-	for i := 0; i <= len(q); i++ {
-		if i < len(q) && q[i] != '&' && q[i] != ';' {
-			continue
-		}
-		kv := q[start:i]
-		if k, _, hasValue := strings.Cut(kv, "="); hasValue && secretOption(k) {
-			kv = k + "=" + Redacted
-		}
-		b.WriteString(kv)
-		if i < len(q) {
-			b.WriteByte(q[i])
-		}
-		start = i + 1
-	}
-	return b.String()
-}
-
 // uriSecrets returns the secrets of a connection string, as written and
 // percent-decoded: what a driver's error text could echo.
 func uriSecrets(s string) []string {
+	u, ok := splitURI(s)
+	if !ok {
+		return nil
+	}
 	var out []string
-	add := func(v string) {
+	for _, v := range append([]string{u.password}, u.values...) {
 		if v == "" || v == Redacted {
-			return
+			continue
 		}
 		out = append(out, v)
 		if d, err := url.PathUnescape(v); err == nil && d != v {
@@ -101,23 +125,6 @@ func uriSecrets(s string) []string {
 		}
 		if d, err := url.QueryUnescape(v); err == nil && d != v {
 			out = append(out, d)
-		}
-	}
-	_, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return nil
-	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		if colon := strings.IndexByte(rest[:at], ':'); colon >= 0 {
-			add(rest[colon+1 : at])
-		}
-		rest = rest[at:]
-	}
-	if _, q, ok := strings.Cut(rest, "?"); ok {
-		for _, kv := range strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' }) {
-			if k, v, _ := strings.Cut(kv, "="); secretOption(k) {
-				add(v)
-			}
 		}
 	}
 	return out
