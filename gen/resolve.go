@@ -126,7 +126,8 @@ func (r *resolver) resolveTypes(all []*TypeDecl) []*typeSpec {
 		}
 		ts := &typeSpec{name: t.Name, doc: t.Doc, keepUnknown: t.KeepUnknown && !t.Tuple, tuple: t.Tuple}
 		ts.fields = r.flatten(t, own, map[string]bool{})
-		if len(ts.fields) == 0 && len(r.allFieldDecls(t, map[string]bool{})) == 0 {
+		if len(ts.fields) == 0 && len(t.Fields) == 0 { // nameless fields are reported as such
+
 			r.add(t.Pos, "type %q has no fields; add `fields:`", t.Name)
 		}
 		bsonNames, goNames := map[string]bool{}, map[string]bool{"Extra": ts.keepUnknown, "Shape": ts.keepUnknown}
@@ -161,21 +162,6 @@ func typeMethods(t *typeSpec) []string {
 		out = append(out, "MarshalBSONValue", "UnmarshalBSONValue")
 	}
 	return out
-}
-
-// allFieldDecls returns a declared type's field declarations, includes first.
-func (r *resolver) allFieldDecls(t *TypeDecl, seen map[string]bool) []*Field {
-	if seen[t.Name] {
-		return nil
-	}
-	seen[t.Name] = true
-	var out []*Field
-	for _, inc := range t.Include {
-		if it := r.decls[inc]; it != nil {
-			out = append(out, r.allFieldDecls(it, seen)...)
-		}
-	}
-	return append(out, t.Fields...)
 }
 
 func (r *resolver) flatten(t *TypeDecl, own map[*TypeDecl][]*fieldSpec, seen map[string]bool) []*fieldSpec {

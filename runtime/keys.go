@@ -39,34 +39,37 @@ func MustCompileKeys(s *Schema) *Keys {
 func (ks *Keys) Schema() *Schema { return ks.c.Schema }
 
 // Values returns k's values checked and normalised (see schema.Compiled.Values).
-func (ks *Keys) Values(k Key) ([]any, error) {
+func (ks *Keys) Values(k Key) ([]any, error) { return ks.values("Validate", k) }
+
+// values checks k, naming op in its error.
+func (ks *Keys) values(op string, k Key) ([]any, error) {
 	vals, err := ks.c.Values(k.KeyValues())
 	if err != nil {
-		return nil, &OpError{Op: "Validate", Domain: ks.c.Domain, Err: err}
+		return nil, &OpError{Op: op, Domain: ks.c.Domain, Err: err}
 	}
 	return vals, nil
 }
 
 // Validate reports an empty or malformed key part (ErrInvalidKey).
 func (ks *Keys) Validate(k Key) error {
-	_, err := ks.Values(k)
+	_, err := ks.values("Validate", k)
 	return err
 }
 
 // RedisKey returns the Redis identity key of k, with prefix in front.
 func (ks *Keys) RedisKey(prefix string, k Key) (string, error) {
-	vals, err := ks.c.Values(k.KeyValues())
+	vals, err := ks.values("RedisKey", k)
 	if err != nil {
-		return "", &OpError{Op: "RedisKey", Domain: ks.c.Domain, Err: err}
+		return "", err
 	}
 	return ks.c.RedisKey(prefix, vals), nil
 }
 
 // Filter returns the compound filter of k, equal to the unique index.
 func (ks *Keys) Filter(k Key) (bson.D, error) {
-	vals, err := ks.c.Values(k.KeyValues())
+	vals, err := ks.values("Filter", k)
 	if err != nil {
-		return nil, &OpError{Op: "Filter", Domain: ks.c.Domain, Err: err}
+		return nil, err
 	}
 	return ks.c.filter(vals), nil
 }

@@ -2,38 +2,39 @@ package schema
 
 import "time"
 
+// intervals is the table of series step names and their durations, shortest
+// first: upstream's candle intervals.
+func intervals() []struct {
+	name string
+	step time.Duration
+} {
+	return []struct {
+		name string
+		step time.Duration
+	}{
+		{"1m", time.Minute}, {"3m", 3 * time.Minute}, {"5m", 5 * time.Minute}, {"15m", 15 * time.Minute},
+		{"30m", 30 * time.Minute}, {"1h", time.Hour}, {"2h", 2 * time.Hour}, {"4h", 4 * time.Hour},
+		{"6h", 6 * time.Hour}, {"8h", 8 * time.Hour}, {"1d", 24 * time.Hour},
+	}
+}
+
 // Intervals lists the interval names a series step may hold, shortest
 // first: upstream's candle intervals.
 func Intervals() []string {
-	return []string{"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "1d"}
+	var out []string
+	for _, iv := range intervals() {
+		out = append(out, iv.name)
+	}
+	return out
 }
 
 // IntervalStep returns the duration of an interval name (see Intervals);
 // ok is false for any other name.
 func IntervalStep(interval string) (step time.Duration, ok bool) {
-	switch interval {
-	case "1m":
-		return time.Minute, true
-	case "3m":
-		return 3 * time.Minute, true
-	case "5m":
-		return 5 * time.Minute, true
-	case "15m":
-		return 15 * time.Minute, true
-	case "30m":
-		return 30 * time.Minute, true
-	case "1h":
-		return time.Hour, true
-	case "2h":
-		return 2 * time.Hour, true
-	case "4h":
-		return 4 * time.Hour, true
-	case "6h":
-		return 6 * time.Hour, true
-	case "8h":
-		return 8 * time.Hour, true
-	case "1d":
-		return 24 * time.Hour, true
+	for _, iv := range intervals() {
+		if iv.name == interval {
+			return iv.step, true
+		}
 	}
 	return 0, false
 }

@@ -40,15 +40,21 @@ func StartRedisServerOn(t testing.TB, port int, args ...string) {
 		t.Skip(msg)
 	}
 	dir := t.TempDir()
-	all := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}, args...)
-	cmd := exec.Command(bin, all...)
-	log, err := os.Create(filepath.Join(dir, "redis.log"))
+	start(t, dir, bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}, args...)...)
+}
+
+// start runs a server program of the test's own, its output in a log file
+// in dir, and kills it when the test ends.
+func start(t testing.TB, dir, bin string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	log, err := os.Create(filepath.Join(dir, filepath.Base(bin)+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
+		t.Fatalf("start %s: %v", bin, err)
 	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -172,20 +178,7 @@ func StartFerretDB2(t testing.TB, auth bool, certs *Certs) FerretDB2 {
 		f.TLSPort = FreePort(t)
 		args = append(args, "--listen-tls=127.0.0.1:"+strconv.Itoa(f.TLSPort), "--listen-tls-cert-file="+certs.CertFile, "--listen-tls-key-file="+certs.KeyFile)
 	}
-	cmd := exec.Command(bin, args...)
-	log, err := os.Create(filepath.Join(dir, "ferretdb.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = log.Close()
-	})
+	start(t, dir, bin, args...)
 	WaitPort(t, f.Port)
 	if f.TLSPort != 0 {
 		WaitPort(t, f.TLSPort)
