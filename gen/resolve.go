@@ -127,7 +127,6 @@ func (r *resolver) resolveTypes(all []*TypeDecl) []*typeSpec {
 		ts := &typeSpec{name: t.Name, doc: t.Doc, keepUnknown: t.KeepUnknown && !t.Tuple, tuple: t.Tuple}
 		ts.fields = r.flatten(t, own, map[string]bool{})
 		if len(ts.fields) == 0 && len(t.Fields) == 0 { // nameless fields are reported as such
-
 			r.add(t.Pos, "type %q has no fields; add `fields:`", t.Name)
 		}
 		bsonNames, goNames := map[string]bool{}, map[string]bool{"Extra": ts.keepUnknown, "Shape": ts.keepUnknown}
