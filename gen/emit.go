@@ -365,6 +365,9 @@ func (g *generator) emitSchema(f *jen.File, d *domainSpec) {
 	if s.CacheTTL != 0 {
 		fields[jen.Id("CacheTTL")] = durationCode(s.CacheTTL)
 	}
+	if s.LocalTTL != 0 {
+		fields[jen.Id("LocalTTL")] = durationCode(s.LocalTTL)
+	}
 	if len(s.Indexes) > 0 {
 		var ixs []jen.Code
 		for _, ix := range s.Indexes {
@@ -673,6 +676,8 @@ func cacheConst(m schema.CacheMode) string {
 		return "CacheNone"
 	case schema.CacheValue:
 		return "CacheValue"
+	case schema.CacheLocal:
+		return "CacheLocal"
 	}
 	return "CacheIdentity"
 }

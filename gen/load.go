@@ -320,9 +320,10 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 		"cache": func(v *yaml.Node) {
 			dm.Cache = &CacheSpec{Pos: pos(v)}
 			dm.Cache.at = d.mapping(v, "cache", map[string]func(*yaml.Node){
-				"mode":    func(v *yaml.Node) { dm.Cache.Mode = d.str(v) },
-				"writers": func(v *yaml.Node) { dm.Cache.Writers = d.str(v) },
-				"ttl":     func(v *yaml.Node) { dm.Cache.TTL = d.str(v) },
+				"mode":      func(v *yaml.Node) { dm.Cache.Mode = d.str(v) },
+				"writers":   func(v *yaml.Node) { dm.Cache.Writers = d.str(v) },
+				"ttl":       func(v *yaml.Node) { dm.Cache.TTL = d.str(v) },
+				"local_ttl": func(v *yaml.Node) { dm.Cache.LocalTTL = d.str(v) },
 			})
 		},
 	})

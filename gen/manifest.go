@@ -152,12 +152,17 @@ type SeriesSpec struct {
 // CacheSpec chooses what Redis holds for a domain.
 type CacheSpec struct {
 	Pos Pos
-	// Mode: identity (the default), none or value.
+	// Mode: identity (the default), none, value or local.
 	Mode string
 	// Writers: "any" (the default) or "persistgen-only", which the value
-	// mode requires: it is stale if anything else writes the collection.
+	// and local modes require: they are stale if anything else writes the
+	// collection.
 	Writers string
-	// TTL is how long a value lives, as a Go duration ("15s"); value only.
+	// TTL is how long a value lives in Redis, as a Go duration ("15s");
+	// value and local only.
 	TTL string
-	at  map[string]Pos
+	// LocalTTL is how long a process serves its own copy of a row without
+	// asking Redis ("100ms"); local only.
+	LocalTTL string
+	at       map[string]Pos
 }

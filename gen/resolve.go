@@ -597,20 +597,19 @@ func (r *resolver) resolveCache(d *Domain, ds *domainSpec, what string) {
 	if c == nil {
 		return
 	}
+	valued := c.Mode == "value" || c.Mode == "local"
 	switch c.Mode {
 	case "":
-		r.add(c.Pos, "%s: a cache block needs a mode: identity, none or value", what)
-	case "identity", "none", "value":
+		r.add(c.Pos, "%s: a cache block needs a mode: identity, none, value or local", what)
+	case "identity", "none", "value", "local":
 		ds.cache = schema.CacheMode(c.Mode)
-	case "local":
-		r.add(where(c.at, "mode", c.Pos), "%s: cache mode local (an in-process tier in front of value) is not available yet; use value", what)
 	default:
-		r.add(where(c.at, "mode", c.Pos), "%s: cache mode %q is not one of identity, none, value", what, c.Mode)
+		r.add(where(c.at, "mode", c.Pos), "%s: cache mode %q is not one of identity, none, value, local", what, c.Mode)
 	}
 	switch c.Writers {
 	case "", "any":
-		if c.Mode == "value" {
-			r.add(where(c.at, "mode", c.Pos), "%s: the value cache is stale if anything but persistgen writes the collection (a backtest-kit process, a script): say `writers: persistgen-only` to promise that none does, or use identity", what)
+		if valued {
+			r.add(where(c.at, "mode", c.Pos), "%s: the %s cache is stale if anything but persistgen writes the collection (a backtest-kit process, a script): say `writers: persistgen-only` to promise that none does, or use identity", what, c.Mode)
 		}
 	case "persistgen-only":
 	default:
@@ -619,14 +618,31 @@ func (r *resolver) resolveCache(d *Domain, ds *domainSpec, what string) {
 	if c.TTL != "" {
 		ttl, err := time.ParseDuration(c.TTL)
 		switch {
-		case c.Mode != "value":
-			r.add(where(c.at, "ttl", c.Pos), "%s: ttl applies to the value cache mode only", what)
+		case !valued:
+			r.add(where(c.at, "ttl", c.Pos), "%s: ttl applies to the value and local cache modes only", what)
 		case err != nil:
 			r.add(where(c.at, "ttl", c.Pos), "%s: ttl %q is not a duration; write it as Go does (15s, 1m30s, 250ms)", what, c.TTL)
 		case ttl < schema.MinCacheTTL || ttl > schema.MaxCacheTTL || ttl%time.Millisecond != 0:
 			r.add(where(c.at, "ttl", c.Pos), "%s: ttl %s must be whole milliseconds from %s to %s (15s when unset); a write that cannot reach Redis waits this long", what, c.TTL, schema.MinCacheTTL, schema.MaxCacheTTL)
 		default:
 			ds.cacheTTL = ttl
+		}
+	}
+	if c.LocalTTL != "" {
+		lt, err := time.ParseDuration(c.LocalTTL)
+		ttl := ds.cacheTTL
+		if ttl == 0 {
+			ttl = schema.DefaultCacheTTL
+		}
+		switch {
+		case c.Mode != "local":
+			r.add(where(c.at, "local_ttl", c.Pos), "%s: local_ttl applies to the local cache mode only", what)
+		case err != nil:
+			r.add(where(c.at, "local_ttl", c.Pos), "%s: local_ttl %q is not a duration; write it as Go does (100ms, 1s)", what, c.LocalTTL)
+		case lt < schema.MinLocalTTL || lt > schema.MaxLocalTTL || lt%time.Millisecond != 0 || lt >= ttl:
+			r.add(where(c.at, "local_ttl", c.Pos), "%s: local_ttl %s must be whole milliseconds from %s to %s and shorter than ttl (%s); a write waits up to this long for other processes' copies to expire", what, c.LocalTTL, schema.MinLocalTTL, schema.MaxLocalTTL, ttl)
+		default:
+			ds.localTTL = lt
 		}
 	}
 }

@@ -109,6 +109,7 @@ type domainSpec struct {
 	series            *seriesSpec
 	cache             schema.CacheMode
 	cacheTTL          time.Duration
+	localTTL          time.Duration
 	schema            *schema.Schema
 }
 

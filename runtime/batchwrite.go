@@ -516,7 +516,7 @@ func (b *batch[K, P]) finish(ctx context.Context) error {
 	if b.r.values != nil {
 		// Every item sent may have changed its row, the unknown ones too;
 		// after an error some may still land (their marks stay).
-		notInvalidated = b.r.endWrite(ctx, b.cw, b.cause)
+		notInvalidated = b.r.endWrite(ctx, b.cw, b.cause, nil)
 		if errors.Is(notInvalidated, b.cause) {
 			notInvalidated = nil // the batch's own error, reported below
 		}

@@ -109,6 +109,12 @@ type Config struct {
 	// stores nested arrays (Capabilities.NestedArrays), documents where it
 	// does not (FerretDB v1). Reads accept both forms.
 	TupleForm TupleForm
+	// LocalCacheEntries bounds the in-process tier of the local cache mode:
+	// how many rows (of all local-mode domains together) the Conn keeps,
+	// the least recently used evicted first (DefaultLocalCacheEntries,
+	// 10,000, when zero). Each holds one row's BSON document. Negative:
+	// no in-process tier; local-mode domains then work as value mode.
+	LocalCacheEntries int
 	// UpsertRetries bounds the retries of a write that lost a race to
 	// another writer of the same key (a duplicate key error, or DocumentDB's
 	// deadlock and exclusion-constraint errors; see raceOf), each after a

@@ -127,7 +127,7 @@ func Open(cfg Config) (*Conn, error) {
 		c.rdb.AddHook(redisHook{&c.counters})
 		c.cache = &identityCache{rdb: c.rdb, ns: cfg.KeyPrefix, retryAfter: cfg.RedisRetryAfter, log: c.log, counters: &c.counters,
 			explain: func(err error) error { return c.secrets.scrub(c.explainRedis(err)) }}
-		c.values = newValueCache(c.rdb, c.cache, &c.counters, cfg.OpTimeout)
+		c.values = newValueCache(c.rdb, c.cache, cfg.OpTimeout, cfg.LocalCacheEntries)
 	}
 	return c, nil
 }
@@ -140,7 +140,14 @@ func (c *Conn) Database() *mongo.Database { return c.db }
 func (c *Conn) Redis() RedisClient { return c.rdb }
 
 // Stats returns a snapshot of the counters.
-func (c *Conn) Stats() Stats { return c.counters.snapshot() }
+func (c *Conn) Stats() Stats {
+	s := c.counters.snapshot()
+	if c.values != nil && c.values.local != nil {
+		l := c.values.local
+		s.Local = LocalStats{Entries: l.lru.Len(), Evictions: l.evicted.Load()}
+	}
+	return s
+}
 
 // Server describes the MongoDB-wire server (after Ready).
 func (c *Conn) Server() ServerInfo {

@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"time"
@@ -73,11 +75,10 @@ type Repo[K Key, P any] struct {
 	s    *compiled
 	coll *mongo.Collection
 	// ids is the identity cache (identity mode), values the value cache
-	// (value mode); the other is nil, and both are for mode none.
+	// (value and local modes); the other is nil, and both are for mode none.
 	ids    *identityCache
-	values *valueCache
-	ttl    time.Duration
-	vkPre  string // the value keys' constant part (value mode)
+	values *valueDomain
+	vkPre  string // the value keys' constant part (value and local modes)
 	ops    [numOps]*opCounters
 	enc    func(p P, tuplesAsDocuments bool) any
 }
@@ -97,16 +98,16 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 		}
 		return nil, &OpError{Op: "NewRepo", Domain: domain, Err: err}
 	}
-	r := &Repo[K, P]{conn: c, s: cs, coll: c.db.Collection(s.Collection), ttl: ttlOf(s)}
+	r := &Repo[K, P]{conn: c, s: cs, coll: c.db.Collection(s.Collection)}
 	switch s.Mode() {
 	case schema.CacheIdentity:
 		r.ids = c.cache
-	case schema.CacheValue:
+	case schema.CacheValue, schema.CacheLocal:
 		if c.values == nil {
 			return nil, &OpError{Op: "NewRepo", Domain: s.Domain, Err: errorf(ErrInvalidArgument,
-				"%s uses the value cache, which every writer must invalidate, and this Conn has no Redis (DisableRedis): give it Redis, or use the identity or none mode", s.Domain)}
+				"%s uses the %s cache, which every writer must invalidate, and this Conn has no Redis (DisableRedis): give it Redis, or use the identity or none mode", s.Domain, s.Mode())}
 		}
-		r.values = c.values
+		r.values = c.values.domain(s, &c.counters)
 		r.vkPre = valueKeyPrefix(c.cfg.KeyPrefix, s.RedisPrefix, c.db.Name(), s.Collection)
 	}
 	for i := range r.ops {
@@ -234,51 +235,40 @@ func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter
 	raw, err := r.findOne(ctx, filter)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
-		r.values.put(ctx, vk, got.token, nil, r.ttl)
+		r.values.put(ctx, vk, got, nil)
 		return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
 	case err != nil:
 		r.values.giveBack(vk, got.token)
 		return zero, r.opErr(ctx, opGet, vals, err)
 	}
-	r.values.put(ctx, vk, got.token, raw, r.ttl)
+	r.values.put(ctx, vk, got, raw)
 	return r.visible(opGet, vals, raw)
 }
 
-// cacheWrite is a write's side in the value cache: its keys, computed
-// once, and whether marking them dirty before the write succeeded.
-type cacheWrite struct {
-	keys  []string
-	began bool
-}
-
 // beginWrite marks keys dirty in the value cache before a write (value
-// mode; nothing otherwise): readers go to MongoDB until the write ends,
-// or, when its outcome stays unknown, until the mark's deadline, by which
-// it has landed or never will. Redis out of reach leaves began false.
+// and local modes; nothing otherwise): readers go to MongoDB until the
+// write ends, or, when its outcome stays unknown, until the mark's
+// deadline, by which it has landed or never will (see
+// valueDomain.beginWrite).
 func (r *Repo[K, P]) beginWrite(ctx context.Context, keys ...[]any) cacheWrite {
 	if r.values == nil || len(keys) == 0 {
 		return cacheWrite{}
 	}
-	w := cacheWrite{keys: make([]string, len(keys))}
+	vks := make([]string, len(keys))
 	for i, vals := range keys {
-		w.keys[i] = r.valueKey(vals)
+		vks[i] = r.valueKey(vals)
 	}
-	w.began = r.values.markDirty(ctx, w.keys)
-	return w
+	return r.values.beginWrite(ctx, vks)
 }
 
-// endWrite ends a write in the value cache: the entries are deleted, and
-// the mark is lifted, or kept until its deadline when the write's outcome
-// is unknown (werr); it waits out the TTL when Redis cannot be reached and
-// the write could not begin. werr is the write's own error, which wins.
-func (r *Repo[K, P]) endWrite(ctx context.Context, w cacheWrite, werr error) error {
+// endWrite ends a write in the value cache (see valueDomain.endWrite); row
+// is the row a single-key write left, to keep in the cache, or nil. werr is
+// the write's own error, which wins.
+func (r *Repo[K, P]) endWrite(ctx context.Context, w cacheWrite, werr error, row bson.Raw) error {
 	if len(w.keys) == 0 {
 		return werr
 	}
-	if err := r.values.invalidate(ctx, w.keys, time.Now(), r.ttl, w.began, werr != nil); err != nil && werr == nil {
-		return err
-	}
-	return werr
+	return r.values.endWrite(ctx, w, werr, row)
 }
 
 // CacheKey returns the Redis key that caches k in the domain's cache mode,
@@ -293,7 +283,7 @@ func (r *Repo[K, P]) CacheKey(k K) (string, error) {
 	switch r.s.Mode() {
 	case schema.CacheNone:
 		return "", nil
-	case schema.CacheValue:
+	case schema.CacheValue, schema.CacheLocal:
 		return r.valueKey(vals), nil
 	}
 	return r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), nil
@@ -362,10 +352,15 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
 	// (createDate, then _id) orders writes of one millisecond by the order
 	// this process made them, whichever method made them.
 	update := upsertUpdate(set, r.conn.ids.next())
-	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After))
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
+	if r.values == nil {
+		opts = r.conn.returnIDOnly(opts)
+	}
 	cw := r.beginWrite(ctx, vals)
-	id, _, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
-	if err := r.endWrite(ctx, cw, err); err != nil {
+	id, row, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
+	// The value cache keeps the row written (it comes back whole): the
+	// next read is a hit, when this write was the key's last.
+	if err := r.endWrite(ctx, cw, err, row); err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}
 	r.ids.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
@@ -387,10 +382,11 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool
 	update := bson.D{{Key: "$setOnInsert", Value: doc}}
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before))
 	cw := r.beginWrite(ctx, vals)
-	id, existed, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
+	id, before, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
+	existed := before != nil
 	// Invalidated even when the row existed: Insert's answer is a read,
 	// and a later Get must agree with it.
-	if err := r.endWrite(ctx, cw, err); err != nil {
+	if err := r.endWrite(ctx, cw, err, nil); err != nil {
 		return !existed && errors.Is(err, ErrNotInvalidated), r.opErr(ctx, opInsert, vals, err)
 	}
 	if !existed {
@@ -416,8 +412,9 @@ func (c *Conn) returnIDOnly(o *options.FindOneAndUpdateOptionsBuilder) *options.
 // exists: the retry is first a plain findAndModify, which cannot race anyone
 // creating the key (on DocumentDB, racing creations deadlock each other in
 // its exclusion constraint), and an upsert again only if no row matched.
-// existed is false when a return-before upsert inserted.
-func (r *Repo[K, P]) upsertOne(ctx context.Context, filter, update bson.D, opts *options.FindOneAndUpdateOptionsBuilder) (bson.ObjectID, bool, error) {
+// It returns the row's _id and the document the server returned (nil when
+// a return-before upsert inserted).
+func (r *Repo[K, P]) upsertOne(ctx context.Context, filter, update bson.D, opts *options.FindOneAndUpdateOptionsBuilder) (bson.ObjectID, bson.Raw, error) {
 	plain := *opts
 	plain.Opts = append(plain.Opts[:len(plain.Opts):len(plain.Opts)], func(o *options.FindOneAndUpdateOptions) error {
 		o.Upsert = nil
@@ -425,37 +422,39 @@ func (r *Repo[K, P]) upsertOne(ctx context.Context, filter, update bson.D, opts 
 	})
 	raced := 0
 	for attempt := 0; ; attempt++ {
-		var got struct {
-			ID bson.ObjectID `bson:"_id"`
-		}
 		callCtx, cancel := r.conn.bound(ctx, 0)
+		var raw bson.Raw
 		var err error
 		if raced > 0 {
-			err = r.coll.FindOneAndUpdate(callCtx, filter, update, &plain).Decode(&got)
+			raw, err = r.coll.FindOneAndUpdate(callCtx, filter, update, &plain).Raw()
 		}
 		if raced == 0 || raced > plainRetries && errors.Is(err, mongo.ErrNoDocuments) {
-			err = r.coll.FindOneAndUpdate(callCtx, filter, update, opts).Decode(&got)
+			raw, err = r.coll.FindOneAndUpdate(callCtx, filter, update, opts).Raw()
 		}
 		cancel()
 		switch {
 		case err == nil:
-			return got.ID, true, nil
+			id, ok := raw.Lookup(FieldID).ObjectIDOK()
+			if !ok {
+				return bson.ObjectID{}, nil, fmt.Errorf("the server returned a row whose _id is not an ObjectID (%s)", raw.Lookup(FieldID).Type)
+			}
+			return id, bytes.Clone(raw), nil
 		case raced > 0 && raced <= plainRetries && errors.Is(err, mongo.ErrNoDocuments):
 			// The winner of the race has not committed yet: wait for it
 			// rather than race it again.
 			raced++
 			if err := backoff(ctx, attempt); err != nil {
-				return bson.ObjectID{}, false, err
+				return bson.ObjectID{}, nil, err
 			}
 		case errors.Is(err, mongo.ErrNoDocuments):
-			return bson.ObjectID{}, false, nil
+			return bson.ObjectID{}, nil, nil
 		case lostRace(err) != noRace && attempt < r.conn.cfg.UpsertRetries:
 			raced++
 			if err := backoff(ctx, attempt); err != nil {
-				return bson.ObjectID{}, false, err
+				return bson.ObjectID{}, nil, err
 			}
 		default:
-			return bson.ObjectID{}, false, err
+			return bson.ObjectID{}, nil, err
 		}
 	}
 }
@@ -512,7 +511,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 		cancel()
 		switch {
 		case err == nil:
-			if err := r.endWrite(ctx, cw, nil); err != nil {
+			if err := r.endWrite(ctx, cw, nil, nil); err != nil {
 				return false, r.opErr(ctx, opRemove, vals, err)
 			}
 			return res.MatchedCount > 0, nil
@@ -523,7 +522,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 				return false, r.opErr(ctx, opRemove, vals, err)
 			}
 		default:
-			return false, r.opErr(ctx, opRemove, vals, r.endWrite(ctx, cw, err))
+			return false, r.opErr(ctx, opRemove, vals, r.endWrite(ctx, cw, err, nil))
 		}
 	}
 }

@@ -28,6 +28,7 @@ const (
 	CacheIdentity = schema.CacheIdentity
 	CacheNone     = schema.CacheNone
 	CacheValue    = schema.CacheValue
+	CacheLocal    = schema.CacheLocal
 )
 
 // Document field names shared by every domain.

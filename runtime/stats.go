@@ -44,8 +44,20 @@ type Stats struct {
 	Redis int64
 	// RedisFailures counts every absorbed Redis failure.
 	RedisFailures int64
-	// Cache has the value cache's counters by cache mode ("value").
+	// Cache has the value cache's counters by cache mode ("value",
+	// "local").
 	Cache map[string]CacheStats
+	// Local describes the in-process tier of the local cache mode.
+	Local LocalStats
+}
+
+// LocalStats describes the in-process tier (see Config.LocalCacheEntries).
+type LocalStats struct {
+	// Entries is how many copies it holds now (live or expired, until
+	// evicted or replaced).
+	Entries int
+	// Evictions counts copies evicted to make room (the tier was full).
+	Evictions int64
 }
 
 // CacheStats counts a cache mode's work across the Conn.
@@ -62,14 +74,26 @@ type CacheStats struct {
 	// WaitOuts counts writes that could not reach Redis to invalidate and
 	// waited out the cache TTL before returning.
 	WaitOuts int64
+	// LocalHits counts reads the in-process tier answered (local mode), with
+	// no round trip; Hits counts the ones Redis answered.
+	LocalHits int64
+	// Installs counts writes that left the row they wrote in Redis (the
+	// write-through of a single-key Put that was the key's only writer), so
+	// that the next read is a hit.
+	Installs int64
+	// WriterWaits counts writes that waited for other processes' in-process
+	// copies of their keys to expire before committing (local mode).
+	WriterWaits int64
 }
 
 type cacheCounters struct {
 	hits, misses, leaseWaits, invalidations, fillsRejected, waitOuts atomic.Int64
+	localHits, installs, writerWaits                                 atomic.Int64
 }
 
 func (c *cacheCounters) snapshot() CacheStats {
-	return CacheStats{c.hits.Load(), c.misses.Load(), c.leaseWaits.Load(), c.invalidations.Load(), c.fillsRejected.Load(), c.waitOuts.Load()}
+	return CacheStats{c.hits.Load(), c.misses.Load(), c.leaseWaits.Load(), c.invalidations.Load(), c.fillsRejected.Load(), c.waitOuts.Load(),
+		c.localHits.Load(), c.installs.Load(), c.writerWaits.Load()}
 }
 
 // Names returns the keys of Ops in sorted order.

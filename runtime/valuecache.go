@@ -41,19 +41,31 @@ import (
 type valueCache struct {
 	rdb       RedisClient
 	breaker   *identityCache // the Conn's Redis breaker and failure log
-	stats     *cacheCounters
 	read      *redis.Script
 	fill      *redis.Script
 	release   *redis.Script
 	begin     luaScript
 	end       luaScript
 	clear     luaScript
+	local     *localTier    // the in-process tier (nil: Config.LocalCacheEntries < 0)
 	tokenBase string        // random, per cache: tokens differ across processes
 	tokens    atomic.Uint64 // per grant
+	// proc names this Conn in the local tier's grants (g:<proc>).
+	proc string
 	// dirtyFor bounds how long a write may still land after its writer
 	// stopped waiting for it (2 OpTimeouts and a second).
 	dirtyFor time.Duration
 	leaseTTL time.Duration
+}
+
+// valueDomain is one domain's view of the Conn's value cache: its counters
+// (per mode), TTL, and in local mode the grant asked for its copies.
+type valueDomain struct {
+	*valueCache
+	stats   *cacheCounters
+	ttl     time.Duration
+	localMs int64      // 0: value mode (no copies)
+	local   *localTier // nil: value mode
 }
 
 const (
@@ -70,9 +82,83 @@ const (
 	waitMargin = 10 * time.Millisecond
 )
 
-const readScript = `
+// luaNow is Redis's clock in ms, the one every time in a key is on.
+const luaNow = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// luaGrant records an in-process copy (local mode): grant(ms, proc) sets
+// the process's field g:<proc> to now + ms, capped at the value's expiry
+// (a copy never outlives its value), keeps the key at least that long and
+// returns the ms granted.
+const luaGrant = `
+local function grant(vx, ms, proc)
+  local g = math.min(now + ms, vx)
+  if g <= now then
+    return 0
+  end
+  local f = 'g:' .. proc
+  local old = redis.call('HGET', KEYS[1], f)
+  if not old or tonumber(old) < g then
+    redis.call('HSET', KEYS[1], f, g)
+  end
+  local pt = redis.call('PTTL', KEYS[1])
+  if pt >= 0 and now + pt < g + 1000 then
+    redis.call('PEXPIREAT', KEYS[1], g + 1000)
+  end
+  return g - now
+end
+`
+
+// luaHolders: holders(proc, wait) returns how long, from now, the copies
+// other processes hold may live (at least wait; 0 when none), dropping
+// expired grants and this process's own (it evicted its copy): the time a
+// writer waits before its commit. bootWait(tl) is that time for a Redis
+// younger than tl: copies granted by the instance before a restart live
+// at most tl after it. It runs first in a script, before any write, so
+// that an ACL refusing INFO fails the script whole (a Redis without INFO
+// server, such as miniredis, is taken to be as old as needed).
+const luaHolders = `
+local function holders(proc, wait)
+  local all = redis.call('HGETALL', KEYS[1])
+  local own = 'g:' .. proc
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if string.sub(f, 1, 2) == 'g:' then
+      local g = tonumber(all[i + 1])
+      if g <= now or f == own then
+        redis.call('HDEL', KEYS[1], f)
+      elseif g - now > wait then
+        wait = g - now
+      end
+    end
+  end
+  return wait
+end
+local function bootWait(tl)
+  if tl <= 0 then
+    return 0
+  end
+  local info = redis.pcall('INFO', 'server')
+  if type(info) ~= 'string' then
+    local e = info.err or ''
+    if string.find(e, 'NOPERM', 1, true) or string.find(e, "can't run this command", 1, true) then
+      return redis.error_reply('NOPERM the local cache mode needs INFO (persistgen acl prints the rules): ' .. e)
+    end
+    return 0
+  end
+  local up = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
+  if up and tl - up * 1000 > 0 then
+    return tl - up * 1000
+  end
+  return 0
+end
+`
+
+// readScript: ARGV token, lease ms, grant ms (0: value mode), proc.
+// Replies {1, v[, granted ms]} (hit), {2} (wait), {3} (lease), {4} (dirty).
+const readScript = luaNow + luaGrant + `
 local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
 if w[1] and tonumber(w[1]) > 0 then
   if w[2] and now < tonumber(w[2]) then
@@ -82,6 +168,10 @@ if w[1] and tonumber(w[1]) > 0 then
 end
 local h = redis.call('HMGET', KEYS[1], 'v', 'vx', 'lt', 'lx')
 if h[1] and h[2] and now < tonumber(h[2]) then
+  local ms = tonumber(ARGV[3])
+  if ms > 0 then
+    return {1, h[1], grant(tonumber(h[2]), ms, ARGV[4])}
+  end
   return {1, h[1]}
 end
 if h[3] and h[4] and now < tonumber(h[4]) then
@@ -90,18 +180,34 @@ end
 local lx = now + tonumber(ARGV[2])
 redis.call('HDEL', KEYS[1], 'v', 'vx')
 redis.call('HSET', KEYS[1], 'lt', ARGV[1], 'la', now, 'lx', lx)
-redis.call('PEXPIREAT', KEYS[1], lx + 1000)
+local pt = redis.call('PTTL', KEYS[1])
+if pt < 0 or now + pt < lx + 1000 then
+  redis.call('PEXPIREAT', KEYS[1], lx + 1000)
+end
 return {3}
 `
 
 // beginScript marks a key dirty before a write: readers go to MongoDB (no
-// hit, no lease, no fill) until the writer ends or the mark's deadline
-// (ARGV[1] ms from now) passes, which bounds how late a write whose
-// outcome its writer could not learn may still land.
-const beginScript = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HINCRBY', KEYS[1], 'wc', 1)
+// hit, no lease, no fill, no copy granted) until the writer ends or the
+// mark's deadline (ARGV[1] ms from now) passes, which bounds how late a
+// write whose outcome its writer could not learn may still land. ARGV[2]
+// is the process, ARGV[3] the local grant ms (0: value mode), ARGV[4] the
+// write's token (END counts a writer out only once). Replies
+// {epoch, writers, now, wait}: the write may install its row at END only
+// if it was alone (writers 1) and the epoch is unchanged then; it commits
+// only after wait ms, when other processes' copies have expired.
+const beginScript = luaNow + luaHolders + `
+local boot = bootWait(tonumber(ARGV[3]))
+if type(boot) == 'table' then
+  return boot
+end
+local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
+if w[1] and (not w[2] or now >= tonumber(w[2])) then
+  redis.call('HDEL', KEYS[1], 'wc', 'wd')
+end
+local wc = redis.call('HINCRBY', KEYS[1], 'wc', 1)
+local we = redis.call('HINCRBY', KEYS[1], 'we', 1)
+redis.call('HSET', KEYS[1], 'w:' .. ARGV[4], 1)
 local wd = now + tonumber(ARGV[1])
 local old = redis.call('HGET', KEYS[1], 'wd')
 if old and tonumber(old) > wd then
@@ -109,26 +215,69 @@ if old and tonumber(old) > wd then
 end
 redis.call('HSET', KEYS[1], 'wd', wd)
 redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
-redis.call('PEXPIREAT', KEYS[1], wd + 1000)
-return 1
+local pt = redis.call('PTTL', KEYS[1])
+if pt < 0 or now + pt < wd + 1000 then
+  redis.call('PEXPIREAT', KEYS[1], wd + 1000)
+end
+return {we, wc, now, holders(ARGV[2], boot)}
 `
 
 // endScript ends a write that began: one writer fewer (the mark goes with
-// the last), and the value and any lease are deleted.
-const endScript = `
-local wc = redis.call('HINCRBY', KEYS[1], 'wc', -1)
+// the last), any lease voided, and the value deleted, or replaced by the
+// written row (ARGV[4], "" for none) when the writer was alone at BEGIN
+// (ARGV[2] = 1) and still is and no write began since (epoch ARGV[1]): its
+// commit is then the key's last. The row expires at BEGIN's time (ARGV[3])
+// plus the TTL (ARGV[5]), anchored before the commit. ARGV[6] is the grant
+// ms of a local copy, ARGV[7] the process, ARGV[8] the write's token: a
+// retried END (its first reply lost) counts the writer out only once.
+// Replies {installed, granted ms, wait}: wait is what other processes'
+// copies still have to live, which a restart that lost the mark can leave.
+const endScript = luaNow + luaGrant + luaHolders + `
+local boot = bootWait(tonumber(ARGV[6]))
+if type(boot) == 'table' then
+  return boot
+end
+local wc = tonumber(redis.call('HGET', KEYS[1], 'wc') or '0')
+if redis.call('HDEL', KEYS[1], 'w:' .. ARGV[8]) == 1 then
+  wc = redis.call('HINCRBY', KEYS[1], 'wc', -1)
+end
 if wc <= 0 then
   redis.call('HDEL', KEYS[1], 'wc', 'wd')
+  wc = 0
 end
-redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
-return 1
+redis.call('HDEL', KEYS[1], 'lt', 'la', 'lx')
+local installed, granted = 0, 0
+if ARGV[4] ~= '' and ARGV[2] == '1' and wc == 0 and redis.call('HGET', KEYS[1], 'we') == ARGV[1] then
+  local vx = tonumber(ARGV[3]) + tonumber(ARGV[5])
+  if vx > now then
+    redis.call('HSET', KEYS[1], 'v', ARGV[4], 'vx', vx)
+    local pt = redis.call('PTTL', KEYS[1])
+    if pt < 0 or now + pt < vx + 1000 then
+      redis.call('PEXPIREAT', KEYS[1], vx + 1000)
+    end
+    installed = 1
+    if tonumber(ARGV[6]) > 0 then
+      granted = grant(vx, tonumber(ARGV[6]), ARGV[7])
+    end
+  end
+end
+if installed == 0 then
+  redis.call('HDEL', KEYS[1], 'v', 'vx')
+end
+return {installed, granted, holders(ARGV[7], boot)}
 `
 
 // clearScript deletes the value and any lease, leaving other writers'
-// marks: the invalidation of a write that could not begin.
-const clearScript = `
+// marks: the invalidation of a write that could not begin, after its
+// commit. ARGV[1] is the process, ARGV[2] the local grant ms; it replies
+// with the time other processes' copies still have to live.
+const clearScript = luaNow + luaHolders + `
+local boot = bootWait(tonumber(ARGV[2]))
+if type(boot) == 'table' then
+  return boot
+end
 redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
-return 1
+return holders(ARGV[1], boot)
 `
 
 const releaseScript = `
@@ -138,32 +287,49 @@ end
 return 1
 `
 
-const fillScript = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+// fillScript: ARGV token, value, life ms, grant ms (0: value mode), proc.
+// Replies -1 when refused, else the ms of a local copy granted (0: none).
+const fillScript = luaNow + luaGrant + `
 local h = redis.call('HMGET', KEYS[1], 'lt', 'la', 'lx')
 if h[1] ~= ARGV[1] or not h[3] or now >= tonumber(h[3]) then
-  return 0
+  return -1
 end
 redis.call('HDEL', KEYS[1], 'lt', 'la', 'lx')
 local vx = tonumber(h[2]) + tonumber(ARGV[3])
 if vx <= now then
-  return 0
+  return -1
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'vx', vx)
-redis.call('PEXPIREAT', KEYS[1], vx + 1000)
-return 1
+local pt = redis.call('PTTL', KEYS[1])
+if pt < 0 or now + pt < vx + 1000 then
+  redis.call('PEXPIREAT', KEYS[1], vx + 1000)
+end
+if tonumber(ARGV[4]) > 0 then
+  return grant(vx, tonumber(ARGV[4]), ARGV[5])
+end
+return 0
 `
 
 // newValueCache builds a Conn's value cache. A lease lives as long as the
 // holder's MongoDB read may take (opTimeout, within 1 s to 30 s), so that a
 // slow read still fills; a holder whose read fails gives its lease back.
-func newValueCache(rdb RedisClient, breaker *identityCache, counters *counters, opTimeout time.Duration) *valueCache {
+func newValueCache(rdb RedisClient, breaker *identityCache, opTimeout time.Duration, localEntries int) *valueCache {
 	lease := min(max(opTimeout, time.Second), 30*time.Second)
-	return &valueCache{rdb: rdb, breaker: breaker, stats: counters.cache(schema.CacheValue),
+	proc := randomHex()
+	return &valueCache{rdb: rdb, breaker: breaker,
 		read: redis.NewScript(readScript), fill: redis.NewScript(fillScript), release: redis.NewScript(releaseScript),
-		begin: newLua(beginScript), end: newLua(endScript), clear: newLua(clearScript),
-		leaseTTL: lease, dirtyFor: 2*max(opTimeout, time.Second) + time.Second, tokenBase: randomHex() + "."}
+		begin: newLua(beginScript), end: newLua(endScript), clear: newLua(clearScript), local: newLocalTier(localEntries),
+		leaseTTL: lease, dirtyFor: 2*max(opTimeout, time.Second) + time.Second, tokenBase: proc + ".", proc: proc}
+}
+
+// domain returns the view of the cache for a domain of s's mode.
+func (v *valueCache) domain(s *Schema, counters *counters) *valueDomain {
+	d := &valueDomain{valueCache: v, stats: counters.cache(s.Mode()), ttl: ttlOf(s)}
+	if s.Mode() == schema.CacheLocal && v.local != nil {
+		d.local = v.local
+		d.localMs = localTTLOf(s).Milliseconds()
+	}
+	return d
 }
 
 // valueKey is the Redis key of a value-cached row: the domain's Redis
@@ -204,7 +370,7 @@ func escapeValueKeyPart(b *strings.Builder, s string) {
 }
 
 // giveBack releases a lease its holder will not fill (its read failed).
-func (v *valueCache) giveBack(key, token string) {
+func (v *valueDomain) giveBack(key, token string) {
 	if v == nil || token == "" {
 		return
 	}
@@ -222,19 +388,35 @@ type readOutcome struct {
 	absent bool
 	raw    bson.Raw
 	token  string
+	stamp  uint64 // the local tier's stamp before READ (local mode)
 }
 
-// get runs READ until it answers a hit or a lease; waits for another
-// reader's fill count as lease waits. Any Redis failure, or a wait that
-// outlasts two lease lives, is a bypass.
-func (v *valueCache) get(ctx context.Context, key string) readOutcome {
-	if v == nil || !v.breaker.usable() {
+// get answers from the in-process tier (local mode), else runs READ until
+// it answers a hit or a lease; waits for another reader's fill count as
+// lease waits. Any Redis failure, or a wait that outlasts two lease lives,
+// is a bypass. A hit that carries a grant leaves a copy in the process.
+func (v *valueDomain) get(ctx context.Context, key string) readOutcome {
+	if v == nil {
+		return readOutcome{}
+	}
+	if v.local != nil {
+		if e, ok := v.local.get(key); ok {
+			v.stats.localHits.Add(1)
+			return readOutcome{hit: true, absent: e.absent, raw: e.raw}
+		}
+	}
+	if !v.breaker.usable() {
 		return readOutcome{}
 	}
 	token := v.newToken()
 	deadline := time.Now().Add(2*v.leaseTTL + 100*time.Millisecond)
 	for wait := time.Millisecond; ; wait = min(2*wait, 32*time.Millisecond) {
-		res, err := v.read.Run(ctx, v.rdb, []string{key}, token, v.leaseTTL.Milliseconds()).Slice()
+		var stamp uint64
+		if v.local != nil {
+			stamp = v.local.stamp()
+		}
+		send := time.Now()
+		res, err := v.read.Run(ctx, v.rdb, []string{key}, token, v.leaseTTL.Milliseconds(), v.localMs, v.proc).Slice()
 		if err != nil || len(res) == 0 {
 			if err == nil {
 				err = errors.New("READ answered nothing")
@@ -246,17 +428,25 @@ func (v *valueCache) get(ctx context.Context, key string) readOutcome {
 		switch code, _ := res[0].(int64); code {
 		case valueHit:
 			s, _ := res[1].(string)
+			out := readOutcome{hit: true}
+			switch {
+			case s == "A":
+				out.absent = true
+			case len(s) > 1 && s[0] == 'D':
+				out.raw = bson.Raw(s[1:])
+			default:
+				return readOutcome{} // not ours: read MongoDB
+			}
 			v.stats.hits.Add(1)
-			if s == "A" {
-				return readOutcome{hit: true, absent: true}
+			if len(res) > 2 && v.local != nil {
+				if ms, _ := res[2].(int64); ms > 0 {
+					v.local.install(key, stamp, localEntry{raw: out.raw, absent: out.absent, until: localLife(send, ms)})
+				}
 			}
-			if len(s) > 1 && s[0] == 'D' {
-				return readOutcome{hit: true, raw: bson.Raw(s[1:])}
-			}
-			return readOutcome{} // not ours: read MongoDB
+			return out
 		case valueLease:
 			v.stats.misses.Add(1)
-			return readOutcome{token: token}
+			return readOutcome{token: token, stamp: stamp}
 		case valueDirty:
 			v.stats.misses.Add(1)
 			return readOutcome{} // a write is in flight: MongoDB, no fill
@@ -273,63 +463,167 @@ func (v *valueCache) get(ctx context.Context, key string) readOutcome {
 	}
 }
 
-// put runs FILL with what the lease holder read: raw, or absent when nil.
-func (v *valueCache) put(ctx context.Context, key, token string, raw bson.Raw, ttl time.Duration) {
-	if v == nil || token == "" {
+// put runs FILL with what the lease holder of got read: raw, or absent
+// when nil. A fill that carries a grant leaves a copy in the process.
+func (v *valueDomain) put(ctx context.Context, key string, got readOutcome, raw bson.Raw) {
+	if v == nil || got.token == "" {
 		return
 	}
 	val := "A"
-	life := min(ttl, negativeTTL)
+	life := min(v.ttl, negativeTTL)
 	if raw != nil {
-		val, life = "D"+string(raw), ttl
+		val, life = "D"+string(raw), v.ttl
 	}
-	n, err := v.fill.Run(ctx, v.rdb, []string{key}, token, val, life.Milliseconds()).Int64()
+	send := time.Now()
+	n, err := v.fill.Run(ctx, v.rdb, []string{key}, got.token, val, life.Milliseconds(), v.localMs, v.proc).Int64()
 	if err != nil {
 		v.breaker.fail(ctx, "value fill", err)
 		return
 	}
 	v.breaker.ok()
-	if n == 0 {
+	switch {
+	case n < 0:
 		v.stats.fillsRejected.Add(1)
+	case n > 0 && v.local != nil:
+		v.local.install(key, got.stamp, localEntry{raw: raw, absent: raw == nil, until: localLife(send, n)})
 	}
 }
 
-// invalidate deletes keys after a write MongoDB acknowledged at commit. It
-// returns once Redis acknowledged the deletes or, when Redis cannot be
-// reached, once ttl has passed since commit (every value filled from before
-// the write has expired by then); retries meanwhile end the wait early.
-// It fails only when ctx ends first.
-func (v *valueCache) invalidate(ctx context.Context, keys []string, commit time.Time, ttl time.Duration, began, ambiguous bool) error {
-	if v == nil || len(keys) == 0 {
-		return nil
+// cacheWrite is a write's side in the value cache: its keys, computed
+// once, whether marking them dirty before the write succeeded, and what
+// BEGIN said of the first key (for the write-through install of a
+// single-key write).
+type cacheWrite struct {
+	keys  []string
+	token string // names the write in the keys' marks
+	began bool
+	epoch int64
+	alone bool
+	t0    int64 // BEGIN's Redis time, ms
+}
+
+// beginWrite runs BEGIN on keys before a write: it marks them dirty (see
+// beginScript) and, in local mode, evicts and fences this process's copies
+// and then waits until other processes' copies have expired. Redis out of
+// reach leaves began false (the write then waits out the TTL if it cannot
+// invalidate afterwards). A ctx that ends during the wait ends it: the
+// write that follows then fails, and its marks stay until their deadline.
+func (v *valueDomain) beginWrite(ctx context.Context, keys []string) cacheWrite {
+	w := cacheWrite{keys: keys, token: v.newToken()}
+	if v.local != nil {
+		v.local.begin(keys)
 	}
-	if began && ambiguous {
+	if !v.breaker.usable() {
+		return w
+	}
+	res, err := v.run(ctx, v.begin, keys, v.dirtyFor.Milliseconds(), v.proc, v.localMs, w.token)
+	if err != nil {
+		v.breaker.fail(ctx, "value begin", err)
+		return w
+	}
+	v.breaker.ok()
+	w.began = true
+	var wait int64
+	for i, r := range res {
+		f := ints(r, 4)
+		if i == 0 {
+			w.epoch, w.alone, w.t0 = f[0], f[1] == 1, f[2]
+		}
+		wait = max(wait, f[3])
+	}
+	v.waitCopies(ctx, wait)
+	return w
+}
+
+// waitCopies sleeps until copies Redis said live ms more have expired,
+// allowing for the clock-rate difference.
+func (v *valueDomain) waitCopies(ctx context.Context, ms int64) {
+	if ms <= 0 {
+		return
+	}
+	v.stats.writerWaits.Add(1)
+	d := time.Duration(ms) * time.Millisecond
+	t := time.NewTimer(d + d*rhoPercent/100 + waitMargin)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// endWrite ends a write in the value cache after MongoDB answered it (werr
+// is its error, which wins). Began: END lifts the mark and deletes the
+// value, or, for a single key whose write returned its row (row), keeps
+// that row when the write was the key's last (see endScript); when the
+// outcome is unknown (werr) the mark stays until its deadline. Not began:
+// CLEAR deletes the value. Either returns only once Redis acknowledged and
+// other processes' copies have expired or, when Redis cannot be reached,
+// once the TTL has passed since the commit (every value and copy made from
+// before the write has expired by then); retries meanwhile end the wait
+// early. It fails only when ctx ends first.
+func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, row bson.Raw) error {
+	var own *localEntry
+	if v.local != nil {
+		defer func() { v.local.end(w.keys, own) }()
+	}
+	if w.began && werr != nil {
 		// The write may still land: the mark keeps readers on MongoDB
-		// until its deadline, so it stays; the value went at begin.
-		return nil
+		// until its deadline, so it stays; the value went at BEGIN.
+		return werr
 	}
-	script := v.clear
-	if began {
-		script = v.end
-	}
-	until := commit.Add(ttl + ttl*rhoPercent/100 + waitMargin)
+	commit := time.Now()
+	until := commit.Add(v.ttl + v.ttl*rhoPercent/100 + waitMargin)
 	for attempt := 0; ; attempt++ {
-		err := v.run(ctx, script, keys)
+		var res []any
+		var err error
+		send := time.Now()
+		if w.began {
+			val, alone := "", "0"
+			if row != nil && len(w.keys) == 1 {
+				val = "D" + string(row)
+			}
+			if w.alone {
+				alone = "1"
+			}
+			res, err = v.run(ctx, v.end, w.keys, w.epoch, alone, w.t0, val, v.ttl.Milliseconds(), v.localMs, v.proc, w.token)
+		} else {
+			res, err = v.run(ctx, v.clear, w.keys, v.proc, v.localMs)
+		}
 		if err == nil {
 			v.breaker.ok()
-			v.stats.invalidations.Add(int64(len(keys)))
-			return nil
+			v.stats.invalidations.Add(int64(len(w.keys)))
+			var wait int64
+			for i, r := range res {
+				if !w.began {
+					n, _ := r.(int64)
+					wait = max(wait, n)
+					continue
+				}
+				f := ints(r, 3)
+				if i == 0 && f[0] == 1 {
+					v.stats.installs.Add(1)
+					if f[1] > 0 {
+						own = &localEntry{raw: row, until: localLife(send, f[1])}
+					}
+				}
+				wait = max(wait, f[2])
+			}
+			v.waitCopies(ctx, wait)
+			return werr
 		}
 		if ctx.Err() != nil {
-			return &causeError{kind: ErrNotInvalidated, cause: fmt.Errorf(
+			if werr != nil {
+				return werr
+			}
+			return (&causeError{kind: ErrNotInvalidated, cause: fmt.Errorf(
 				"the write is stored, but Redis could not be reached to invalidate the value cache before the caller's context ended: other processes may read the previous value until %s (%w)",
-				until.Format(time.RFC3339Nano), ctx.Err())}
+				until.Format(time.RFC3339Nano), ctx.Err())})
 		}
 		v.breaker.fail(ctx, "value invalidate", err)
 		left := time.Until(until)
 		if left <= 0 {
 			v.stats.waitOuts.Add(1)
-			return nil
+			return werr
 		}
 		// The next try waits for the breaker's retry time (Redis is known
 		// to be down until then: no dial every few milliseconds), and at
@@ -345,35 +639,39 @@ func (v *valueCache) invalidate(ctx context.Context, keys []string, commit time.
 	}
 }
 
-// run runs a one-key script on each key: one round trip (a pipeline for
-// several keys, each a command of its own, so that it works on a cluster).
-func (v *valueCache) run(ctx context.Context, script luaScript, keys []string, args ...any) error {
+// ints reads a script's array reply of n integers (missing ones are 0).
+func ints(r any, n int) []int64 {
+	out := make([]int64, n)
+	a, _ := r.([]any)
+	for i := range min(n, len(a)) {
+		out[i], _ = a[i].(int64)
+	}
+	return out
+}
+
+// run runs a one-key script on each key and returns each reply: one round
+// trip (a pipeline for several keys, each a command of its own, so that it
+// works on a cluster).
+func (v *valueCache) run(ctx context.Context, script luaScript, keys []string, args ...any) ([]any, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if len(keys) == 1 {
-		return script.Run(ctx, v.rdb, keys, args...).Err()
+		r, err := script.Run(ctx, v.rdb, keys, args...).Result()
+		return []any{r}, err
 	}
 	p := v.rdb.Pipeline()
-	for _, k := range keys {
-		p.Eval(ctx, script.src, []string{k}, args...)
+	cmds := make([]*redis.Cmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = p.Eval(ctx, script.src, []string{k}, args...)
 	}
-	_, err := p.Exec(ctx)
-	return err
-}
-
-// markDirty runs BEGIN on keys before a write; false when Redis could not
-// be reached (the write then falls back to waiting out the TTL if it cannot
-// invalidate afterwards).
-func (v *valueCache) markDirty(ctx context.Context, keys []string) bool {
-	if v == nil || len(keys) == 0 || !v.breaker.usable() {
-		return false
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, err
 	}
-	if err := v.run(ctx, v.begin, keys, v.dirtyFor.Milliseconds()); err != nil {
-		v.breaker.fail(ctx, "value begin", err)
-		return false
+	out := make([]any, len(keys))
+	for i, c := range cmds {
+		out[i] = c.Val()
 	}
-	v.breaker.ok()
-	return true
+	return out, nil
 }
 
 func randomHex() string {
@@ -395,6 +693,14 @@ func newLua(src string) luaScript { return luaScript{redis.NewScript(src), src} 
 // prefix and a counter (no system call on the read path).
 func (v *valueCache) newToken() string {
 	return v.tokenBase + strconv.FormatUint(v.tokens.Add(1), 36)
+}
+
+// localTTLOf is a local-mode domain's copy life.
+func localTTLOf(s *Schema) time.Duration {
+	if s.LocalTTL > 0 {
+		return s.LocalTTL
+	}
+	return schema.DefaultLocalTTL
 }
 
 // ttlOf is a domain's value-cache TTL.

@@ -9,8 +9,10 @@ import (
 // a cache mode that an ACL must grant. Every mode but none: PING when the
 // Conn waits for the server. Identity: GET, SET and DEL on identity keys
 // (singly or pipelined). Value: its scripts (EVALSHA, and EVAL when a
-// restarted Redis lost them) and the commands they run (TIME, HMGET, HSET,
-// HDEL, PEXPIREAT), and DEL to invalidate. The handshake's AUTH and HELLO
+// restarted Redis lost them) and the commands they run (TIME, HGET, HMGET,
+// HGETALL, HSET, HINCRBY, HDEL, PEXPIREAT, PTTL), and DEL. Local: the
+// same and INFO, which its writes' scripts read the server's uptime from
+// (copies granted before a restart outlive it by up to the copy life). The handshake's AUTH and HELLO
 // are open to every user; SELECT is sent only for a database other than 0
 // (grant +select then). The Conn's own client sends no CLIENT SETINFO.
 func RedisCommands(mode CacheMode) []string {
@@ -18,7 +20,9 @@ func RedisCommands(mode CacheMode) []string {
 	case CacheNone:
 		return []string{"ping"} // Ready waits for Redis whatever the modes
 	case CacheValue:
-		return []string{"ping", "evalsha", "eval", "time", "hget", "hmget", "hset", "hincrby", "hdel", "pexpireat", "del"}
+		return []string{"ping", "evalsha", "eval", "time", "hget", "hmget", "hgetall", "hset", "hincrby", "hdel", "pexpireat", "pttl", "del"}
+	case CacheLocal:
+		return []string{"ping", "evalsha", "eval", "time", "hget", "hmget", "hgetall", "hset", "hincrby", "hdel", "pexpireat", "pttl", "del", "info"}
 	}
 	return []string{"ping", "get", "set", "del"}
 }
@@ -51,7 +55,7 @@ func RedisKeyPatterns(keyPrefix string, schemas ...*Schema) []string {
 		switch s.Mode() {
 		case CacheNone:
 			continue
-		case CacheValue:
+		case CacheValue, CacheLocal:
 			p = "~" + globEscape(keyPrefix+"pgv:{"+s.RedisPrefix+":") + "*"
 		default:
 			p = "~" + globEscape(keyPrefix+s.RedisPrefix+":") + "*"

@@ -118,10 +118,15 @@ type Schema struct {
 	Indexes []Index
 	// Cache is what Redis holds for the domain (CacheIdentity when empty).
 	Cache CacheMode
-	// CacheTTL is how long a value lives in a CacheValue domain's cache
-	// (DefaultCacheTTL when zero). A write that cannot reach Redis to
-	// invalidate waits it out before returning.
+	// CacheTTL is how long a value lives in a CacheValue or CacheLocal
+	// domain's Redis cache (DefaultCacheTTL when zero). A write that cannot
+	// reach Redis to invalidate waits it out before returning.
 	CacheTTL time.Duration
+	// LocalTTL is how long a process may serve its in-process copy of a
+	// CacheLocal row without asking Redis (DefaultLocalTTL when zero). A
+	// write waits until every other process's copy has expired, at most
+	// this long, before it commits.
+	LocalTTL time.Duration
 }
 
 // CacheMode says what Redis holds for a domain.
@@ -141,6 +146,12 @@ const (
 	// trip and never stale once a write has returned. Correct only when
 	// every writer of the domain is persistgen.
 	CacheValue CacheMode = "value"
+	// CacheLocal: CacheValue with an in-process tier in front of it: a
+	// read that Redis answered leaves a copy in the process, served
+	// without any round trip for LocalTTL; a write waits out the other
+	// processes' copies before it commits. Correct only when every writer
+	// of the domain is persistgen.
+	CacheLocal CacheMode = "local"
 )
 
 // DefaultCacheTTL is a CacheValue entry's life when Schema.CacheTTL is zero;
@@ -151,8 +162,29 @@ const (
 	MaxCacheTTL     = 10 * time.Minute
 )
 
+// DefaultLocalTTL is a CacheLocal copy's life when Schema.LocalTTL is zero;
+// MinLocalTTL and MaxLocalTTL bound a chosen one (and it must be shorter
+// than the domain's CacheTTL).
+const (
+	DefaultLocalTTL = 100 * time.Millisecond
+	MinLocalTTL     = 10 * time.Millisecond
+	MaxLocalTTL     = 2 * time.Second
+)
+
 // CacheModes lists the modes a manifest may name.
-func CacheModes() []CacheMode { return []CacheMode{CacheIdentity, CacheNone, CacheValue} }
+func CacheModes() []CacheMode { return []CacheMode{CacheIdentity, CacheNone, CacheValue, CacheLocal} }
+
+// ValueCached reports a domain whose rows Redis holds (CacheValue and
+// CacheLocal).
+func (s *Schema) ValueCached() bool { return s.Mode() == CacheValue || s.Mode() == CacheLocal }
+
+// ttl is the domain's CacheTTL or its default.
+func (s *Schema) ttl() time.Duration {
+	if s.CacheTTL > 0 {
+		return s.CacheTTL
+	}
+	return DefaultCacheTTL
+}
 
 // Mode returns the domain's cache mode, CacheIdentity when unset.
 func (s *Schema) Mode() CacheMode {
@@ -221,10 +253,13 @@ func (s *Schema) Validate() error {
 		}
 	}
 	if !slices.Contains(CacheModes(), s.Mode()) {
-		return bad("cache mode %q: use identity, none or value", s.Cache)
+		return bad("cache mode %q: use identity, none, value or local", s.Cache)
 	}
-	if s.CacheTTL != 0 && (s.Mode() != CacheValue || s.CacheTTL < MinCacheTTL || s.CacheTTL > MaxCacheTTL) {
-		return bad("CacheTTL %s: it applies to the value cache mode only, from %s to %s (a write that cannot reach Redis waits it out)", s.CacheTTL, MinCacheTTL, MaxCacheTTL)
+	if s.CacheTTL != 0 && (!s.ValueCached() || s.CacheTTL < MinCacheTTL || s.CacheTTL > MaxCacheTTL) {
+		return bad("CacheTTL %s: it applies to the value and local cache modes only, from %s to %s (a write that cannot reach Redis waits it out)", s.CacheTTL, MinCacheTTL, MaxCacheTTL)
+	}
+	if s.LocalTTL != 0 && (s.Mode() != CacheLocal || s.LocalTTL < MinLocalTTL || s.LocalTTL > MaxLocalTTL || s.LocalTTL >= s.ttl()) {
+		return bad("LocalTTL %s: it applies to the local cache mode only, from %s to %s and shorter than the CacheTTL (%s)", s.LocalTTL, MinLocalTTL, MaxLocalTTL, s.ttl())
 	}
 	return nil
 }

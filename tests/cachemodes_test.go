@@ -21,7 +21,7 @@ func memorySchemaIn(mode runtime.CacheMode, ttl time.Duration) *runtime.Schema {
 
 // A warm read in value mode is one Redis round trip and no MongoDB one; a
 // cold read is READ, one MongoDB find and FILL; a write is a Redis round
-// trip before MongoDB and one after.
+// trip before MongoDB and one after, which leaves the written row warm.
 func TestValueCacheRoundTrips(t *testing.T) {
 	s := memorySchemaIn(runtime.CacheValue, 0)
 	env := setup(t, s)
@@ -41,6 +41,16 @@ func TestValueCacheRoundTrips(t *testing.T) {
 	if tr.Redis() != 2 || tr.Mongo() != 1 {
 		t.Fatalf("write: %v", tr.Commands())
 	}
+	// The write left its row in Redis (it was the key's only writer): the
+	// next read is a hit.
+	tr.Reset()
+	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+		t.Fatalf("Get after Put = %+v, %v", rec.Payload, err)
+	}
+	if tr.Redis() != 1 || tr.Mongo() != 0 {
+		t.Fatalf("read after write: %v", tr.Commands())
+	}
+	coldKey(t, env.Conn, r, k)
 	tr.Reset()
 	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
 		t.Fatalf("cold Get = %+v, %v", rec.Payload, err)
@@ -66,7 +76,7 @@ func TestValueCacheRoundTrips(t *testing.T) {
 		t.Fatalf("absent twice: %v", tr.Commands())
 	}
 	st := env.Conn.Stats().Cache["value"]
-	if st.Hits != 2 || st.Misses != 3 || st.Invalidations != 2 {
+	if st.Hits != 4 || st.Misses != 2 || st.Invalidations != 2 || st.Installs != 2 || st.LocalHits != 0 {
 		t.Fatalf("stats: %+v", st)
 	}
 	// CacheKey names the key that holds the row, in each mode.
@@ -154,7 +164,9 @@ func TestValueCacheHerdReadsMongoOnce(t *testing.T) {
 	s := memorySchemaIn(runtime.CacheValue, 0)
 	env := setup(t, s)
 	k := memKey{"s", "b", "hot"}
-	must(t, newRepo[memKey, memData](t, env.Conn, s).Put(ctxT(t), k, memData{Value: 42}, ms(1)))
+	w := newRepo[memKey, memData](t, env.Conn, s)
+	must(t, w.Put(ctxT(t), k, memData{Value: 42}, ms(1)))
+	coldKey(t, env.Conn, w, k) // the write left its row in Redis
 	const n = 8
 	conns := make([]*runtime.Conn, n)
 	repos := make([]*runtime.Repo[memKey, memData], n)
@@ -283,6 +295,7 @@ func TestValueCacheRefusesAFillFromBeforeAWrite(t *testing.T) {
 	w := newRepo[memKey, memData](t, env.Conn, s)
 	k := memKey{"s", "b", "raced"}
 	must(t, w.Put(ctx, k, memData{Value: 1}, ms(1)))
+	coldKey(t, env.Conn, w, k)
 	if _, err := rr.Get(ctx, memKey{"s", "b", "warm-up"}); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatal(err) // loads the scripts through the proxy
 	}
@@ -454,5 +467,231 @@ func TestValueCacheWriteThatLandsLate(t *testing.T) {
 		if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 2 {
 			t.Fatalf("after it landed: %+v, %v", rec.Payload, err)
 		}
+	}
+}
+
+// coldKey deletes k's entry from the value cache, as if it had expired.
+func coldKey[K runtime.Key, P any](t *testing.T, c *runtime.Conn, r *runtime.Repo[K, P], k K) {
+	t.Helper()
+	ck, err := r.CacheKey(k)
+	must(t, err)
+	if n, err := c.Redis().Del(ctxT(t), ck).Result(); err != nil || n != 1 {
+		t.Fatalf("DEL %s = %d, %v: the write should have left its row there", ck, n, err)
+	}
+}
+
+// localSchema is memorySchema in the local mode.
+func localSchema(ttl, localTTL time.Duration) *runtime.Schema {
+	s := memorySchemaIn(runtime.CacheLocal, ttl)
+	s.LocalTTL = localTTL
+	return s
+}
+
+// Local mode: a read Redis answered leaves a copy in the process, served
+// with no round trip; a write is BEGIN, the upsert and END, and leaves its
+// own row as the process's copy; once a copy's life is over the next read
+// asks Redis again.
+func TestLocalCacheRoundTrips(t *testing.T) {
+	s := localSchema(10*time.Second, 2*time.Second) // copies outlive any scheduling delay
+	env := setup(t, s)
+	r := newRepo[memKey, memData](t, env.Conn, s)
+	// Load the scripts (READ and FILL through a Conn with no tier, whose
+	// read must ask Redis).
+	warm := memKey{"s", "b", "warm-up"}
+	must(t, r.Put(ctxT(t), warm, memData{Value: 0}, ms(1)))
+	coldKey(t, env.Conn, r, warm)
+	if _, err := newRepo[memKey, memData](t, env.Open(t, func(c *runtime.Config) { c.LocalCacheEntries = -1 }), s).Get(ctxT(t), warm); err != nil {
+		t.Fatal(err)
+	}
+	ctx, tr := runtime.WithTrace(ctxT(t))
+	k := memKey{"s", "b", "1"}
+	must(t, r.Put(ctx, k, memData{Value: 1}, ms(1)))
+	if tr.Redis() != 2 || tr.Mongo() != 1 {
+		t.Fatalf("write: %v", tr.Commands())
+	}
+	for i := range 3 {
+		tr.Reset()
+		if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+			t.Fatalf("Get %d after Put = %+v, %v", i, rec.Payload, err)
+		}
+		if tr.Redis()+tr.Mongo() != 0 {
+			t.Fatalf("read %d after the process's own write: %v; want no round trip", i, tr.Commands())
+		}
+	}
+	// Another process reads through Redis once, then from its copy.
+	other := env.Open(t)
+	ro := newRepo[memKey, memData](t, other, s)
+	for i := range 3 {
+		tr.Reset()
+		if rec, err := ro.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+			t.Fatalf("other Get %d = %+v, %v", i, rec.Payload, err)
+		}
+		want := 0
+		if i == 0 {
+			want = 1
+		}
+		if tr.Redis() != int64(want) || tr.Mongo() != 0 {
+			t.Fatalf("other process, read %d: %v; want %d Redis round trips", i, tr.Commands(), want)
+		}
+	}
+	// Cold: READ, find, FILL; then a copy.
+	coldKey(t, env.Conn, r, k)
+	tr.Reset()
+	if rec, err := ro.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+		t.Fatalf("served after the Redis entry went: %+v, %v", rec.Payload, err)
+	}
+	if tr.Redis()+tr.Mongo() != 0 {
+		t.Fatalf("a live copy should not ask Redis: %v", tr.Commands())
+	}
+	st := other.Stats().Cache["local"]
+	if st.LocalHits != 3 || st.Hits != 1 || st.Misses != 0 {
+		t.Fatalf("other process's stats: %+v", st)
+	}
+	if st := env.Conn.Stats(); st.Cache["local"].LocalHits != 3 || st.Cache["local"].Installs != 2 || st.Local.Entries != 2 {
+		t.Fatalf("writer's stats: %+v, tier %+v", st.Cache["local"], st.Local)
+	}
+
+	// Short copies: once one's life is over, Redis answers again.
+	short := localSchema(0, 50*time.Millisecond)
+	short.Collection = s.Collection // same rows, same Redis keys: only the copy life differs
+	rs := newRepo[memKey, memData](t, env.Open(t), short)
+	cold := memKey{"s", "b", "cold"}
+	must(t, r.Put(ctx, cold, memData{Value: 7}, ms(1))) // through another Conn: rs has no copy
+	coldKey(t, env.Conn, rs, cold)
+	tr.Reset()
+	if rec, err := rs.Get(ctx, cold); err != nil || rec.Payload.Value != 7 {
+		t.Fatalf("cold Get = %+v, %v", rec.Payload, err)
+	}
+	if tr.Redis() != 2 || tr.Mongo() != 1 {
+		t.Fatalf("cold read: %v", tr.Commands())
+	}
+	time.Sleep(60 * time.Millisecond) // the filled copy's 50 ms are over
+	tr.Reset()
+	if rec, err := rs.Get(ctx, cold); err != nil || rec.Payload.Value != 7 {
+		t.Fatalf("Get after the copy expired = %+v, %v", rec.Payload, err)
+	}
+	if tr.Redis() != 1 || tr.Mongo() != 0 {
+		t.Fatalf("read after the copy expired: %v; want one Redis round trip", tr.Commands())
+	}
+}
+
+// Never stale across processes: whenever a write through one Conn has
+// returned, a read through any other Conn that held a copy of the key sees
+// it. The writer waits for the other copies to expire before it commits
+// (counted as writer waits); the reader never asks Redis in between.
+func TestLocalCacheNeverStaleAcrossConns(t *testing.T) {
+	s := localSchema(10*time.Second, 200*time.Millisecond)
+	env := setup(t, s)
+	readers := make([]*runtime.Repo[memKey, memData], 3)
+	for i := range readers {
+		readers[i] = newRepo[memKey, memData](t, env.Open(t), s)
+	}
+	wc := env.Open(t)
+	w := newRepo[memKey, memData](t, wc, s)
+	ctx := ctxT(t)
+	k := memKey{"s", "b", "shared"}
+	read := func(r *runtime.Repo[memKey, memData]) int {
+		t.Helper()
+		rec, err := r.Get(ctx, k)
+		if errors.Is(err, runtime.ErrNotFound) {
+			return -1
+		}
+		must(t, err)
+		return rec.Payload.Value
+	}
+	for _, r := range readers {
+		if v := read(r); v != -1 { // a cached absence, copied in each reader
+			t.Fatalf("absent key read %d", v)
+		}
+	}
+	for i := 1; i <= 6; i++ {
+		switch i {
+		case 4:
+			ok, err := w.Remove(ctx, k)
+			if err != nil || !ok {
+				t.Fatalf("Remove = %v, %v", ok, err)
+			}
+		case 5:
+			must(t, w.PutMany(ctx, []runtime.Item[memKey, memData]{{Key: k, Payload: memData{Value: i}, When: ms(int64(i))}}))
+		default:
+			must(t, w.Put(ctx, k, memData{Value: i}, ms(int64(i))))
+		}
+		want := i
+		if i == 4 {
+			want = -1
+		}
+		for j, r := range readers {
+			if v := read(r); v != want {
+				t.Fatalf("write %d returned, then reader %d read %d", i, j, v)
+			}
+		}
+	}
+	if st := wc.Stats().Cache["local"]; st.WriterWaits < 5 {
+		t.Fatalf("the writer waited for other processes' copies %d times; every write after the first had copies to wait for", st.WriterWaits)
+	}
+}
+
+// The in-process tier holds at most Config.LocalCacheEntries rows, and a
+// negative size turns it off (the local mode then works as value mode).
+func TestLocalCacheIsBounded(t *testing.T) {
+	s := localSchema(10*time.Second, 2*time.Second)
+	env := setup(t, s)
+	small := env.Open(t, func(c *runtime.Config) { c.LocalCacheEntries = 3 })
+	r := newRepo[memKey, memData](t, small, s)
+	ctx := ctxT(t)
+	for i := range 5 {
+		must(t, r.Put(ctx, memKey{"s", "b", strconv.Itoa(i)}, memData{Value: i}, ms(1)))
+	}
+	for i := range 5 {
+		if rec, err := r.Get(ctx, memKey{"s", "b", strconv.Itoa(i)}); err != nil || rec.Payload.Value != i {
+			t.Fatalf("Get %d = %+v, %v", i, rec.Payload, err)
+		}
+	}
+	if st := small.Stats().Local; st.Entries != 3 || st.Evictions < 2 {
+		t.Fatalf("tier of 3: %+v", st)
+	}
+	off := env.Open(t, func(c *runtime.Config) { c.LocalCacheEntries = -1 })
+	ro := newRepo[memKey, memData](t, off, s)
+	c, tr := runtime.WithTrace(ctx)
+	for range 2 {
+		if rec, err := ro.Get(c, memKey{"s", "b", "4"}); err != nil || rec.Payload.Value != 4 {
+			t.Fatalf("Get without a tier = %+v, %v", rec.Payload, err)
+		}
+	}
+	if tr.Redis() != 2 || tr.Mongo() != 0 || off.Stats().Local.Entries != 0 {
+		t.Fatalf("without a tier every read asks Redis: %v", tr.Commands())
+	}
+}
+
+// Fail-open in local mode: with Redis unreachable, reads and writes go to
+// MongoDB and stay correct, no copy is made, and a write waits out the
+// TTL.
+func TestLocalCacheWithRedisDown(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	s := localSchema(ttl, 0)
+	env := setup(t, s)
+	down := env.Open(t, func(c *runtime.Config) {
+		c.RedisURL, c.RedisAddr = "", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t))
+		c.RedisRetryAfter, c.RedisTimeout = 50*time.Millisecond, 50*time.Millisecond
+		c.ReadyTimeout = time.Second
+	})
+	r := newRepo[memKey, memData](t, down, s)
+	ctx := ctxT(t)
+	k := memKey{"s", "b", "1"}
+	for i := 1; i <= 2; i++ {
+		start := time.Now()
+		must(t, r.Put(ctx, k, memData{Value: i}, ms(int64(i))))
+		if d := time.Since(start); d < ttl {
+			t.Fatalf("a write that could not invalidate returned after %s, before the TTL (%s)", d, ttl)
+		}
+		for range 2 {
+			if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != i {
+				t.Fatalf("Get = %+v, %v", rec.Payload, err)
+			}
+		}
+	}
+	st := down.Stats()
+	if st.Cache["local"].WaitOuts != 2 || st.Cache["local"].LocalHits != 0 || st.Local.Entries != 0 {
+		t.Fatalf("stats: %+v, tier %+v", st.Cache["local"], st.Local)
 	}
 }

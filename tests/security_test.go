@@ -249,7 +249,7 @@ func TestRedisOverTLS(t *testing.T) {
 // a user limited to it runs the main paths with no Redis failure, and is
 // refused a command outside the list and a key outside the patterns.
 func TestRedisACLLeastPrivilege(t *testing.T) {
-	for _, mode := range []runtime.CacheMode{runtime.CacheIdentity, runtime.CacheValue} {
+	for _, mode := range []runtime.CacheMode{runtime.CacheIdentity, runtime.CacheValue, runtime.CacheLocal} {
 		t.Run(string(mode), func(t *testing.T) { testRedisACL(t, memorySchemaIn(mode, 0)) })
 	}
 }
@@ -299,14 +299,14 @@ func testRedisACL(t *testing.T, s *runtime.Schema) {
 	if _, err := r.Get(ctx, keys[1]); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("Get after Remove = %v", err)
 	}
-	if s.Mode() == runtime.CacheValue {
+	if s.ValueCached() {
 		for range 2 { // a miss that fills, then a hit
 			if rec, err := r.Get(ctx, keys[2]); err != nil || rec.Payload.Value != 2 {
 				t.Fatalf("Get = %+v, %v", rec.Payload, err)
 			}
 		}
-		if st := c.Stats().Cache["value"]; st.Hits == 0 {
-			t.Fatalf("no value-cache hit under the ACL: %+v", st)
+		if st := c.Stats().Cache[string(s.Mode())]; st.Hits+st.LocalHits == 0 || st.Installs == 0 {
+			t.Fatalf("no value-cache hit or install under the ACL: %+v", st)
 		}
 	}
 	if st := c.Stats(); st.RedisFailures != 0 || st.Redis == 0 {

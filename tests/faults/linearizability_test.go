@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +64,7 @@ func regSchema() *runtime.Schema {
 func regSchemaIn(mode runtime.CacheMode) *runtime.Schema {
 	s := regSchema()
 	s.Cache = mode
-	if mode == runtime.CacheValue {
+	if s.ValueCached() {
 		s.CacheTTL = 500 * time.Millisecond
 	}
 	return s
@@ -229,8 +230,8 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Cache modes, one per round in turn (PERSIST_TEST_FAULT_MODES, default
-	// identity,value).
-	modes := []runtime.CacheMode{runtime.CacheIdentity, runtime.CacheValue}
+	// identity,value,local).
+	modes := []runtime.CacheMode{runtime.CacheIdentity, runtime.CacheValue, runtime.CacheLocal}
 	if v := os.Getenv("PERSIST_TEST_FAULT_MODES"); v != "" {
 		modes = nil
 		for _, m := range strings.Split(v, ",") {
@@ -262,14 +263,14 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		run := fmt.Sprintf("%s-%d", testenv.ID(), round)
 		mode := modes[round%len(modes)]
 		repos := reposIn[mode]
-		// The value mode promises linearizability while Redis answers every
+		// The value and local modes promise linearizability while Redis answers every
 		// client or none, and read-after-write when Redis is unreachable
 		// but keeps its data (design/value-cache.md §7.0), which is what a
 		// proxy fault is: its rounds alternate between MongoDB faults
 		// (checked both ways) and Redis faults (read-after-write).
 		roundFaults := faultSet
 		redisFaults := false
-		if mode == runtime.CacheValue {
+		if regSchemaIn(mode).ValueCached() {
 			redisFaults = (round/len(modes))%2 == 1
 			roundFaults = nil
 			for _, f := range faultSet {
@@ -340,7 +341,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		for _, k := range keys {
 			readFinal(t, repos[0], run, k, rec)
 		}
-		if mode == runtime.CacheValue {
+		if regSchemaIn(mode).ValueCached() {
 			rawChecked.Add(1)
 			for _, v := range readAfterWrite(rec.ops) {
 				violations.Add(1)
@@ -370,6 +371,22 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		histories.Load(), ops.Load(), writesAcked.Load(), rawChecked.Load(), violations.Load(), undecided.Load())
 	if histories.Load() == 0 {
 		t.Fatal("no history was checked")
+	}
+	if slices.Contains(modes, runtime.CacheLocal) {
+		// The in-process tier must have answered reads, or the local
+		// rounds tested nothing beyond the value mode.
+		var local runtime.CacheStats
+		for _, c := range conns {
+			st := c.Stats().Cache["local"]
+			local.LocalHits += st.LocalHits
+			local.WriterWaits += st.WriterWaits
+			local.Installs += st.Installs
+		}
+		t.Logf("faults: local mode: %d reads answered in process, %d writes waited for other processes' copies, %d writes left their row in Redis",
+			local.LocalHits, local.WriterWaits, local.Installs)
+		if local.LocalHits == 0 || local.WriterWaits == 0 {
+			t.Errorf("the local rounds never served a read in process (%d) or never made a write wait for a copy (%d)", local.LocalHits, local.WriterWaits)
+		}
 	}
 }
 

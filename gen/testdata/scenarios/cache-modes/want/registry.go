@@ -12,6 +12,7 @@ type Repos struct {
 	Quote *QuoteRepo
 	Tick  *TickRepo
 	Plain *PlainRepo
+	Book  *BookRepo
 }
 
 // Open builds every repository on c. It does not touch the network: the first
@@ -29,7 +30,12 @@ func Open(c *runtime.Conn) (*Repos, error) {
 	if err != nil {
 		return nil, err
 	}
+	bookRepo, err := NewBookRepo(c)
+	if err != nil {
+		return nil, err
+	}
 	return &Repos{
+		Book:  bookRepo,
 		Plain: plainRepo,
 		Quote: quoteRepo,
 		Tick:  tickRepo,
@@ -38,7 +44,7 @@ func Open(c *runtime.Conn) (*Repos, error) {
 
 // Schemas lists every domain's schema, in manifest order.
 func Schemas() []*runtime.Schema {
-	return []*runtime.Schema{QuoteSchema(), TickSchema(), PlainSchema()}
+	return []*runtime.Schema{QuoteSchema(), TickSchema(), PlainSchema(), BookSchema()}
 }
 
 // EnsureIndexes creates the missing indexes of every domain (never changes or drops one).
