@@ -51,11 +51,18 @@ type localStripe struct {
 	fence    uint64 // seq when the last of them began or ended
 }
 
-// localEntry is a copy: the document (raw), or a row known to be absent.
+// localEntry is a copy: the document (raw), or a row known to be absent,
+// and the record decoded from raw by the first hit (see clone.go).
 type localEntry struct {
 	raw    bson.Raw
 	absent bool
 	until  time.Time // monotonic
+	dec    *atomic.Pointer[any]
+}
+
+// newLocalEntry makes a copy of raw (nil: absent) that lives until until.
+func newLocalEntry(raw bson.Raw, until time.Time) localEntry {
+	return localEntry{raw: raw, absent: raw == nil, until: until, dec: new(atomic.Pointer[any])}
 }
 
 // DefaultLocalCacheEntries is the in-process tier's size when

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -924,5 +925,36 @@ func TestPurePayloads(t *testing.T) {
 	}
 	if diff := cmp.Diff([]SortField{{Field: "createDate", Desc: true}}, NewestFirst()); diff != "" {
 		t.Fatalf("NewestFirst (-want +got):\n%s", diff)
+	}
+}
+
+// ShapeOf's single pass agrees with a lookup per name, duplicate names and
+// nulls included, on random documents.
+func TestPureShapeOfAgreesWithLookups(t *testing.T) {
+	names := []string{"a", "b", "c", "d", "e", "ab", ""}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		d := bson.D{}
+		for range rng.IntN(8) {
+			var v any = rng.IntN(3)
+			if rng.IntN(3) == 0 {
+				v = nil
+			}
+			d = append(d, bson.E{Key: names[rng.IntN(len(names))], Value: v})
+		}
+		doc := pureDoc(t, d)
+		pick := func() []string {
+			var out []string
+			for _, n := range names {
+				if rng.IntN(2) == 0 {
+					out = append(out, n)
+				}
+			}
+			return out
+		}
+		known, nullable := pick(), pick()
+		if diff := cmp.Diff(shapeByLookup(doc, known, nullable), ShapeOf(doc, known, nullable)); diff != "" {
+			t.Fatalf("%v, known %q, nullable %q (-lookups +ShapeOf):\n%s", d, known, nullable, diff)
+		}
 	}
 }

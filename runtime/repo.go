@@ -79,6 +79,9 @@ type Repo[K Key, P any] struct {
 	ids    *identityCache
 	values *valueDomain
 	vkPre  string // the value keys' constant part (value and local modes)
+	// clonable: local-mode hits hand out copies of a record decoded once
+	// (see clone.go) rather than decoding each time.
+	clonable bool
 	ops    [numOps]*opCounters
 	enc    func(p P, tuplesAsDocuments bool) any
 }
@@ -108,6 +111,7 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 				"%s uses the %s cache, which every writer must invalidate, and this Conn has no Redis (DisableRedis): give it Redis, or use the identity or none mode", s.Domain, s.Mode())}
 		}
 		r.values = c.values.domain(s, &c.counters)
+		r.clonable = clonable(reflect.TypeFor[Record[K, P]]())
 		r.vkPre = valueKeyPrefix(c.cfg.KeyPrefix, s.RedisPrefix, c.db.Name(), s.Collection)
 	}
 	for i := range r.ops {
@@ -229,6 +233,9 @@ func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter
 		if got.absent {
 			return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
 		}
+		if got.dec != nil && r.clonable {
+			return r.fromCopy(vals, got)
+		}
 		return r.visible(opGet, vals, got.raw)
 	}
 	r.miss(opGet)
@@ -243,6 +250,29 @@ func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter
 	}
 	r.values.put(ctx, vk, got, raw)
 	return r.visible(opGet, vals, raw)
+}
+
+// fromCopy answers a local-mode hit: a copy of the record decoded by the
+// first hit on the same in-process copy, or decoded now and kept there.
+func (r *Repo[K, P]) fromCopy(vals []any, got readOutcome) (Record[K, P], error) {
+	var zero Record[K, P]
+	p := got.dec.Load()
+	rec, ok := zero, false
+	if p != nil {
+		rec, ok = (*p).(Record[K, P]) // another Repo of the collection may have another P
+	}
+	if !ok {
+		var err error
+		if rec, err = r.decode(got.raw); err != nil {
+			return zero, r.argErr(opGet, vals, err)
+		}
+		kept := any(rec)
+		got.dec.Store(&kept)
+	}
+	if rec.Removed {
+		return zero, r.argErr(opGet, vals, ErrNotFound)
+	}
+	return cloneOf(rec), nil
 }
 
 // beginWrite marks keys dirty in the value cache before a write (value

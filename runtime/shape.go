@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // Shape records, for a payload read from a stored document, which of its
@@ -23,7 +24,55 @@ type Shape struct {
 // (the type's fields that are always written) it lacks, and the names among
 // nullable (the fields whose null the type would not write back by itself)
 // it holds as null.
+//
+// It reads the document once (a generated payload decodes through it on
+// every read, so a lookup per name, each a scan, would dominate a read the
+// in-process tier answers).
 func ShapeOf(doc []byte, known, nullable []string) Shape {
+	if len(known) > 64 || len(nullable) > 64 {
+		return shapeByLookup(doc, known, nullable)
+	}
+	var seen, null, nseen uint64
+	if len(doc) >= 5 {
+		rem := bsoncore.Document(doc[4 : len(doc)-1])
+		for len(rem) > 0 {
+			e, rest, ok := bsoncore.ReadElement(rem)
+			if !ok {
+				break
+			}
+			rem = rest
+			key := e.KeyBytes()
+			for i, name := range known {
+				if seen&(1<<i) == 0 && string(key) == name {
+					seen |= 1 << i
+				}
+			}
+			for i, name := range nullable {
+				if nseen&(1<<i) == 0 && string(key) == name {
+					nseen |= 1 << i // the first of duplicate names counts, as in a lookup
+					if bson.Type(e[0]) == bson.TypeNull {
+						null |= 1 << i
+					}
+				}
+			}
+		}
+	}
+	var s Shape
+	for i, name := range known {
+		if seen&(1<<i) == 0 {
+			s.Absent = append(s.Absent, name)
+		}
+	}
+	for i, name := range nullable {
+		if null&(1<<i) != 0 {
+			s.Null = append(s.Null, name)
+		}
+	}
+	return s
+}
+
+// shapeByLookup is ShapeOf for types of more than 64 fields.
+func shapeByLookup(doc []byte, known, nullable []string) Shape {
 	raw := bson.Raw(doc)
 	var s Shape
 	for _, name := range known {

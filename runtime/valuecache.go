@@ -388,7 +388,8 @@ type readOutcome struct {
 	absent bool
 	raw    bson.Raw
 	token  string
-	stamp  uint64 // the local tier's stamp before READ (local mode)
+	stamp  uint64               // the local tier's stamp before READ (local mode)
+	dec    *atomic.Pointer[any] // a local copy's decoded record
 }
 
 // get answers from the in-process tier (local mode), else runs READ until
@@ -402,7 +403,7 @@ func (v *valueDomain) get(ctx context.Context, key string) readOutcome {
 	if v.local != nil {
 		if e, ok := v.local.get(key); ok {
 			v.stats.localHits.Add(1)
-			return readOutcome{hit: true, absent: e.absent, raw: e.raw}
+			return readOutcome{hit: true, absent: e.absent, raw: e.raw, dec: e.dec}
 		}
 	}
 	if !v.breaker.usable() {
@@ -440,7 +441,7 @@ func (v *valueDomain) get(ctx context.Context, key string) readOutcome {
 			v.stats.hits.Add(1)
 			if len(res) > 2 && v.local != nil {
 				if ms, _ := res[2].(int64); ms > 0 {
-					v.local.install(key, stamp, localEntry{raw: out.raw, absent: out.absent, until: localLife(send, ms)})
+					v.local.install(key, stamp, newLocalEntry(out.raw, localLife(send, ms)))
 				}
 			}
 			return out
@@ -485,7 +486,7 @@ func (v *valueDomain) put(ctx context.Context, key string, got readOutcome, raw 
 	case n < 0:
 		v.stats.fillsRejected.Add(1)
 	case n > 0 && v.local != nil:
-		v.local.install(key, got.stamp, localEntry{raw: raw, absent: raw == nil, until: localLife(send, n)})
+		v.local.install(key, got.stamp, newLocalEntry(raw, localLife(send, n)))
 	}
 }
 
@@ -510,8 +511,11 @@ type cacheWrite struct {
 // write that follows then fails, and its marks stay until their deadline.
 func (v *valueDomain) beginWrite(ctx context.Context, keys []string) cacheWrite {
 	w := cacheWrite{keys: keys, token: v.newToken()}
-	if v.local != nil {
-		v.local.begin(keys)
+	if v.valueCache.local != nil {
+		// Every write through the Conn fences its tier, whatever the
+		// domain's mode: another Repo of this Conn may hold copies of the
+		// same rows in local mode.
+		v.valueCache.local.begin(keys)
 	}
 	if !v.breaker.usable() {
 		return w
@@ -563,8 +567,8 @@ func (v *valueDomain) waitCopies(ctx context.Context, ms int64) {
 // early. It fails only when ctx ends first.
 func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, row bson.Raw) error {
 	var own *localEntry
-	if v.local != nil {
-		defer func() { v.local.end(w.keys, own) }()
+	if v.valueCache.local != nil {
+		defer func() { v.valueCache.local.end(w.keys, own) }()
 	}
 	if w.began && werr != nil {
 		// The write may still land: the mark keeps readers on MongoDB
@@ -603,7 +607,8 @@ func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, ro
 				if i == 0 && f[0] == 1 {
 					v.stats.installs.Add(1)
 					if f[1] > 0 {
-						own = &localEntry{raw: row, until: localLife(send, f[1])}
+						e := newLocalEntry(row, localLife(send, f[1]))
+						own = &e
 					}
 				}
 				wait = max(wait, f[2])

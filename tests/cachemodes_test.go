@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"errors"
+	"github.com/persistgen/persistgen/repo"
 	"strconv"
 	"strings"
 	"sync"
@@ -693,5 +694,54 @@ func TestLocalCacheWithRedisDown(t *testing.T) {
 	st := down.Stats()
 	if st.Cache["local"].WaitOuts != 2 || st.Cache["local"].LocalHits != 0 || st.Local.Entries != 0 {
 		t.Fatalf("stats: %+v, tier %+v", st.Cache["local"], st.Local)
+	}
+}
+
+// Mixed modes on one collection: a value-mode Repo's write, through the
+// same Conn as a local-mode Repo or through another, never leaves a local
+// copy stale (a process's writes fence its tier whatever their mode; a
+// value-mode writer waits for other processes' copies like a local one).
+func TestLocalCacheWithValueModeWriters(t *testing.T) {
+	ls := localSchema(10*time.Second, 2*time.Second)
+	vs := memorySchemaIn(runtime.CacheValue, 10*time.Second)
+	env := setup(t, ls)
+	ctx := ctxT(t)
+	local := newRepo[memKey, memData](t, env.Conn, ls)
+	sameConn := newRepo[memKey, memData](t, env.Conn, vs)
+	otherConn := newRepo[memKey, memData](t, env.Open(t), vs)
+	k := memKey{"s", "b", "mixed"}
+	must(t, local.Put(ctx, k, memData{Value: 1}, ms(1)))
+	for i, w := range []*runtime.Repo[memKey, memData]{sameConn, otherConn, sameConn} {
+		if rec, err := local.Get(ctx, k); err != nil || rec.Payload.Value != i+1 {
+			t.Fatalf("before write %d: %+v, %v", i, rec.Payload, err)
+		}
+		must(t, w.Put(ctx, k, memData{Value: i + 2}, ms(int64(i+2))))
+		if rec, err := local.Get(ctx, k); err != nil || rec.Payload.Value != i+2 {
+			t.Fatalf("after write %d through a value-mode Repo, the local Repo read %+v, %v", i, rec.Payload, err)
+		}
+	}
+}
+
+// What a local-mode hit hands out is the caller's own: changing the
+// payload it points to changes no later read, in this process or another.
+func TestLocalCacheHitsAreCallersOwn(t *testing.T) {
+	s := repo.SignalSchema()
+	s.Cache, s.LocalTTL = runtime.CacheLocal, 2*time.Second
+	env := setup(t, s)
+	r, err := runtime.NewRepo[repo.SignalKey, *repo.SignalRow](env.Conn, s)
+	must(t, err)
+	ctx := ctxT(t)
+	k := repo.SignalKey{Symbol: "BTC", StrategyName: "st", ExchangeName: "ex"}
+	must(t, r.Put(ctx, k, &repo.SignalRow{ID: "a", PriceOpen: 100, Position: "long"}, time.Time{}))
+	for i := range 3 {
+		rec, err := r.Get(ctx, k)
+		must(t, err)
+		if rec.Payload.PriceOpen != 100 || rec.Payload.Position != "long" {
+			t.Fatalf("read %d: %+v; an earlier caller's change leaked into the cache", i, rec.Payload)
+		}
+		rec.Payload.PriceOpen, rec.Payload.Position = -1, "changed"
+	}
+	if st := env.Conn.Stats().Cache["local"]; st.LocalHits != 3 {
+		t.Fatalf("the reads were not local hits: %+v", st)
 	}
 }

@@ -62,13 +62,21 @@ func run(m *testing.M) int {
 	}
 	ctx := context.Background()
 	id := testenv.ID()
-	conn, err := runtime.Open(runtime.Config{MongoURI: mongoURI, Database: "pgb_" + id, RedisURL: redisURL, KeyPrefix: "pgb:" + id + ":"})
+	cfg := runtime.Config{MongoURI: mongoURI, Database: "pgb_" + id, RedisURL: redisURL, KeyPrefix: "pgb:" + id + ":"}
+	conn, err := runtime.Open(cfg)
 	if err != nil {
 		fmt.Println("bench:", err)
 		return 1
 	}
 	defer conn.Close(ctx)
-	f, err := seed(ctx, conn, "pgb:"+id+":")
+	// The local mode runs on a Conn of its own: its copies are per Conn.
+	lconn, err := runtime.Open(cfg)
+	if err != nil {
+		fmt.Println("bench:", err)
+		return 1
+	}
+	defer lconn.Close(ctx)
+	f, err := seed(ctx, conn, lconn, "pgb:"+id+":")
 	if err != nil {
 		fmt.Println("bench: seeding:", err)
 		return 1
@@ -80,7 +88,7 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-func seed(ctx context.Context, conn *runtime.Conn, prefix string) (*fixture, error) {
+func seed(ctx context.Context, conn, lconn *runtime.Conn, prefix string) (*fixture, error) {
 	if err := repo.EnsureIndexes(ctx, conn); err != nil {
 		return nil, err
 	}
@@ -93,11 +101,19 @@ func seed(ctx context.Context, conn *runtime.Conn, prefix string) (*fixture, err
 		sig: repo.SignalKey{Symbol: benchSymbol, StrategyName: "macd", ExchangeName: benchExchange},
 		mem: repo.MemoryKey{SignalID: "sig-1", BucketName: "notes", MemoryID: "m1"},
 		t0:  1_600_000_000_000 / 60_000 * 60_000}
-	c, err := newCached(conn, ours{r: repos})
+	c, err := newCached(conn, ours{r: repos}, runtime.CacheValue)
 	if err != nil {
 		return nil, err
 	}
-	f.impls = []impl{floor{db: conn.Database(), chunk: conn.WriteChunk()}, upstream{db: conn.Database(), rdb: conn.Redis(), ns: prefix}, ours{r: repos}, c}
+	lrepos, err := repo.Open(lconn)
+	if err != nil {
+		return nil, err
+	}
+	l, err := newCached(lconn, ours{r: lrepos}, runtime.CacheLocal)
+	if err != nil {
+		return nil, err
+	}
+	f.impls = []impl{floor{db: conn.Database(), chunk: conn.WriteChunk()}, upstream{db: conn.Database(), rdb: conn.Redis(), ns: prefix}, ours{r: repos}, c, l}
 	if err := repos.Signal.Put(ctx, f.sig, signalRow(0)); err != nil {
 		return nil, err
 	}
@@ -186,7 +202,21 @@ func printMemory(ctx context.Context, f *fixture) {
 		fmt.Printf("bench-memory: not measured (%v, %v)\n", err1, err2)
 		return
 	}
-	fmt.Printf("bench-memory: identity %d B (the key and a 24-character _id), value %d B (the key, the row's BSON document and its expiry), none 0 B\n", id, val)
+	local := "local not measured"
+	if l, ok := f.impls[4].(cached); ok {
+		for range 2 { // a hit that grants a copy, then the copy
+			if _, _, err := l.readSignal(ctx, f.sig); err != nil {
+				return
+			}
+		}
+		raw, err := l.signal.Collection().FindOne(ctx, bson.D{{Key: "symbol", Value: f.sig.Symbol}, {Key: "strategyName", Value: f.sig.StrategyName}, {Key: "exchangeName", Value: f.sig.ExchangeName}}).Raw()
+		if lv, err2 := rdb.MemoryUsage(ctx, vk).Result(); err == nil && err2 == nil {
+			// In process: the document and its key, and the entry's
+			// struct and LRU element (about 150 B with Go's map overhead).
+			local = fmt.Sprintf("local %d B in Redis (value's and one process's grant) and about %d B in each process holding a copy (the document, %d B, its key and about 150 B of bookkeeping)", lv, len(raw)+len(vk)+150, len(raw))
+		}
+	}
+	fmt.Printf("bench-memory: identity %d B (the key and a 24-character _id), value %d B (the key, the row's BSON document and its expiry), %s, none 0 B\n", id, val, local)
 }
 
 func signalRow(i int) *repo.SignalRow {
@@ -211,10 +241,12 @@ func ids(prefix string, n int) []string {
 	return out
 }
 
-// workload is one job: op is timed, before and after are not.
+// workload is one job: op is timed, before and after are not; skip leaves
+// an implementation out.
 type workload struct {
 	before, after func(ctx context.Context, im impl, i int) error
 	op            func(ctx context.Context, im impl, i int) error
+	skip          func(im impl) bool
 }
 
 // compare runs w for each implementation as a sub-benchmark, one after the
@@ -227,6 +259,9 @@ func compare(b *testing.B, w workload) {
 	n := len(fx.impls)
 	for j := 0; j < n; j++ {
 		im := fx.impls[(j+k)%n]
+		if w.skip != nil && w.skip(im) {
+			continue
+		}
 		b.Run(im.name(), func(b *testing.B) { measure(b, im, w) })
 	}
 }
@@ -310,6 +345,9 @@ func BenchmarkWarmRead(b *testing.B) {
 
 func BenchmarkColdRead(b *testing.B) {
 	compare(b, workload{
+		// A local-mode cold read is a value-mode one, and its process's
+		// copy cannot be dropped from outside.
+		skip: func(im impl) bool { return im.name() == "local" },
 		before: func(ctx context.Context, _ impl, _ int) error {
 			keys := []string{fx.prefix + signalRedisKey(fx.sig)}
 			if c, ok := fx.impls[3].(cached); ok {

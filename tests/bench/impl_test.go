@@ -452,21 +452,23 @@ func (o ours) readMemory(ctx context.Context, k repo.MemoryKey) (repo.MemoryEntr
 	return o.r.Memory.Get(ctx, k)
 }
 
-// ---- cached: ours with per-domain cache modes. Signals and memory entries
-// in value mode (Redis holds the row), candles in mode none (no Redis);
+// ---- cached and local: ours with per-domain cache modes. Signals and
+// memory entries in value mode (Redis holds the row; "cached") or local mode
+// (and each process a copy; "local"), candles in mode none (no Redis);
 // lists as ours.
 
 type cached struct {
 	ours
+	mode   runtime.CacheMode
 	signal *runtime.Repo[repo.SignalKey, *repo.SignalRow]
 	memory *runtime.Repo[repo.MemoryKey, repo.MemoryEntry]
 	candle *runtime.Repo[repo.CandleKey, repo.Candle]
 }
 
-func newCached(conn *runtime.Conn, o ours) (cached, error) {
+func newCached(conn *runtime.Conn, o ours, mode runtime.CacheMode) (cached, error) {
 	sig, mem, cdl := repo.SignalSchema(), repo.MemorySchema(), repo.CandleSchema()
-	sig.Cache, mem.Cache, cdl.Cache = runtime.CacheValue, runtime.CacheValue, runtime.CacheNone
-	c := cached{ours: o}
+	sig.Cache, mem.Cache, cdl.Cache = mode, mode, runtime.CacheNone
+	c := cached{ours: o, mode: mode}
 	var err error
 	if c.signal, err = runtime.NewRepo[repo.SignalKey, *repo.SignalRow](conn, sig); err != nil {
 		return c, err
@@ -478,7 +480,12 @@ func newCached(conn *runtime.Conn, o ours) (cached, error) {
 	return c, err
 }
 
-func (cached) name() string { return "cached" }
+func (c cached) name() string {
+	if c.mode == runtime.CacheLocal {
+		return "local"
+	}
+	return "cached"
+}
 
 func (c cached) readSignal(ctx context.Context, k repo.SignalKey) (*repo.SignalRow, bool, error) {
 	return runtime.PayloadOf(c.signal.Get(ctx, k))

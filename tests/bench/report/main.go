@@ -204,6 +204,9 @@ func ms(ns float64) string {
 	case ns >= 1e6:
 		return fmt.Sprintf("%.2f ms", ns/1e6)
 	}
+	if ns < 10e3 {
+		return fmt.Sprintf("%.2f µs", ns/1e3)
+	}
 	return fmt.Sprintf("%.0f µs", ns/1e3)
 }
 
@@ -295,37 +298,60 @@ func render(d *data, benchtime, notes string) string {
 		}
 	}
 	// Cache modes: "cached" is ours with signals and memory entries in
-	// value mode and candles in mode none.
+	// value mode, "local" in local mode (on a Conn of its own), candles in
+	// mode none for both.
 	var modeRows []string
 	for _, w := range workloads {
 		ca := d.get(&d.results, w, "cached")
 		if ca == nil || len(ca.samples) == 0 {
 			continue
 		}
-		fl, ou := d.get(&d.results, w, "floor"), d.get(&d.results, w, "ours")
+		fl, ou, lo := d.get(&d.results, w, "floor"), d.get(&d.results, w, "ours"), d.get(&d.results, w, "local")
+		hasLocal := len(lo.samples) > 0
 		rt := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.rt })) }
 		rd := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.redis })) }
 		ns := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.ns })) }
-		fc, oc := ratios(fl, ca), ratios(ou, ca)
-		modeRows = append(modeRows, fmt.Sprintf("| %s | %g · %g · %g | %g · %g | %s · %s · %s | %s | %s |", w, rt(fl), rt(ou), rt(ca), rd(ou), rd(ca),
-			ms(ns(fl)), ms(ns(ou)), ms(ns(ca)), ratioCell(fc), ratioCell(oc)))
+		num := func(r *result, f func(*result) float64) string {
+			if len(r.samples) == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%g", f(r))
+		}
+		dur := func(r *result) string {
+			if len(r.samples) == 0 {
+				return "-"
+			}
+			return ms(ns(r))
+		}
+		fc, oc, flo := ratios(fl, ca), ratios(ou, ca), ratios(fl, lo)
+		modeRows = append(modeRows, fmt.Sprintf("| %s | %g · %g · %g · %s | %g · %g · %s | %s · %s · %s · %s | %s | %s | %s |", w, rt(fl), rt(ou), rt(ca), num(lo, rt), rd(ou), rd(ca), num(lo, rd),
+			ms(ns(fl)), ms(ns(ou)), ms(ns(ca)), dur(lo), ratioCell(fc), ratioCell(oc), ratioCell(flo)))
 		switch {
 		case w == "WarmRead":
 			targets = append(targets, target{fmt.Sprintf("%s: value mode floor/cached %.1f ≥ 3 (one Redis round trip)", w, median(fc)), median(fc) >= 3})
 			targets = append(targets, target{fmt.Sprintf("%s: value mode %g round trip = 1, %g on MongoDB", w, rt(ca), rt(ca)-rd(ca)), rt(ca) == 1 && rd(ca) == 1})
+			if hasLocal {
+				targets = append(targets, target{fmt.Sprintf("%s: local mode floor/local %.0f ≥ 100 (no round trip)", w, median(flo)), median(flo) >= 100})
+				targets = append(targets, target{fmt.Sprintf("%s: local mode %g round trips = 0", w, rt(lo)), rt(lo) == 0})
+			}
 		case w == "Write":
 			targets = append(targets, target{fmt.Sprintf("%s: value mode %g round trips ≤ identity's %g + 1", w, rt(ca), rt(ou)), rt(ca) <= rt(ou)+1})
+			if hasLocal {
+				targets = append(targets, target{fmt.Sprintf("%s: local mode %g round trips ≤ identity's %g + 1", w, rt(lo), rt(ou)), rt(lo) <= rt(ou)+1})
+			}
+		case w == "ReplayStep" && hasLocal:
+			targets = append(targets, target{fmt.Sprintf("%s: identity %g round trips / local %g = %.1f ≥ 3", w, rt(ou), rt(lo), rt(ou)/rt(lo)), rt(ou) >= 3*rt(lo)})
 		case strings.HasPrefix(w, "CandleWindow") || w == "CandleWrite500":
 			targets = append(targets, target{fmt.Sprintf("%s: mode none %g Redis round trips = 0, %g round trips in all (identity: %g)", w, rd(ca), rt(ca), rt(ou)), rd(ca) == 0})
 		}
 	}
 	if len(modeRows) > 0 {
 		b.WriteString("\n## Cache modes\n\n")
-		b.WriteString("cached: the generated runtime with signals and memory entries in `value` mode (Redis holds the row) and candles in mode `none` (no Redis); lists stay in `identity` mode. Ratios are times, within each run.\n\n")
-		b.WriteString("| workload | rt/op floor · ours · cached | Redis rt/op ours · cached | median time floor · ours · cached | floor / cached | ours / cached |\n|---|---|---|---|---|---|\n")
+		b.WriteString("cached: the generated runtime with signals and memory entries in `value` mode (Redis holds the row); local: the same in `local` mode (and each process a copy for 100 ms), on a Conn of its own; both with candles in mode `none` (no Redis) and lists in `identity` mode. Ratios are times, within each run; a local-mode cold read is a value-mode one (its copy cannot be dropped from outside), so it is not run.\n\n")
+		b.WriteString("| workload | rt/op floor · ours · cached · local | Redis rt/op ours · cached · local | median time floor · ours · cached · local | floor / cached | ours / cached | floor / local |\n|---|---|---|---|---|---|---|\n")
 		b.WriteString(strings.Join(modeRows, "\n") + "\n")
 		if d.memory != "" {
-			b.WriteString("\nRedis memory per cached row (`MEMORY USAGE`, one signal row): " + d.memory + "\n")
+			b.WriteString("\nMemory per cached row (`MEMORY USAGE`, one signal row): " + d.memory + "\n")
 		}
 	}
 	b.WriteString("\n## Targets\n\n")

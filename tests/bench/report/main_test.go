@@ -24,20 +24,28 @@ bench-memory: identity 136 B, value 784 B, none 0 B
 BenchmarkWarmRead/floor-2 	5	 400 ns/op	 1.000 mongo/op	 0 redis/op	 1.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
 BenchmarkWarmRead/ours-2  	5	 500 ns/op	 1.000 mongo/op	 1.000 redis/op	 2.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
 BenchmarkWarmRead/cached-2	5	 100 ns/op	 0 mongo/op	 1.000 redis/op	 1.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
+BenchmarkWarmRead/local-2	5	 3 ns/op	 0 mongo/op	 0 redis/op	 0 rt/op	 3 cpu-ns/op	 50 B/op	 5 allocs/op
+BenchmarkReplayStep/ours-2  	5	 900 ns/op	 5.000 mongo/op	 6.000 redis/op	 11.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
+BenchmarkReplayStep/cached-2	5	 900 ns/op	 5.000 mongo/op	 6.000 redis/op	 11.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
+BenchmarkReplayStep/local-2	5	 800 ns/op	 4.000 mongo/op	 5.000 redis/op	 9.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
 BenchmarkCandleWrite500/ours-2  	5	 500 ns/op	 1.000 mongo/op	 1.000 redis/op	 2.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
 BenchmarkCandleWrite500/cached-2	5	 400 ns/op	 1.000 mongo/op	 1.000 redis/op	 2.000 rt/op	 10 cpu-ns/op	 50 B/op	 5 allocs/op
 `
 
-// The cache-modes table and its targets: value's warm read against the
-// floor, and no Redis in mode none (missed here on purpose).
+// The cache-modes table and its targets: value's and local's warm reads
+// against the floor, no Redis in mode none and the replay step's ratio
+// (both missed here on purpose).
 func TestCacheModesReport(t *testing.T) {
 	d, err := parse(strings.NewReader(cachedOutput))
 	if err != nil {
 		t.Fatal(err)
 	}
 	md := render(d, "300ms", "")
-	for _, want := range []string{"## Cache modes", "| WarmRead | 1 · 2 · 1 | 1 · 1 |", "value mode floor/cached 4.0 ≥ 3 (one Redis round trip): met",
-		"CandleWrite500: mode none 1 Redis round trips = 0", "Redis memory per cached row (`MEMORY USAGE`, one signal row): identity 136 B, value 784 B, none 0 B"} {
+	for _, want := range []string{"## Cache modes", "| WarmRead | 1 · 2 · 1 · 0 | 1 · 1 · 0 |", "value mode floor/cached 4.0 ≥ 3 (one Redis round trip): met",
+		"local mode floor/local 133 ≥ 100 (no round trip): met", "WarmRead: local mode 0 round trips = 0: met",
+		"| CandleWrite500 | 0 · 2 · 2 · - | 1 · 1 · - |",
+		"ReplayStep: identity 11 round trips / local 9 = 1.2 ≥ 3: **missed**",
+		"CandleWrite500: mode none 1 Redis round trips = 0", "Memory per cached row (`MEMORY USAGE`, one signal row): identity 136 B, value 784 B, none 0 B"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
