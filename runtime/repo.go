@@ -82,8 +82,8 @@ type Repo[K Key, P any] struct {
 	// clonable: local-mode hits hand out copies of a record decoded once
 	// (see clone.go) rather than decoding each time.
 	clonable bool
-	ops    [numOps]*opCounters
-	enc    func(p P, tuplesAsDocuments bool) any
+	ops      [numOps]*opCounters
+	enc      func(p P, tuplesAsDocuments bool) any
 }
 
 // SetPayloadEncoder makes writes store enc(p, tuplesAsDocuments) instead of
