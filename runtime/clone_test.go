@@ -68,6 +68,8 @@ type withHidden struct {
 	hidden []int
 }
 
+var _ = withHidden{hidden: nil} // the field exists to be unexported
+
 func TestClonableRefusesWhatItCannotCopy(t *testing.T) {
 	for _, v := range []any{withHidden{}, struct{ C chan int }{}, struct{ F func() }{}, map[string]withHidden{}} {
 		if clonable(reflect.TypeOf(v)) {
