@@ -548,8 +548,10 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
 		case withPayload && isPathNotViable(err):
 			withPayload = false // the payload is null: it has no flag to set
 		case lostRace(err) == raceTransient && attempt < r.conn.cfg.UpsertRetries:
-			if err := backoff(ctx, attempt); err != nil {
-				return false, r.opErr(ctx, opRemove, vals, err)
+			if berr := backoff(ctx, attempt); berr != nil {
+				// The lost race wrote nothing, but an earlier attempt's
+				// outcome is as unknown as any failed write's.
+				return false, r.opErr(ctx, opRemove, vals, r.endWrite(ctx, cw, berr, nil))
 			}
 		default:
 			return false, r.opErr(ctx, opRemove, vals, r.endWrite(ctx, cw, err, nil))

@@ -114,11 +114,12 @@ end
 // luaHolders: holders(proc, wait) returns how long, from now, the copies
 // other processes hold may live (at least wait; 0 when none), dropping
 // expired grants and this process's own (it evicted its copy): the time a
-// writer waits before its commit. bootWait(tl) is that time for a Redis
-// younger than tl: copies granted by the instance before a restart live
-// at most tl after it. It runs first in a script, before any write, so
-// that an ACL refusing INFO fails the script whole (a Redis without INFO
-// server, such as miniredis, is taken to be as old as needed).
+// writer waits before its commit. uptime() is Redis's uptime in ms (a
+// lower bound), nil where INFO server says nothing (miniredis), or an
+// error reply when an ACL refuses INFO; scripts call it first, before any
+// write, so that such a refusal fails the script whole. A Redis younger
+// than the longest copy life (ARGV max) may have lost grants with a
+// restart; one younger than a mark's life may have lost marks.
 const luaHolders = `
 local function holders(proc, wait)
   local all = redis.call('HGETALL', KEYS[1])
@@ -136,35 +137,50 @@ local function holders(proc, wait)
   end
   return wait
 end
-local function bootWait(tl)
-  if tl <= 0 then
-    return 0
-  end
+local function uptime()
   local info = redis.pcall('INFO', 'server')
   if type(info) ~= 'string' then
     local e = info.err or ''
     if string.find(e, 'NOPERM', 1, true) or string.find(e, "can't run this command", 1, true) then
-      return redis.error_reply('NOPERM the local cache mode needs INFO (persistgen acl prints the rules): ' .. e)
+      return redis.error_reply('NOPERM the value and local cache modes need INFO (persistgen acl prints the rules): ' .. e)
     end
-    return 0
+    return nil
   end
   local up = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
-  if up and tl - up * 1000 > 0 then
-    return tl - up * 1000
+  if up then
+    return up * 1000
+  end
+  return nil
+end
+local function bootWait(up, maxLocal)
+  if up and maxLocal - up > 0 then
+    return maxLocal - up
   end
   return 0
 end
 `
 
+// luaReset lifts an expired mark: its count, deadline and writers' tokens.
+const luaReset = `
+local function resetMark()
+  redis.call('HDEL', KEYS[1], 'wc', 'wd')
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(f, 1, 2) == 'w:' then
+      redis.call('HDEL', KEYS[1], f)
+    end
+  end
+end
+`
+
 // readScript: ARGV token, lease ms, grant ms (0: value mode), proc.
 // Replies {1, v[, granted ms]} (hit), {2} (wait), {3} (lease), {4} (dirty).
-const readScript = luaNow + luaGrant + `
+const readScript = luaNow + luaGrant + luaReset + `
 local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
 if w[1] and tonumber(w[1]) > 0 then
   if w[2] and now < tonumber(w[2]) then
     return {4}
   end
-  redis.call('HDEL', KEYS[1], 'wc', 'wd')
+  resetMark()
 end
 local h = redis.call('HMGET', KEYS[1], 'v', 'vx', 'lt', 'lx')
 if h[1] and h[2] and now < tonumber(h[2]) then
@@ -192,18 +208,21 @@ return {3}
 // mark's deadline (ARGV[1] ms from now) passes, which bounds how late a
 // write whose outcome its writer could not learn may still land. ARGV[2]
 // is the process, ARGV[3] the local grant ms (0: value mode), ARGV[4] the
-// write's token (END counts a writer out only once). Replies
-// {epoch, writers, now, wait}: the write may install its row at END only
-// if it was alone (writers 1) and the epoch is unchanged then; it commits
-// only after wait ms, when other processes' copies have expired.
-const beginScript = luaNow + luaHolders + `
-local boot = bootWait(tonumber(ARGV[3]))
-if type(boot) == 'table' then
-  return boot
+// write's token (END counts a writer out only once), ARGV[5] the longest
+// copy life any process may have been granted. Replies {epoch, writers,
+// now, wait}: the write may install its row at END only if it was alone
+// (writers 1) and the epoch is unchanged then (a Redis younger than a
+// mark's life reports it not alone: a restart may have lost another
+// writer's mark); it commits only after wait ms, when other processes'
+// copies have expired.
+const beginScript = luaNow + luaHolders + luaReset + `
+local up = uptime()
+if type(up) == 'table' then
+  return up
 end
 local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
 if w[1] and (not w[2] or now >= tonumber(w[2])) then
-  redis.call('HDEL', KEYS[1], 'wc', 'wd')
+  resetMark()
 end
 local wc = redis.call('HINCRBY', KEYS[1], 'wc', 1)
 local we = redis.call('HINCRBY', KEYS[1], 'we', 1)
@@ -219,7 +238,11 @@ local pt = redis.call('PTTL', KEYS[1])
 if pt < 0 or now + pt < wd + 1000 then
   redis.call('PEXPIREAT', KEYS[1], wd + 1000)
 end
-return {we, wc, now, holders(ARGV[2], boot)}
+local writers = wc
+if up and up < tonumber(ARGV[1]) + 1000 then
+  writers = wc + 1
+end
+return {we, writers, now, holders(ARGV[2], bootWait(up, tonumber(ARGV[5])))}
 `
 
 // endScript ends a write that began: one writer fewer (the mark goes with
@@ -229,14 +252,16 @@ return {we, wc, now, holders(ARGV[2], boot)}
 // commit is then the key's last. The row expires at BEGIN's time (ARGV[3])
 // plus the TTL (ARGV[5]), anchored before the commit. ARGV[6] is the grant
 // ms of a local copy, ARGV[7] the process, ARGV[8] the write's token: a
-// retried END (its first reply lost) counts the writer out only once.
-// Replies {installed, granted ms, wait}: wait is what other processes'
-// copies still have to live, which a restart that lost the mark can leave.
+// retried END (its first reply lost) counts the writer out only once;
+// ARGV[9] the longest copy life. Replies {installed, granted ms, wait}:
+// wait is what other processes' copies still have to live, which a restart
+// that lost the mark can leave (taken before this process's own grant).
 const endScript = luaNow + luaGrant + luaHolders + `
-local boot = bootWait(tonumber(ARGV[6]))
-if type(boot) == 'table' then
-  return boot
+local up = uptime()
+if type(up) == 'table' then
+  return up
 end
+local wait = holders(ARGV[7], bootWait(up, tonumber(ARGV[9])))
 local wc = tonumber(redis.call('HGET', KEYS[1], 'wc') or '0')
 if redis.call('HDEL', KEYS[1], 'w:' .. ARGV[8]) == 1 then
   wc = redis.call('HINCRBY', KEYS[1], 'wc', -1)
@@ -264,20 +289,20 @@ end
 if installed == 0 then
   redis.call('HDEL', KEYS[1], 'v', 'vx')
 end
-return {installed, granted, holders(ARGV[7], boot)}
+return {installed, granted, wait}
 `
 
 // clearScript deletes the value and any lease, leaving other writers'
 // marks: the invalidation of a write that could not begin, after its
-// commit. ARGV[1] is the process, ARGV[2] the local grant ms; it replies
-// with the time other processes' copies still have to live.
+// commit. ARGV[1] is the process, ARGV[2] the longest copy life; it
+// replies with the time other processes' copies still have to live.
 const clearScript = luaNow + luaHolders + `
-local boot = bootWait(tonumber(ARGV[2]))
-if type(boot) == 'table' then
-  return boot
+local up = uptime()
+if type(up) == 'table' then
+  return up
 end
 redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
-return holders(ARGV[1], boot)
+return holders(ARGV[1], bootWait(up, tonumber(ARGV[2])))
 `
 
 const releaseScript = `
@@ -498,6 +523,9 @@ type cacheWrite struct {
 	keys  []string
 	token string // names the write in the keys' marks
 	began bool
+	// unsent: the caller's ctx ended before the write was sent (during
+	// the wait for other processes' copies): its outcome is known.
+	unsent bool
 	epoch int64
 	alone bool
 	t0    int64 // BEGIN's Redis time, ms
@@ -520,7 +548,7 @@ func (v *valueDomain) beginWrite(ctx context.Context, keys []string) cacheWrite 
 	if !v.breaker.usable() {
 		return w
 	}
-	res, err := v.run(ctx, v.begin, keys, v.dirtyFor.Milliseconds(), v.proc, v.localMs, w.token)
+	res, err := v.run(ctx, v.begin, keys, v.dirtyFor.Milliseconds(), v.proc, v.localMs, w.token, maxLocalMs)
 	if err != nil {
 		v.breaker.fail(ctx, "value begin", err)
 		return w
@@ -535,15 +563,20 @@ func (v *valueDomain) beginWrite(ctx context.Context, keys []string) cacheWrite 
 		}
 		wait = max(wait, f[3])
 	}
-	v.waitCopies(ctx, wait)
+	w.unsent = !v.waitCopies(ctx, wait)
 	return w
 }
 
+// maxLocalMs is the longest copy life any process may have been granted
+// (schema.MaxLocalTTL): what a writer waits for after a Redis restart,
+// whatever its own domain's copy life.
+const maxLocalMs = int64(schema.MaxLocalTTL / time.Millisecond)
+
 // waitCopies sleeps until copies Redis said live ms more have expired,
-// allowing for the clock-rate difference.
-func (v *valueDomain) waitCopies(ctx context.Context, ms int64) {
+// allowing for the clock-rate difference; false when ctx ended first.
+func (v *valueDomain) waitCopies(ctx context.Context, ms int64) bool {
 	if ms <= 0 {
-		return
+		return true
 	}
 	v.stats.writerWaits.Add(1)
 	d := time.Duration(ms) * time.Millisecond
@@ -551,7 +584,9 @@ func (v *valueDomain) waitCopies(ctx context.Context, ms int64) {
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		return false
 	case <-t.C:
+		return true
 	}
 }
 
@@ -570,10 +605,14 @@ func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, ro
 	if v.valueCache.local != nil {
 		defer func() { v.valueCache.local.end(w.keys, own) }()
 	}
-	if w.began && werr != nil {
+	if w.began && werr != nil && !w.unsent {
 		// The write may still land: the mark keeps readers on MongoDB
 		// until its deadline, so it stays; the value went at BEGIN.
 		return werr
+	}
+	if w.unsent {
+		// Nothing was sent: lift the mark now, past the caller's ctx.
+		ctx, row = context.WithoutCancel(ctx), nil
 	}
 	commit := time.Now()
 	until := commit.Add(v.ttl + v.ttl*rhoPercent/100 + waitMargin)
@@ -589,9 +628,9 @@ func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, ro
 			if w.alone {
 				alone = "1"
 			}
-			res, err = v.run(ctx, v.end, w.keys, w.epoch, alone, w.t0, val, v.ttl.Milliseconds(), v.localMs, v.proc, w.token)
+			res, err = v.run(ctx, v.end, w.keys, w.epoch, alone, w.t0, val, v.ttl.Milliseconds(), v.localMs, v.proc, w.token, maxLocalMs)
 		} else {
-			res, err = v.run(ctx, v.clear, w.keys, v.proc, v.localMs)
+			res, err = v.run(ctx, v.clear, w.keys, v.proc, maxLocalMs)
 		}
 		if err == nil {
 			v.breaker.ok()
@@ -613,7 +652,12 @@ func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, ro
 				}
 				wait = max(wait, f[2])
 			}
-			v.waitCopies(ctx, wait)
+			if !v.waitCopies(ctx, wait) && werr == nil {
+				own = nil
+				return (&causeError{kind: ErrNotInvalidated, cause: fmt.Errorf(
+					"the write is stored, but the caller's context ended while other processes' in-process copies of the previous value were still live: they may read it until %s (%w)",
+					time.Now().Add(time.Duration(wait)*time.Millisecond).Format(time.RFC3339Nano), ctx.Err())})
+			}
 			return werr
 		}
 		if ctx.Err() != nil {

@@ -8,21 +8,19 @@ import (
 // RedisCommands lists the Redis commands the runtime sends for domains of
 // a cache mode that an ACL must grant. Every mode but none: PING when the
 // Conn waits for the server. Identity: GET, SET and DEL on identity keys
-// (singly or pipelined). Value: its scripts (EVALSHA, and EVAL when a
-// restarted Redis lost them) and the commands they run (TIME, HGET, HMGET,
-// HGETALL, HSET, HINCRBY, HDEL, PEXPIREAT, PTTL), and DEL. Local: the
-// same and INFO, which its writes' scripts read the server's uptime from
-// (copies granted before a restart outlive it by up to the copy life). The handshake's AUTH and HELLO
+// (singly or pipelined). Value and local: their scripts (EVALSHA, and EVAL
+// when a restarted Redis lost them) and the commands they run (TIME, HGET,
+// HMGET, HGETALL, HKEYS, HSET, HINCRBY, HDEL, PEXPIREAT, PTTL, and INFO,
+// which writes read the server's uptime from: copies and marks granted
+// before a restart outlive it), and DEL. The handshake's AUTH and HELLO
 // are open to every user; SELECT is sent only for a database other than 0
 // (grant +select then). The Conn's own client sends no CLIENT SETINFO.
 func RedisCommands(mode CacheMode) []string {
 	switch mode {
 	case CacheNone:
 		return []string{"ping"} // Ready waits for Redis whatever the modes
-	case CacheValue:
-		return []string{"ping", "evalsha", "eval", "time", "hget", "hmget", "hgetall", "hset", "hincrby", "hdel", "pexpireat", "pttl", "del"}
-	case CacheLocal:
-		return []string{"ping", "evalsha", "eval", "time", "hget", "hmget", "hgetall", "hset", "hincrby", "hdel", "pexpireat", "pttl", "del", "info"}
+	case CacheValue, CacheLocal:
+		return []string{"ping", "evalsha", "eval", "time", "hget", "hmget", "hgetall", "hkeys", "hset", "hincrby", "hdel", "pexpireat", "pttl", "del", "info"}
 	}
 	return []string{"ping", "get", "set", "del"}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/persistgen/persistgen/repo"
+	"github.com/redis/go-redis/v9"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ func memorySchemaIn(mode runtime.CacheMode, ttl time.Duration) *runtime.Schema {
 func TestValueCacheRoundTrips(t *testing.T) {
 	s := memorySchemaIn(runtime.CacheValue, 0)
 	env := setup(t, s)
+	settledRedis(t, env)
 	r := newRepo[memKey, memData](t, env.Conn, s)
 	k := memKey{"s", "b", "1"}
 	// The first use of each script on a Redis costs one more round trip
@@ -495,6 +497,7 @@ func localSchema(ttl, localTTL time.Duration) *runtime.Schema {
 func TestLocalCacheRoundTrips(t *testing.T) {
 	s := localSchema(10*time.Second, 2*time.Second) // copies outlive any scheduling delay
 	env := setup(t, s)
+	settledRedis(t, env)
 	r := newRepo[memKey, memData](t, env.Conn, s)
 	// Load the scripts (READ and FILL through a Conn with no tier, whose
 	// read must ask Redis).
@@ -637,6 +640,7 @@ func TestLocalCacheNeverStaleAcrossConns(t *testing.T) {
 func TestLocalCacheIsBounded(t *testing.T) {
 	s := localSchema(10*time.Second, 2*time.Second)
 	env := setup(t, s)
+	settledRedis(t, env)
 	small := env.Open(t, func(c *runtime.Config) { c.LocalCacheEntries = 3 })
 	r := newRepo[memKey, memData](t, small, s)
 	ctx := ctxT(t)
@@ -705,6 +709,7 @@ func TestLocalCacheWithValueModeWriters(t *testing.T) {
 	ls := localSchema(10*time.Second, 2*time.Second)
 	vs := memorySchemaIn(runtime.CacheValue, 10*time.Second)
 	env := setup(t, ls)
+	settledRedis(t, env)
 	ctx := ctxT(t)
 	local := newRepo[memKey, memData](t, env.Conn, ls)
 	sameConn := newRepo[memKey, memData](t, env.Conn, vs)
@@ -728,6 +733,7 @@ func TestLocalCacheHitsAreCallersOwn(t *testing.T) {
 	s := repo.SignalSchema()
 	s.Cache, s.LocalTTL = runtime.CacheLocal, 2*time.Second
 	env := setup(t, s)
+	settledRedis(t, env)
 	r, err := runtime.NewRepo[repo.SignalKey, *repo.SignalRow](env.Conn, s)
 	must(t, err)
 	ctx := ctxT(t)
@@ -743,5 +749,109 @@ func TestLocalCacheHitsAreCallersOwn(t *testing.T) {
 	}
 	if st := env.Conn.Stats().Cache["local"]; st.LocalHits != 3 {
 		t.Fatalf("the reads were not local hits: %+v", st)
+	}
+}
+
+// Two processes that both write and read one key: each one's own copy (the
+// row its write left) is waited for by the other's writes like any copy.
+func TestLocalCacheTwoWriters(t *testing.T) {
+	s := localSchema(10*time.Second, 300*time.Millisecond)
+	env := setup(t, s)
+	settledRedis(t, env)
+	p := newRepo[memKey, memData](t, env.Conn, s)
+	q := newRepo[memKey, memData](t, env.Open(t), s)
+	ctx := ctxT(t)
+	k := memKey{"s", "b", "two"}
+	for i := 1; i <= 6; i++ {
+		w, other := p, q
+		if i%2 == 0 {
+			w, other = q, p
+		}
+		must(t, w.Put(ctx, k, memData{Value: i}, ms(int64(i))))
+		for _, r := range []*runtime.Repo[memKey, memData]{w, other} {
+			if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != i {
+				t.Fatalf("write %d returned, then a read got %+v, %v", i, rec.Payload, err)
+			}
+		}
+	}
+}
+
+// A Redis restarted empty has lost every grant and mark: for the longest
+// copy life after it starts, every write (a value-mode one too) waits as if
+// another process held a copy, and no write leaves its row (another
+// writer's lost mark may hide a later commit); a write whose caller gives
+// up during the wait is not sent, and lifts its mark.
+func TestLocalCacheAcrossARedisRestart(t *testing.T) {
+	ls := localSchema(10*time.Second, 2*time.Second)
+	vs := memorySchemaIn(runtime.CacheValue, 10*time.Second)
+	env := setup(t, ls)
+	port := testenv.StartRedisServer(t)
+	testenv.WaitPort(t, port)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	own := func(c *runtime.Config) { c.RedisURL, c.RedisAddr, c.RedisRetryAfter = "", addr, 50*time.Millisecond }
+	ctx := ctxT(t)
+	rc := env.Open(t, own)
+	reader := newRepo[memKey, memData](t, rc, ls)
+	wc := env.Open(t, own)
+	writer := newRepo[memKey, memData](t, wc, vs)
+	k := memKey{"s", "b", "restart"}
+	must(t, writer.Put(ctx, k, memData{Value: 1}, ms(1)))
+	if rec, err := reader.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+		t.Fatalf("Get = %+v, %v", rec.Payload, err)
+	}
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	defer admin.Close()
+	_ = admin.Do(ctx, "SHUTDOWN", "NOSAVE").Err() // the reply is the connection closing
+	testenv.StartRedisServerOn(t, port)
+	testenv.WaitPort(t, port)
+	installs := wc.Stats().Cache["value"].Installs
+	must(t, writer.Put(ctx, k, memData{Value: 2}, ms(2)))
+	if rec, err := reader.Get(ctx, k); err != nil || rec.Payload.Value != 2 {
+		t.Fatalf("a write after a Redis restart returned, then the reader read %+v, %v (its copy from before the restart)", rec.Payload, err)
+	}
+	if got := wc.Stats().Cache["value"].Installs; got != installs {
+		t.Fatalf("a write just after a restart left its row (%d installs, %d before)", got, installs)
+	}
+	// A write whose caller gives up while waiting is never sent: its
+	// mark goes at once instead of at its deadline.
+	if rec, err := reader.Get(ctx, k); err != nil || rec.Payload.Value != 2 {
+		t.Fatalf("Get = %+v, %v", rec.Payload, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := newRepo[memKey, memData](t, env.Open(t, own), ls).Put(short, k, memData{Value: 3}, ms(3)); err == nil {
+		t.Fatal("a write whose context ended while it waited for copies reported success")
+	}
+	ck, err := writer.CacheKey(k)
+	must(t, err)
+	if wcount, err := admin.HGet(ctx, ck, "wc").Result(); err != redis.Nil {
+		t.Fatalf("a write that was never sent left its mark: wc = %q, %v", wcount, err)
+	}
+	if rec, err := reader.Get(ctx, k); err != nil || rec.Payload.Value != 2 {
+		t.Fatalf("after the unsent write, Get = %+v, %v", rec.Payload, err)
+	}
+}
+
+// settledRedis waits until the test Redis is older than a write mark's
+// life (dirtyFor: two OpTimeouts and a second), before which no write
+// leaves its row in the cache (a restart may have lost another writer's
+// mark), for tests that count on that write-through.
+func settledRedis(t *testing.T, env *testenv.Env) {
+	t.Helper()
+	info, err := env.Redis.Info(ctxT(t), "server").Result()
+	must(t, err)
+	var up int
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "uptime_in_seconds:"); ok {
+			up, _ = strconv.Atoi(v)
+		}
+	}
+	op := env.Config.OpTimeout
+	if op <= 0 {
+		op = 10 * time.Second
+	}
+	if need := 2*op + 2*time.Second - time.Duration(up)*time.Second; need > 0 {
+		t.Logf("waiting %s for the test Redis (up %d s) to outlive a write mark", need, up)
+		time.Sleep(need)
 	}
 }

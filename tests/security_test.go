@@ -305,8 +305,10 @@ func testRedisACL(t *testing.T, s *runtime.Schema) {
 				t.Fatalf("Get = %+v, %v", rec.Payload, err)
 			}
 		}
-		if st := c.Stats().Cache[string(s.Mode())]; st.Hits+st.LocalHits == 0 || st.Installs == 0 {
-			t.Fatalf("no value-cache hit or install under the ACL: %+v", st)
+		// (No write leaves its row on a Redis this young: see
+		// TestLocalCacheAcrossARedisRestart.)
+		if st := c.Stats().Cache[string(s.Mode())]; st.Hits+st.LocalHits == 0 {
+			t.Fatalf("no value-cache hit under the ACL: %+v", st)
 		}
 	}
 	if st := c.Stats(); st.RedisFailures != 0 || st.Redis == 0 {
