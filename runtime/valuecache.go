@@ -526,9 +526,9 @@ type cacheWrite struct {
 	// unsent: the caller's ctx ended before the write was sent (during
 	// the wait for other processes' copies): its outcome is known.
 	unsent bool
-	epoch int64
-	alone bool
-	t0    int64 // BEGIN's Redis time, ms
+	epoch  int64
+	alone  bool
+	t0     int64 // BEGIN's Redis time, ms
 }
 
 // beginWrite runs BEGIN on keys before a write: it marks them dirty (see
