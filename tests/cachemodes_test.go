@@ -241,38 +241,45 @@ func TestCacheNoneNeverTouchesRedis(t *testing.T) {
 	}
 }
 
-// Fail-open: with Redis unreachable a value-mode domain reads and writes
-// MongoDB correctly; a write that cannot invalidate waits out the cache TTL
-// before returning (so no process can still serve what it replaced), and
-// reads never wait.
+// Fail-open: with Redis unreachable a value- or local-mode domain reads
+// and writes MongoDB correctly; a write that cannot invalidate waits out
+// the cache TTL before returning (so no process can still serve what it
+// replaced), reads never wait, and no in-process copy is made.
 func TestValueCacheWithRedisDown(t *testing.T) {
 	const ttl = 300 * time.Millisecond
-	s := memorySchemaIn(runtime.CacheValue, ttl)
-	env := setup(t, s)
-	down := env.Open(t, func(c *runtime.Config) {
-		c.RedisURL, c.RedisAddr = "", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t))
-		c.RedisRetryAfter, c.RedisTimeout = 50*time.Millisecond, 50*time.Millisecond
-		c.ReadyTimeout = time.Second // Ready waits this long for Redis, then works around it
-	})
-	r := newRepo[memKey, memData](t, down, s)
-	ctx := ctxT(t)
-	k := memKey{"s", "b", "1"}
-	for i := 1; i <= 3; i++ {
-		start := time.Now()
-		must(t, r.Put(ctx, k, memData{Value: i}, ms(int64(i))))
-		if d := time.Since(start); d < ttl {
-			t.Fatalf("a write that could not invalidate returned after %s, before the TTL (%s)", d, ttl)
-		}
-		start = time.Now()
-		if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != i {
-			t.Fatalf("Get = %+v, %v", rec.Payload, err)
-		}
-		if d := time.Since(start); d > ttl {
-			t.Fatalf("a read waited %s with Redis down", d)
-		}
-	}
-	if st := down.Stats().Cache["value"]; st.WaitOuts != 3 {
-		t.Fatalf("stats: %+v", st)
+	for _, mode := range []runtime.CacheMode{runtime.CacheValue, runtime.CacheLocal} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := memorySchemaIn(mode, ttl)
+			env := setup(t, s)
+			down := env.Open(t, func(c *runtime.Config) {
+				c.RedisURL, c.RedisAddr = "", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t))
+				c.RedisRetryAfter, c.RedisTimeout = 50*time.Millisecond, 50*time.Millisecond
+				c.ReadyTimeout = time.Second // Ready waits this long for Redis, then works around it
+			})
+			r := newRepo[memKey, memData](t, down, s)
+			ctx := ctxT(t)
+			k := memKey{"s", "b", "1"}
+			for i := 1; i <= 3; i++ {
+				start := time.Now()
+				must(t, r.Put(ctx, k, memData{Value: i}, ms(int64(i))))
+				if d := time.Since(start); d < ttl {
+					t.Fatalf("a write that could not invalidate returned after %s, before the TTL (%s)", d, ttl)
+				}
+				for range 2 {
+					start = time.Now()
+					if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != i {
+						t.Fatalf("Get = %+v, %v", rec.Payload, err)
+					}
+					if d := time.Since(start); d > ttl {
+						t.Fatalf("a read waited %s with Redis down", d)
+					}
+				}
+			}
+			st := down.Stats()
+			if c := st.Cache[string(mode)]; c.WaitOuts != 3 || c.LocalHits != 0 || st.Local.Entries != 0 {
+				t.Fatalf("stats: %+v, tier %+v", c, st.Local)
+			}
+		})
 	}
 }
 
@@ -665,39 +672,6 @@ func TestLocalCacheIsBounded(t *testing.T) {
 	}
 	if tr.Redis() != 2 || tr.Mongo() != 0 || off.Stats().Local.Entries != 0 {
 		t.Fatalf("without a tier every read asks Redis: %v", tr.Commands())
-	}
-}
-
-// Fail-open in local mode: with Redis unreachable, reads and writes go to
-// MongoDB and stay correct, no copy is made, and a write waits out the
-// TTL.
-func TestLocalCacheWithRedisDown(t *testing.T) {
-	const ttl = 300 * time.Millisecond
-	s := localSchema(ttl, 0)
-	env := setup(t, s)
-	down := env.Open(t, func(c *runtime.Config) {
-		c.RedisURL, c.RedisAddr = "", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t))
-		c.RedisRetryAfter, c.RedisTimeout = 50*time.Millisecond, 50*time.Millisecond
-		c.ReadyTimeout = time.Second
-	})
-	r := newRepo[memKey, memData](t, down, s)
-	ctx := ctxT(t)
-	k := memKey{"s", "b", "1"}
-	for i := 1; i <= 2; i++ {
-		start := time.Now()
-		must(t, r.Put(ctx, k, memData{Value: i}, ms(int64(i))))
-		if d := time.Since(start); d < ttl {
-			t.Fatalf("a write that could not invalidate returned after %s, before the TTL (%s)", d, ttl)
-		}
-		for range 2 {
-			if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != i {
-				t.Fatalf("Get = %+v, %v", rec.Payload, err)
-			}
-		}
-	}
-	st := down.Stats()
-	if st.Cache["local"].WaitOuts != 2 || st.Cache["local"].LocalHits != 0 || st.Local.Entries != 0 {
-		t.Fatalf("stats: %+v, tier %+v", st.Cache["local"], st.Local)
 	}
 }
 
