@@ -248,8 +248,9 @@ return {we, writers, now, holders(ARGV[2], bootWait(up, tonumber(ARGV[5])))}
 // endScript ends a write that began: one writer fewer (the mark goes with
 // the last), any lease voided, and the value deleted, or replaced by the
 // written row (ARGV[4], "" for none) when the writer was alone at BEGIN
-// (ARGV[2] = 1) and still is and no write began since (epoch ARGV[1]): its
-// commit is then the key's last. The row expires at BEGIN's time (ARGV[3])
+// (ARGV[2] = 1) and still is, no write began since (epoch ARGV[1]) and its
+// own mark is still there (a restart that lost it may have reset the
+// epoch): its commit is then the key's last. The row expires at BEGIN's time (ARGV[3])
 // plus the TTL (ARGV[5]), anchored before the commit. ARGV[6] is the grant
 // ms of a local copy, ARGV[7] the process, ARGV[8] the write's token: a
 // retried END (its first reply lost) counts the writer out only once;
@@ -263,7 +264,8 @@ if type(up) == 'table' then
 end
 local wait = holders(ARGV[7], bootWait(up, tonumber(ARGV[9])))
 local wc = tonumber(redis.call('HGET', KEYS[1], 'wc') or '0')
-if redis.call('HDEL', KEYS[1], 'w:' .. ARGV[8]) == 1 then
+local marked = redis.call('HDEL', KEYS[1], 'w:' .. ARGV[8]) == 1
+if marked then
   wc = redis.call('HINCRBY', KEYS[1], 'wc', -1)
 end
 if wc <= 0 then
@@ -272,7 +274,7 @@ if wc <= 0 then
 end
 redis.call('HDEL', KEYS[1], 'lt', 'la', 'lx')
 local installed, granted = 0, 0
-if ARGV[4] ~= '' and ARGV[2] == '1' and wc == 0 and redis.call('HGET', KEYS[1], 'we') == ARGV[1] then
+if marked and ARGV[4] ~= '' and ARGV[2] == '1' and wc == 0 and redis.call('HGET', KEYS[1], 'we') == ARGV[1] then
   local vx = tonumber(ARGV[3]) + tonumber(ARGV[5])
   if vx > now then
     redis.call('HSET', KEYS[1], 'v', ARGV[4], 'vx', vx)
@@ -563,7 +565,9 @@ func (v *valueDomain) beginWrite(ctx context.Context, keys []string) cacheWrite 
 		}
 		wait = max(wait, f[3])
 	}
-	w.unsent = !v.waitCopies(ctx, wait)
+	// A ctx that ended during the wait, or before it, means the write
+	// that follows is not sent (the driver checks ctx first).
+	w.unsent = !v.waitCopies(ctx, wait) || ctx.Err() != nil
 	return w
 }
 
@@ -610,9 +614,15 @@ func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, ro
 		// until its deadline, so it stays; the value went at BEGIN.
 		return werr
 	}
-	if w.unsent {
-		// Nothing was sent: lift the mark now, past the caller's ctx.
-		ctx, row = context.WithoutCancel(ctx), nil
+	if w.unsent && werr != nil {
+		// Nothing was sent: one try at lifting the mark (bounded by run's
+		// second), past the caller's ctx; failing that, the mark expires
+		// at its deadline. No wait: nothing changed.
+		_, err := v.run(context.WithoutCancel(ctx), v.end, w.keys, w.epoch, "0", w.t0, "", v.ttl.Milliseconds(), v.localMs, v.proc, w.token, maxLocalMs)
+		if err != nil {
+			v.breaker.fail(ctx, "value end", err)
+		}
+		return werr
 	}
 	commit := time.Now()
 	until := commit.Add(v.ttl + v.ttl*rhoPercent/100 + waitMargin)

@@ -793,8 +793,12 @@ func TestLocalCacheAcrossARedisRestart(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
+	start := time.Now()
 	if err := newRepo[memKey, memData](t, env.Open(t, own), ls).Put(short, k, memData{Value: 3}, ms(3)); err == nil {
 		t.Fatal("a write whose context ended while it waited for copies reported success")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a write that was never sent returned after %s: it waited out copies (2 s) past its caller's context", d)
 	}
 	ck, err := writer.CacheKey(k)
 	must(t, err)
