@@ -368,6 +368,13 @@ func (g *generator) emitSchema(f *jen.File, d *domainSpec) {
 	if s.LocalTTL != 0 {
 		fields[jen.Id("LocalTTL")] = durationCode(s.LocalTTL)
 	}
+	if s.Shard != nil {
+		var fs []jen.Code
+		for _, f := range s.Shard.Fields {
+			fs = append(fs, jen.Lit(f))
+		}
+		fields[jen.Id("Shard")] = jen.Op("&").Qual(runtimePkg, "ShardKey").Values(jen.Dict{jen.Id("Fields"): jen.Index().String().Values(fs...)})
+	}
 	if len(s.Indexes) > 0 {
 		var ixs []jen.Code
 		for _, ix := range s.Indexes {

@@ -317,6 +317,13 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 				"step": func(v *yaml.Node) { dm.Series.Step = d.str(v) },
 			})
 		},
+		"shard": func(v *yaml.Node) {
+			dm.Shard = &ShardSpec{Pos: pos(v)}
+			dm.Shard.at = d.mapping(v, "shard", map[string]func(*yaml.Node){
+				"fields": func(v *yaml.Node) { dm.Shard.Fields = d.strs(v) },
+				"mode":   func(v *yaml.Node) { dm.Shard.Mode = d.str(v) },
+			})
+		},
 		"cache": func(v *yaml.Node) {
 			dm.Cache = &CacheSpec{Pos: pos(v)}
 			dm.Cache.at = d.mapping(v, "cache", map[string]func(*yaml.Node){

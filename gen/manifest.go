@@ -73,7 +73,18 @@ type Domain struct {
 	List    *ListSpec
 	Series  *SeriesSpec
 	Cache   *CacheSpec
+	Shard   *ShardSpec
 	at      map[string]Pos
+}
+
+// ShardSpec is a domain's shard key on a sharded MongoDB.
+type ShardSpec struct {
+	Pos Pos
+	// Fields: the first key fields, in key order.
+	Fields []string
+	// Mode: ranged (the default) or hashed (refused: see schema.ShardKey).
+	Mode string
+	at   map[string]Pos
 }
 
 // where returns the position of a field's value, or fallback.

@@ -274,6 +274,7 @@ func (r *resolver) resolveDomain(d *Domain) *domainSpec {
 		ds.fam.check(r, d, ds, what)
 	}
 	r.resolveCache(d, ds, what)
+	r.resolveShard(d, ds, what)
 	ds.schema = schemaOf(ds, order, nil)
 	r.resolveIndexes(d, ds, what, keys)
 	ds.schema = schemaOf(ds, order, d.Indexes)
@@ -589,6 +590,36 @@ func goosList() []string {
 
 func goarchList() []string {
 	return []string{"386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "loong64", "mips", "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc", "ppc64", "ppc64le", "riscv", "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm"}
+}
+
+// resolveShard checks the domain's shard key against MongoDB's rules.
+func (r *resolver) resolveShard(d *Domain, ds *domainSpec, what string) {
+	sh := d.Shard
+	if sh == nil {
+		return
+	}
+	k := schema.ShardKey{Fields: sh.Fields}
+	switch sh.Mode {
+	case "", "ranged":
+	case "hashed":
+		k.Hashed = true
+	default:
+		r.add(where(sh.at, "mode", sh.Pos), "%s: shard mode %q is not ranged or hashed", what, sh.Mode)
+		return
+	}
+	names := make([]string, len(d.Key))
+	for i, f := range d.Key {
+		names[i] = f.Name
+	}
+	if why := schema.ShardCheck(k, names); why != "" {
+		at := "fields"
+		if k.Hashed {
+			at = "mode"
+		}
+		r.add(where(sh.at, at, sh.Pos), "%s: %s", what, why)
+		return
+	}
+	ds.shard = &k
 }
 
 // resolveCache checks the domain's cache mode.

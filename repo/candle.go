@@ -75,6 +75,7 @@ func CandleSchema() *runtime.Schema {
 			Type: "float64",
 		}},
 		RedisPrefix: "candle_cache",
+		Shard:       &runtime.ShardKey{Fields: []string{"exchangeName", "symbol", "interval"}},
 	}
 }
 

@@ -46,35 +46,104 @@ type existingIndex struct {
 func (c *Conn) ensure(ctx context.Context, s *Schema) error {
 	ctx, cancel := c.bound(ctx, 0)
 	defer cancel()
-	coll := c.db.Collection(s.Collection)
-	existing, err := listIndexes(ctx, coll)
+	steps, err := c.planIndexes(ctx, s)
 	if err != nil {
 		return err
 	}
 	var create []mongo.IndexModel
-	for _, want := range s.AllIndexes() {
-		if have, ok := findByName(existing, want.Name); ok {
-			if !sameIndex(have, want) {
-				return errorf(ErrIndexConflict, "index %q on %q is %s, persistgen needs %s; drop or rename the existing index (persistgen never changes indexes)",
-					want.Name, s.Collection, describeExisting(have), describe(want.Keys, want.Unique))
-			}
-			continue
+	for _, st := range steps {
+		switch st.Action {
+		case PlanConflict:
+			return errorf(ErrIndexConflict, "%s", st.Detail)
+		case PlanOther:
+			c.log.Info("persistgen: index exists under another name; using it", "collection", s.Collection, "want", st.Name, "have", st.Detail)
+		case PlanCreate:
+			create = append(create, st.model)
 		}
-		if other, ok := findByDefinition(existing, want); ok {
-			c.log.Info("persistgen: index exists under another name; using it", "collection", s.Collection, "want", want.Name, "have", other.name)
-			continue
-		}
-		keys := bson.D{}
-		for _, k := range want.Keys {
-			keys = append(keys, bson.E{Key: k.Field, Value: dir(k.Desc)})
-		}
-		create = append(create, mongo.IndexModel{Keys: keys, Options: optionsFor(want)})
 	}
 	if len(create) == 0 {
 		return nil
 	}
-	_, err = coll.Indexes().CreateMany(ctx, create)
+	_, err = c.db.Collection(s.Collection).Indexes().CreateMany(ctx, create)
 	return err
+}
+
+// PlanAction is what a plan step does (or found).
+type PlanAction string
+
+// The plan actions.
+const (
+	PlanOK       PlanAction = "ok"       // present as wanted
+	PlanOther    PlanAction = "other"    // present as wanted, under another name
+	PlanCreate   PlanAction = "create"   // missing: --apply creates it
+	PlanConflict PlanAction = "conflict" // present otherwise: a person must decide
+	PlanShard    PlanAction = "shard"    // the collection is to be sharded: --apply does it
+	PlanSkip     PlanAction = "skip"     // nothing can be done here (why in Detail)
+)
+
+// PlanStep is one line of a plan: an index or a collection's sharding.
+type PlanStep struct {
+	Collection string
+	Action     PlanAction
+	// Name is the index's name, or "shard key" for the sharding step.
+	Name string
+	// What is the definition wanted: {a: 1, b: -1} unique, or a shard key.
+	What string
+	// Detail says why (a conflict's existing definition, the other name).
+	Detail string
+	model  mongo.IndexModel
+	shard  bson.D
+}
+
+// PlanIndexes compares the live indexes of each schema's collection with
+// the ones persistgen needs, changing nothing: one listIndexes per
+// collection.
+func (c *Conn) PlanIndexes(ctx context.Context, schemas ...*Schema) ([]PlanStep, error) {
+	if err := c.Ready(ctx); err != nil {
+		return nil, err
+	}
+	var out []PlanStep
+	for _, s := range schemas {
+		if err := s.Validate(); err != nil {
+			return nil, &OpError{Op: "PlanIndexes", Domain: s.Domain, Err: err}
+		}
+		steps, err := c.planIndexes(ctx, s)
+		if err != nil {
+			return nil, &OpError{Op: "PlanIndexes", Domain: s.Domain, Err: c.classify(ctx, err)}
+		}
+		out = append(out, steps...)
+	}
+	return out, nil
+}
+
+func (c *Conn) planIndexes(ctx context.Context, s *Schema) ([]PlanStep, error) {
+	coll := c.db.Collection(s.Collection)
+	existing, err := listIndexes(ctx, coll)
+	if err != nil {
+		return nil, err
+	}
+	var out []PlanStep
+	for _, want := range s.AllIndexes() {
+		st := PlanStep{Collection: s.Collection, Name: want.Name, What: describe(want.Keys, want.Unique)}
+		if have, ok := findByName(existing, want.Name); ok {
+			st.Action = PlanOK
+			if !sameIndex(have, want) {
+				st.Action = PlanConflict
+				st.Detail = fmt.Sprintf("index %q on %q is %s, persistgen needs %s; drop or rename the existing index (persistgen never changes indexes)",
+					want.Name, s.Collection, describeExisting(have), describe(want.Keys, want.Unique))
+			}
+		} else if other, ok := findByDefinition(existing, want); ok {
+			st.Action, st.Detail = PlanOther, other.name
+		} else {
+			keys := bson.D{}
+			for _, k := range want.Keys {
+				keys = append(keys, bson.E{Key: k.Field, Value: dir(k.Desc)})
+			}
+			st.Action, st.model = PlanCreate, mongo.IndexModel{Keys: keys, Options: optionsFor(want)}
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 func listIndexes(ctx context.Context, coll *mongo.Collection) ([]existingIndex, error) {
@@ -175,4 +244,125 @@ func optionsFor(ix Index) *options.IndexOptionsBuilder {
 		o.SetUnique(true)
 	}
 	return o
+}
+
+// PlanSharding compares each schema's shard key (Schema.Shard) with the
+// deployment, changing nothing. On a sharded cluster (the Conn talks to a
+// mongos) a collection not sharded yet is to be sharded (PlanShard), one
+// sharded by the same key is PlanOK and by another key PlanConflict
+// (resharding is a decision: reshardCollection). Elsewhere every shard key
+// is PlanSkip, saying why. Schemas without a shard key have no step.
+func (c *Conn) PlanSharding(ctx context.Context, schemas ...*Schema) ([]PlanStep, error) {
+	if err := c.Ready(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.bound(ctx, 0)
+	defer cancel()
+	var hello struct {
+		Msg string `bson:"msg"`
+	}
+	if err := c.db.Client().Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
+		return nil, &OpError{Op: "PlanSharding", Err: c.classify(ctx, err)}
+	}
+	var out []PlanStep
+	for _, s := range schemas {
+		if s.Shard == nil {
+			continue
+		}
+		if err := s.Validate(); err != nil {
+			return nil, &OpError{Op: "PlanSharding", Domain: s.Domain, Err: err}
+		}
+		keys := make([]IndexKey, len(s.Shard.Fields))
+		want := bson.D{}
+		for i, f := range s.Shard.Fields {
+			keys[i] = IndexKey{Field: f}
+			want = append(want, bson.E{Key: f, Value: int32(1)})
+		}
+		st := PlanStep{Collection: s.Collection, Name: "shard key", What: describe(keys, false), shard: want}
+		if hello.Msg != "isdbgrid" {
+			st.Action, st.Detail = PlanSkip, "not a sharded cluster (no mongos answers here): the shard key applies once the database moves to one"
+			out = append(out, st)
+			continue
+		}
+		var got struct {
+			Key bson.D `bson:"key"`
+		}
+		ns := c.db.Name() + "." + s.Collection
+		err := c.db.Client().Database("config").Collection("collections").FindOne(ctx, bson.D{{Key: "_id", Value: ns}}).Decode(&got)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			st.Action = PlanShard
+		case err != nil:
+			return nil, &OpError{Op: "PlanSharding", Domain: s.Domain, Err: c.classify(ctx, err)}
+		case sameShardKey(got.Key, want):
+			st.Action = PlanOK
+		default:
+			st.Action, st.Detail = PlanConflict, fmt.Sprintf("%s is sharded by %v, the manifest says %s; resharding (reshardCollection) is a decision persistgen leaves to you", ns, got.Key, st.What)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// sameShardKey compares a live shard key with a wanted ranged one.
+func sameShardKey(have, want bson.D) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for i := range have {
+		var one bool
+		switch v := have[i].Value.(type) {
+		case int32:
+			one = v == 1
+		case int64:
+			one = v == 1
+		case float64:
+			one = v == 1
+		}
+		if have[i].Key != want[i].Key || !one {
+			return false
+		}
+	}
+	return true
+}
+
+// ApplyPlan carries out a plan's create and shard steps (the others need
+// nobody or a person): the missing indexes first, one createIndexes per
+// collection, then shardCollection on each collection to shard. It never
+// drops or changes anything.
+func (c *Conn) ApplyPlan(ctx context.Context, steps []PlanStep) error {
+	if err := c.Ready(ctx); err != nil {
+		return err
+	}
+	byColl := map[string][]mongo.IndexModel{}
+	var order []string
+	for _, st := range steps {
+		if st.Action == PlanCreate {
+			if _, seen := byColl[st.Collection]; !seen {
+				order = append(order, st.Collection)
+			}
+			byColl[st.Collection] = append(byColl[st.Collection], st.model)
+		}
+	}
+	for _, coll := range order {
+		callCtx, cancel := c.bound(ctx, 0)
+		_, err := c.db.Collection(coll).Indexes().CreateMany(callCtx, byColl[coll])
+		cancel()
+		if err != nil {
+			return &OpError{Op: "ApplyPlan", Key: coll, Err: c.classify(ctx, err)}
+		}
+	}
+	for _, st := range steps {
+		if st.Action != PlanShard {
+			continue
+		}
+		ns := c.db.Name() + "." + st.Collection
+		callCtx, cancel := c.bound(ctx, 0)
+		err := c.db.Client().Database("admin").RunCommand(callCtx, bson.D{{Key: "shardCollection", Value: ns}, {Key: "key", Value: st.shard}}).Err()
+		cancel()
+		if err != nil {
+			return &OpError{Op: "ApplyPlan", Key: ns, Err: c.classify(ctx, err)}
+		}
+	}
+	return nil
 }

@@ -21,6 +21,8 @@ type (
 	Index = schema.Index
 	// CacheMode is what Redis holds for a domain (see schema.CacheMode).
 	CacheMode = schema.CacheMode
+	// ShardKey is a domain's shard key (see schema.ShardKey).
+	ShardKey = schema.ShardKey
 )
 
 // The cache modes.

@@ -7,6 +7,7 @@ package schema
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -122,11 +123,44 @@ type Schema struct {
 	// domain's Redis cache (DefaultCacheTTL when zero). A write that cannot
 	// reach Redis to invalidate waits it out before returning.
 	CacheTTL time.Duration
+	// Shard, when set, is how the collection is sharded on a sharded
+	// MongoDB (see ShardKey and Validate's rules).
+	Shard *ShardKey
 	// LocalTTL is how long a process may serve its in-process copy of a
 	// CacheLocal row without asking Redis (DefaultLocalTTL when zero). A
 	// write waits until every other process's copy has expired, at most
 	// this long, before it commits.
 	LocalTTL time.Duration
+}
+
+// ShardKey is a domain's shard key: Fields, in order, ranged (ascending)
+// or Hashed. MongoDB keeps a unique index on a sharded collection only
+// when the shard key is ranged and a prefix of the index, so Fields must
+// be the first key fields in key order and Hashed is refused (every domain
+// has its unique compound key). Every filter the runtime sends names every
+// key field, so upserts always carry the whole shard key.
+type ShardKey struct {
+	Fields []string
+	Hashed bool
+}
+
+// ShardCheck reports why k cannot shard a collection whose unique key is
+// keys (in order), or "".
+func ShardCheck(k ShardKey, keys []string) string {
+	switch {
+	case len(k.Fields) == 0:
+		return "a shard key needs fields: the first fields of the key, in order"
+	case k.Hashed:
+		return "a hashed shard key cannot keep the unique key: MongoDB enforces a unique index on a sharded collection only when the shard key is ranged and a prefix of it; use a ranged shard key"
+	case len(k.Fields) > len(keys):
+		return "the shard key has more fields than the key (" + strings.Join(keys, ", ") + "); use its first fields, in order"
+	}
+	for i, f := range k.Fields {
+		if f != keys[i] {
+			return "the shard key must be a prefix of the key (" + strings.Join(keys, ", ") + "), in order: MongoDB enforces the unique key across shards only then; field " + strconv.Itoa(i+1) + " is " + f + ", not " + keys[i]
+		}
+	}
+	return ""
 }
 
 // CacheMode says what Redis holds for a domain.
@@ -257,6 +291,15 @@ func (s *Schema) Validate() error {
 	}
 	if s.CacheTTL != 0 && (!s.ValueCached() || s.CacheTTL < MinCacheTTL || s.CacheTTL > MaxCacheTTL) {
 		return bad("CacheTTL %s: it applies to the value and local cache modes only, from %s to %s (a write that cannot reach Redis waits it out)", s.CacheTTL, MinCacheTTL, MaxCacheTTL)
+	}
+	if s.Shard != nil {
+		names := make([]string, len(s.Key))
+		for i, k := range s.Key {
+			names[i] = k.Name
+		}
+		if why := ShardCheck(*s.Shard, names); why != "" {
+			return bad("Shard: %s", why)
+		}
 	}
 	if s.LocalTTL != 0 && (s.Mode() != CacheLocal || s.LocalTTL < MinLocalTTL || s.LocalTTL > MaxLocalTTL || s.LocalTTL >= s.ttl()) {
 		return bad("LocalTTL %s: it applies to the local cache mode only, from %s to %s and shorter than the CacheTTL (%s)", s.LocalTTL, MinLocalTTL, MaxLocalTTL, s.ttl())

@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -544,5 +545,34 @@ func TestIntervals(t *testing.T) {
 		if step, ok := IntervalStep(n); ok || step != 0 {
 			t.Errorf("IntervalStep(%q) = %v, %v; want 0, false", n, step, ok)
 		}
+	}
+}
+
+// The shard key rules MongoDB imposes on a collection with a unique
+// compound key: ranged, and a prefix of the key in order.
+func TestShardCheck(t *testing.T) {
+	keys := []string{"exchangeName", "symbol", "interval", "timestamp"}
+	for _, tc := range []struct {
+		k    ShardKey
+		want string // a part of the reason, "" for accepted
+	}{
+		{ShardKey{Fields: []string{"exchangeName"}}, ""},
+		{ShardKey{Fields: []string{"exchangeName", "symbol", "interval"}}, ""},
+		{ShardKey{Fields: keys}, ""},
+		{ShardKey{}, "needs fields"},
+		{ShardKey{Fields: []string{"symbol"}}, "prefix of the key"},
+		{ShardKey{Fields: []string{"exchangeName", "interval"}}, "field 2 is interval, not symbol"},
+		{ShardKey{Fields: []string{"exchangeName"}, Hashed: true}, "ranged"},
+		{ShardKey{Fields: append(slices.Clone(keys), "x")}, "more fields than the key"},
+	} {
+		got := ShardCheck(tc.k, keys)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("ShardCheck(%+v) = %q; want %q", tc.k, got, tc.want)
+		}
+	}
+	s := &Schema{Domain: "d", Collection: "c", RedisPrefix: "p", Key: []KeyField{{Name: "a", Type: TypeString}, {Name: "b", Type: TypeString}},
+		Shard: &ShardKey{Fields: []string{"b"}}}
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "prefix") {
+		t.Fatalf("Validate = %v; want the prefix rule", err)
 	}
 }
