@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
@@ -94,6 +95,25 @@ func Open(cfg Config) (*Conn, error) {
 	}
 	c := &Conn{cfg: cfg, log: cfg.Logger, mongoAddr: strings.Join(cs.Hosts, ","), mongoUser: cs.Username, ids: newIDGen(), secrets: secrets}
 	opts := options.Client().ApplyURI(cfg.MongoURI).SetMonitor(c.counters.commandMonitor())
+	// On a replica set or a sharded cluster a write is acknowledged once a
+	// majority holds it (it survives a failover) unless the connection
+	// string says otherwise, and reads go to the primary, which has every
+	// acknowledged write: read-after-write, on which the caches' promises
+	// rest. Retryable writes and reads stay on (the driver's default;
+	// retryWrites=false in the string turns them off).
+	if opts.WriteConcern == nil || opts.WriteConcern.W == nil {
+		wc := writeconcern.Majority()
+		if opts.WriteConcern != nil {
+			wc.Journal = opts.WriteConcern.Journal
+		}
+		opts.SetWriteConcern(wc)
+	}
+	if opts.ReadPreference != nil && opts.ReadPreference.Mode() != readpref.PrimaryMode {
+		return nil, secrets.scrubOp(&OpError{Op: "open", Err: errorf(ErrInvalidArgument,
+			"MongoDB connection string %s asks for readPreference %s: persistgen reads from the primary only, so that a read sees every write that returned (a secondary may lag); remove readPreference from the connection string",
+			RedactURI(cfg.MongoURI), opts.ReadPreference.Mode())})
+	}
+	opts.SetReadPreference(readpref.Primary())
 	if cfg.MongoPasswordFile != "" {
 		pw, err := readSecret(cfg.MongoPasswordFile, "CC_MONGO_PASSWORD_FILE")
 		if err != nil {

@@ -2,6 +2,8 @@ package tests
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -277,5 +279,34 @@ func bucketRoundTrip(t *testing.T, ctx context.Context, r *repo.MeasureRepo, k r
 	must(t, err)
 	if len(keys) != 1 || keys[0].Key != k {
 		t.Fatalf("list = %+v", keys)
+	}
+}
+
+// Read-after-write rests on reading from the primary: a connection string
+// asking for another read preference is refused with what to do, and the
+// default write concern (majority, set by the Conn) is accepted by the
+// server: writes and reads work.
+func TestOpenReadsFromThePrimaryOnly(t *testing.T) {
+	mongoURI, _ := testenv.URIs(t)
+	sep := "?"
+	if strings.Contains(mongoURI, "?") {
+		sep = "&"
+	}
+	_, err := runtime.Open(runtime.Config{MongoURI: mongoURI + sep + "readPreference=secondaryPreferred", DisableRedis: true})
+	if !errors.Is(err, runtime.ErrInvalidArgument) || !strings.Contains(err.Error(), "primary") || !strings.Contains(err.Error(), "remove readPreference") {
+		t.Fatalf("Open with readPreference=secondaryPreferred = %v", err)
+	}
+	c, err := runtime.Open(runtime.Config{MongoURI: mongoURI + sep + "readPreference=primary", DisableRedis: true, Database: "pgrp_" + testenv.ID()})
+	must(t, err)
+	t.Cleanup(func() {
+		_ = c.Database().Drop(context.Background())
+		_ = c.Close(context.Background())
+	})
+	s := memorySchemaIn(runtime.CacheNone, 0)
+	must(t, c.EnsureIndexes(ctxT(t), s))
+	r := newRepo[memKey, memData](t, c, s)
+	must(t, r.Put(ctxT(t), memKey{"s", "b", "1"}, memData{Value: 5}, ms(1)))
+	if rec, err := r.Get(ctxT(t), memKey{"s", "b", "1"}); err != nil || rec.Payload.Value != 5 {
+		t.Fatalf("Get = %+v, %v", rec.Payload, err)
 	}
 }
