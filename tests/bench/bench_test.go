@@ -12,6 +12,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ import (
 // fixture is the data every benchmark of this process reads, seeded once.
 type fixture struct {
 	conn   *runtime.Conn
+	cfg    runtime.Config // opens further Conns (Throughput)
 	prefix string
 	impls  []impl
 	sig    repo.SignalKey
@@ -77,6 +80,9 @@ func run(m *testing.M) int {
 	}
 	defer lconn.Close(ctx)
 	f, err := seed(ctx, conn, lconn, "pgb:"+id+":")
+	if f != nil {
+		f.cfg = cfg
+	}
 	if err != nil {
 		fmt.Println("bench: seeding:", err)
 		return 1
@@ -492,4 +498,78 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkThroughput runs 1, 2, 4 and 8 clients at once, each its own Conn
+// (a process's view), each reading and writing memory entries of its own
+// keys (half each, identity mode) as fast as it can; it reports operations
+// per second of them all (b.N operations shared out among the clients).
+func BenchmarkThroughput(b *testing.B) {
+	if fx == nil {
+		b.Skip("PERSIST_TEST_MONGO_URI and PERSIST_TEST_REDIS_URL are not set; run `make bench`")
+	}
+	for _, n := range []int{1, 2, 4, 8} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			ctx := context.Background()
+			clients := make([]*repo.Repos, n)
+			for i := range clients {
+				c, err := runtime.Open(fx.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close(ctx)
+				if clients[i], err = repo.Open(c); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Ready(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			key := func(client, i int) repo.MemoryKey {
+				return repo.MemoryKey{SignalID: "tp-" + strconv.Itoa(client), BucketName: "tp", MemoryID: strconv.Itoa(i % 16)}
+			}
+			for c, r := range clients { // every key exists: reads find rows
+				for i := range 16 {
+					if err := r.Memory.Put(ctx, key(c, i), repo.MemoryEntry{Index: "i", Data: i}, time.UnixMilli(fx.t0)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			var next atomic.Int64
+			errs := make(chan error, n)
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for c, r := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := int(next.Add(1))
+						if i > b.N {
+							return
+						}
+						var err error
+						if i%2 == 0 {
+							err = r.Memory.Put(ctx, key(c, i), repo.MemoryEntry{Index: "i", Data: i}, time.UnixMilli(fx.t0))
+						} else {
+							_, _, err = r.Memory.Get(ctx, key(c, i))
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
+		})
+	}
 }

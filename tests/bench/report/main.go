@@ -21,6 +21,7 @@ import (
 type sample struct {
 	rep                                  int
 	ns, rt, mongo, redis, b, allocs, cpu float64
+	ops                                  float64 // operations per second (throughput)
 }
 
 type result struct {
@@ -74,6 +75,7 @@ type data struct {
 	reps     int
 	results  []*result // in first-seen order
 	gen      []*result
+	through  []*result // Throughput/N, in first-seen order
 	failed   int
 }
 
@@ -140,9 +142,16 @@ func parse(r io.Reader) (*data, error) {
 				s.allocs = v
 			case "cpu-ns/op":
 				s.cpu = v
+			case "ops/s":
+				s.ops = v
 			}
 		}
 		slash := strings.LastIndex(name, "/")
+		if strings.HasPrefix(name, "Throughput/") {
+			r := d.get(&d.through, strings.TrimPrefix(name, "Throughput/"), "")
+			r.samples = append(r.samples, s)
+			continue
+		}
 		if strings.HasPrefix(name, "Generate") {
 			r := d.get(&d.gen, name, "")
 			r.samples = append(r.samples, s)
@@ -352,6 +361,24 @@ func render(d *data, benchtime, notes string) string {
 		b.WriteString(strings.Join(modeRows, "\n") + "\n")
 		if d.memory != "" {
 			b.WriteString("\nMemory per cached row (`MEMORY USAGE`, one signal row): " + d.memory + "\n")
+		}
+	}
+	if len(d.through) > 0 {
+		b.WriteString("\n## Throughput\n\n")
+		b.WriteString("Clients, each its own Conn (a process's view), each doing reads and writes (half each, identity mode, memory entries of its own keys) as fast as it can, all at once; operations per second of them all, medians over the runs. The servers share the machine's two cores with the clients, so growth here is bounded by the machine, not the design.\n\n")
+		b.WriteString("| clients | operations/s | per client | against 1 client |\n|---|---|---|---|\n")
+		base := median(col(d.through[0], func(s sample) float64 { return s.ops }))
+		for _, r := range d.through {
+			n, _ := strconv.Atoi(r.workload)
+			ops := median(col(r, func(s sample) float64 { return s.ops }))
+			per, grow := 0.0, 0.0
+			if n > 0 {
+				per = ops / float64(n)
+			}
+			if base > 0 {
+				grow = ops / base
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.2fx |\n", r.workload, ops, per, grow)
 		}
 	}
 	b.WriteString("\n## Targets\n\n")

@@ -93,3 +93,24 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+// The throughput table: operations per second per client count, and the
+// growth against one client.
+func TestThroughputReport(t *testing.T) {
+	d, err := parse(strings.NewReader(`bench-env: x
+BenchmarkThroughput/1-2 	100	 1000 ns/op	 1000 ops/s
+BenchmarkThroughput/4-2 	100	 500 ns/op	 2500 ops/s
+bench-env: x
+BenchmarkThroughput/1-2 	100	 1000 ns/op	 1200 ops/s
+BenchmarkThroughput/4-2 	100	 500 ns/op	 2700 ops/s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := render(d, "1x", "")
+	for _, want := range []string{"## Throughput", "| 1 | 1100 | 1100 | 1.00x |", "| 4 | 2600 | 650 | 2.36x |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
