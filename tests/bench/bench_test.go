@@ -222,6 +222,7 @@ func printMemory(ctx context.Context, f *fixture) {
 			local = fmt.Sprintf("local %d B in Redis (value's and one process's grant) and about %d B in each process holding a copy (the document, %d B, its key and about 150 B of bookkeeping)", lv, len(raw)+len(vk)+150, len(raw))
 		}
 	}
+	printEstimate(ctx, f, id, val)
 	fmt.Printf("bench-memory: identity %d B (the key and a 24-character _id), value %d B (the key, the row's BSON document and its expiry), %s, none 0 B\n", id, val, local)
 }
 
@@ -572,4 +573,74 @@ func BenchmarkThroughput(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
 		})
 	}
+}
+
+// printEstimate prints, for the report, a paper estimate of the space a
+// million rows take: in Redis from the measured bytes of one cached row
+// per mode (the candle's identity key measured the same way), in MongoDB
+// from the collections' average document size and index size per
+// document (collStats).
+func printEstimate(ctx context.Context, f *fixture, sigIdentity, sigValue int64) {
+	rdb := f.conn.Redis().(*redis.Client)
+	// A thousand more signals (other symbols), so that index bytes a row
+	// are not one row's share of empty pages.
+	if o, ok := f.impls[2].(ours); ok {
+		items := make([]runtime.Item[repo.SignalKey, *repo.SignalRow], 1000)
+		for i := range items {
+			k := repo.SignalKey{Symbol: fmt.Sprintf("EST%04d", i), StrategyName: "macd", ExchangeName: benchExchange}
+			items[i] = runtime.Item[repo.SignalKey, *repo.SignalRow]{Key: k, Payload: signalRow(i)}
+		}
+		if err := o.r.Signal.Runtime().PutMany(ctx, items); err != nil {
+			fmt.Printf("bench-estimate: not measured (%v)\n", err)
+			return
+		}
+	}
+	var rows []string
+	for _, d := range []struct {
+		domain, coll, identityKey string
+		redisIdentity, redisValue int64
+	}{
+		{"signal", "signal-items", "", sigIdentity, sigValue},
+		{"candle", "candle-items", candleIdentity(f), 0, 0},
+	} {
+		var st struct {
+			Count       float64 `bson:"count"`
+			AvgObjSize  float64 `bson:"avgObjSize"`
+			IndexSize   float64 `bson:"totalIndexSize"`
+			StorageSize float64 `bson:"storageSize"`
+		}
+		if err := f.conn.Database().RunCommand(ctx, bson.D{{Key: "collStats", Value: d.coll}}).Decode(&st); err != nil || st.Count == 0 {
+			fmt.Printf("bench-estimate: not measured (%s: %v)\n", d.coll, err)
+			return
+		}
+		if d.domain == "candle" {
+			n, err := rdb.MemoryUsage(ctx, d.identityKey).Result()
+			if err != nil {
+				fmt.Printf("bench-estimate: not measured (%s identity: %v)\n", d.domain, err)
+				return
+			}
+			d.redisIdentity = n
+		}
+		idx := st.IndexSize / st.Count
+		value := "-"
+		if d.redisValue > 0 {
+			value = fmt.Sprintf("%.0f MB", float64(d.redisValue))
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %.0f MB | %s | 0 | %.0f MB documents + %.0f MB indexes (%.0f B and %.0f B a row, over %.0f rows) |",
+			d.domain, float64(d.redisIdentity), value, st.AvgObjSize, idx, st.AvgObjSize, idx, st.Count))
+	}
+	fmt.Printf("bench-estimate: %s\n", strings.Join(rows, " ;; "))
+}
+
+// candleIdentity is the Redis identity key of the first seeded candle.
+func candleIdentity(f *fixture) string {
+	o, ok := f.impls[2].(ours)
+	if !ok {
+		return ""
+	}
+	k, err := o.r.Candle.Runtime().RedisKey(repo.CandleKey{ExchangeName: benchExchange, Symbol: benchSymbol, Interval: "1m", Timestamp: float64(f.t0)})
+	if err != nil {
+		return ""
+	}
+	return k
 }

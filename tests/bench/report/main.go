@@ -72,6 +72,7 @@ func fail(err error) {
 type data struct {
 	env, cpu string
 	memory   string
+	estimate string // the size table's rows, joined by " ;; "
 	reps     int
 	results  []*result // in first-seen order
 	gen      []*result
@@ -100,6 +101,9 @@ func parse(r io.Reader) (*data, error) {
 		case strings.HasPrefix(line, "bench-env: "):
 			d.env = strings.TrimPrefix(line, "bench-env: ")
 			d.reps++
+			continue
+		case strings.HasPrefix(line, "bench-estimate: "):
+			d.estimate = strings.TrimPrefix(line, "bench-estimate: ")
 			continue
 		case strings.HasPrefix(line, "bench-memory: "):
 			d.memory = strings.TrimPrefix(line, "bench-memory: ")
@@ -362,6 +366,12 @@ func render(d *data, benchtime, notes string) string {
 		if d.memory != "" {
 			b.WriteString("\nMemory per cached row (`MEMORY USAGE`, one signal row): " + d.memory + "\n")
 		}
+	}
+	if d.estimate != "" {
+		b.WriteString("\n## Size per million rows (a paper estimate)\n\n")
+		b.WriteString("From measured bytes: Redis `MEMORY USAGE` of one cached row per mode (bytes a row are MB a million rows), MongoDB `collStats` of the benchmark's collections (average document, index bytes a row). Not measured at a million rows: Redis adds its hash table's growth, MongoDB its padding and the indexes' depth. The `local` mode adds the value mode's bytes plus one field per process holding a copy, and in each such process the document and about 150 B.\n\n")
+		b.WriteString("| domain | Redis, identity | Redis, value | Redis, none | MongoDB |\n|---|---|---|---|---|\n")
+		b.WriteString(strings.ReplaceAll(d.estimate, " ;; ", "\n") + "\n")
 	}
 	if len(d.through) > 0 {
 		b.WriteString("\n## Throughput\n\n")

@@ -94,10 +94,11 @@ func TestMedian(t *testing.T) {
 	}
 }
 
-// The throughput table: operations per second per client count, and the
-// growth against one client.
+// The throughput table (operations per second per client count, and the
+// growth against one client) and the size estimate's rows.
 func TestThroughputReport(t *testing.T) {
 	d, err := parse(strings.NewReader(`bench-env: x
+bench-estimate: | signal | 136 MB | 832 MB | 0 | 1 MB | ;; | candle | 152 MB | - | 0 | 2 MB |
 BenchmarkThroughput/1-2 	100	 1000 ns/op	 1000 ops/s
 BenchmarkThroughput/4-2 	100	 500 ns/op	 2500 ops/s
 bench-env: x
@@ -108,7 +109,8 @@ BenchmarkThroughput/4-2 	100	 500 ns/op	 2700 ops/s
 		t.Fatal(err)
 	}
 	md := render(d, "1x", "")
-	for _, want := range []string{"## Throughput", "| 1 | 1100 | 1100 | 1.00x |", "| 4 | 2600 | 650 | 2.36x |"} {
+	for _, want := range []string{"## Throughput", "| 1 | 1100 | 1100 | 1.00x |", "| 4 | 2600 | 650 | 2.36x |",
+		"## Size per million rows", "| signal | 136 MB | 832 MB | 0 | 1 MB |\n| candle | 152 MB | - | 0 | 2 MB |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
