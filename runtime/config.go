@@ -55,6 +55,13 @@ type Config struct {
 	RedisTLSCAFile                    string
 	RedisTLSCertFile, RedisTLSKeyFile string
 	RedisTLSConfig                    *tls.Config
+	// RedisClusterAddrs, when set, makes the Conn talk to a Redis Cluster
+	// through these seed nodes (host:port; CC_REDIS_CLUSTER, comma
+	// separated), with the credentials and TLS of the fields above (or of
+	// RedisURL); RedisAddr and the URL's host are then not used, and the
+	// database must be 0. Every script the runtime runs touches one key,
+	// and every value key is a hash tag, so all work on a cluster.
+	RedisClusterAddrs []string
 	// Redis, when set, is used instead of a client built from the fields
 	// above: a *redis.Client, *redis.ClusterClient or *redis.Ring. The Conn
 	// adds its accounting hook to it and does not close it.
@@ -169,6 +176,13 @@ func configFrom(lookup func(string) (string, bool)) Config {
 	if v, _ := lookup("CC_REDIS_TLS"); v == "1" || strings.EqualFold(v, "true") {
 		c.RedisTLS = true
 	}
+	if v, _ := lookup("CC_REDIS_CLUSTER"); strings.TrimSpace(v) != "" {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				c.RedisClusterAddrs = append(c.RedisClusterAddrs, a)
+			}
+		}
+	}
 	c.RedisTLSCAFile, _ = lookup("CC_REDIS_TLS_CA")
 	c.RedisTLSCertFile, _ = lookup("CC_REDIS_TLS_CERT")
 	c.RedisTLSKeyFile, _ = lookup("CC_REDIS_TLS_KEY")
@@ -243,6 +257,24 @@ func (c Config) redisOptions() (*redis.Options, error) {
 	o.DialerRetries = 1 // and so does a failed dial (go-redis tries 5 times by default)
 	o.DisableIdentity = true
 	return o, nil
+}
+
+// redisCluster builds a cluster client from o's credentials, TLS and
+// timeouts and the seed addresses.
+func (c Config) redisCluster(o *redis.Options) (*redis.ClusterClient, error) {
+	if o.DB != 0 {
+		return nil, errorf(ErrInvalidArgument, "Redis database %d with RedisClusterAddrs: a Redis Cluster has database 0 only; remove the database from the URL or RedisDB", o.DB)
+	}
+	for _, a := range c.RedisClusterAddrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, errorf(ErrInvalidArgument, "Redis Cluster address %q: %v; write host:port (CC_REDIS_CLUSTER=host1:port1,host2:port2)", a, err)
+		}
+	}
+	return redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: c.RedisClusterAddrs, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, PoolTimeout: o.PoolTimeout,
+		MaxRetries: o.MaxRetries, DisableIdentity: true,
+	}), nil
 }
 
 // redisTLS sets o's TLS configuration from the RedisTLS fields.

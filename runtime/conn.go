@@ -142,7 +142,16 @@ func Open(cfg Config) (*Conn, error) {
 			if ro.Password != "" {
 				c.secrets = append(c.secrets, ro.Password)
 			}
-			c.rdb, c.ownsRedis, c.redisAddr, c.redisUser = redis.NewClient(ro), true, ro.Addr, ro.Username
+			if len(cfg.RedisClusterAddrs) > 0 {
+				cc, err := cfg.redisCluster(ro)
+				if err != nil {
+					_ = c.client.Disconnect(context.Background())
+					return nil, secrets.scrubOp(&OpError{Op: "open", Err: err})
+				}
+				c.rdb, c.ownsRedis, c.redisAddr, c.redisUser = cc, true, "cluster "+strings.Join(cfg.RedisClusterAddrs, ","), ro.Username
+			} else {
+				c.rdb, c.ownsRedis, c.redisAddr, c.redisUser = redis.NewClient(ro), true, ro.Addr, ro.Username
+			}
 		}
 		c.rdb.AddHook(redisHook{&c.counters})
 		c.cache = &identityCache{rdb: c.rdb, ns: cfg.KeyPrefix, retryAfter: cfg.RedisRetryAfter, log: c.log, counters: &c.counters,

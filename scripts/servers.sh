@@ -102,6 +102,47 @@ start_redis() {
 	export PERSIST_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 }
 
+# start_redis_cluster: a loopback Redis Cluster of 3 masters with one
+# replica each (redis-server and redis-cli --cluster create), its seed
+# addresses exported as PERSIST_TEST_REDIS_CLUSTER; returns 1 (saying why)
+# where redis-server or redis-cli is missing or the cluster does not form.
+start_redis_cluster() {
+	if [ -n "${PERSIST_TEST_REDIS_CLUSTER:-}" ]; then return 0; fi
+	command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { echo "== no redis-server or redis-cli: no Redis Cluster" >&2; return 1; }
+	local ports=() addrs=() p dir
+	for _ in 1 2 3 4 5 6; do
+		p=$(free_port)
+		while [ "$p" -gt 55535 ]; do p=$(free_port); done # the cluster bus listens on port+10000
+		dir="$WORK/cluster-$p"
+		mkdir -p "$dir"
+		redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+			--cluster-node-timeout 2000 --save "" --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
+		PIDS+=($!)
+		ports+=("$p")
+		addrs+=("127.0.0.1:$p")
+	done
+	for p in "${ports[@]}"; do
+		for _ in $(seq 1 100); do redis_pong 127.0.0.1 "$p" 2>/dev/null && break; sleep 0.1; done
+	done
+	if ! redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$WORK/cluster-create.log" 2>&1; then
+		echo "== the Redis Cluster did not form:" >&2
+		cat "$WORK/cluster-create.log" >&2
+		return 1
+	fi
+	for _ in $(seq 1 100); do
+		ok=1
+		for p in "${ports[@]}"; do
+			redis-cli -p "$p" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || ok=0
+		done
+		[ "$ok" = 1 ] && break
+		sleep 0.1
+	done
+	[ "$ok" = 1 ] || { echo "== the Redis Cluster did not reach cluster_state:ok" >&2; return 1; }
+	PERSIST_TEST_REDIS_CLUSTER=$(IFS=,; echo "${addrs[*]}")
+	export PERSIST_TEST_REDIS_CLUSTER
+	echo "== Redis Cluster: 3 masters, 3 replicas at $PERSIST_TEST_REDIS_CLUSTER"
+}
+
 # start_documentdb: the faithful server; returns 1 when it cannot be had.
 start_documentdb() {
 	local kit out uri

@@ -70,6 +70,22 @@ PERSIST_TEST_MODEL_CHECKS=$(modelChecks) go test -race -count=1 ${GOTESTFLAGS:-}
 faults
 echo "== $BACKEND: passed in ${SECONDS}s"
 
+# The Redis Cluster subset: the tests whose subject is the cache's data
+# paths (not one Redis's proxy, restart or round-trip count), against a
+# loopback cluster of 3 masters and 3 replicas this script starts.
+CLUSTER_TESTS='^(TestOnARedisClusterKeysSpreadOverMasters|TestValueCacheNeverStaleAfterWrite|TestValueCacheHerdReadsMongoOnce|TestCacheNoneNeverTouchesRedis|TestValueCacheWithRedisDown|TestLocalCacheNeverStaleAcrossConns|TestLocalCacheTwoWriters|TestLocalCacheWithValueModeWriters|TestLocalCacheIsBounded|TestLocalCacheHitsAreCallersOwn|TestGetManyAcrossReadChunks|TestConcurrentBatchWritersOnTheSameKeys|TestGeneratedRepositoriesOfAllSixteenDomains|TestCandlesOfTwoExchangesNeverMix|TestFeedsReadNewestFirstUpToTheEnginesLimits|TestLogEntryIsNeverOverwritten|TestBucketRemovalHidesButHasSeesAndAbsentRemovalCreatesNothing|TestLastWriterWinsAndAsOfThroughGeneratedRepos)$'
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+	SECONDS=0
+	start_redis_cluster || exit 1
+	echo "== go test -race ./tests on the Redis Cluster (the cluster subset; $BACKEND)"
+	go test -race -count=1 -run "$CLUSTER_TESTS" ./tests
+	echo "== Redis Cluster subset: passed in ${SECONDS}s"
+	unset PERSIST_TEST_REDIS_CLUSTER
+	ran+=("Redis Cluster (subset)")
+else
+	echo "== no redis-server or redis-cli here: the Redis Cluster subset is skipped"
+fi
+
 if [ -z "$given" ] && [ "$BACKEND" = documentdb ]; then
 	SECONDS=0
 	start_mongo "$V1_BACKEND"

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,8 +30,10 @@ type Env struct {
 	// second process's view).
 	Config runtime.Config
 	Conn   *runtime.Conn
-	// Redis is a direct client, for inspecting and corrupting the cache.
-	Redis *redis.Client
+	// Redis is a direct client, for inspecting and corrupting the cache:
+	// a cluster client when the tests run on a Redis Cluster
+	// (PERSIST_TEST_REDIS_CLUSTER).
+	Redis redis.UniversalClient
 }
 
 // URIs returns the servers' addresses, skipping (or failing, when
@@ -68,9 +71,14 @@ func New(t testing.TB, mod ...func(*runtime.Config)) *Env {
 		KeyPrefix:    "pgt:" + id + ":",
 		ReadyTimeout: 20 * time.Second,
 	}
+	cluster := Cluster()
+	if len(cluster) > 0 {
+		cfg.RedisClusterAddrs = cluster
+	}
 	for _, m := range mod {
 		m(&cfg)
 	}
+	cfg = pointedElsewhere(cfg, redisURL, "")
 	conn, err := runtime.Open(cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -79,7 +87,10 @@ func New(t testing.TB, mod ...func(*runtime.Config)) *Env {
 	if err != nil {
 		t.Fatalf("PERSIST_TEST_REDIS_URL: %v", err)
 	}
-	rdb := redis.NewClient(ro)
+	var rdb redis.UniversalClient = redis.NewClient(ro)
+	if len(cluster) > 0 {
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster})
+	}
 	env := &Env{Config: cfg, Conn: conn, Redis: rdb}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -108,6 +119,7 @@ func (e *Env) Open(t testing.TB, mod ...func(*runtime.Config)) *runtime.Conn {
 	for _, m := range mod {
 		m(&cfg)
 	}
+	cfg = pointedElsewhere(cfg, e.Config.RedisURL, e.Config.RedisAddr)
 	c, err := runtime.Open(cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -116,34 +128,75 @@ func (e *Env) Open(t testing.TB, mod ...func(*runtime.Config)) *runtime.Conn {
 	return c
 }
 
-// Keys lists the Redis keys under the test's prefix, without the prefix.
-func (e *Env) Keys(ctx context.Context, t testing.TB) []string {
-	t.Helper()
+// Cluster returns the seed addresses of the Redis Cluster the tests run
+// on (PERSIST_TEST_REDIS_CLUSTER, comma separated), or nil.
+func Cluster() []string {
 	var out []string
-	iter := e.Redis.Scan(ctx, 0, e.Config.KeyPrefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		out = append(out, strings.TrimPrefix(iter.Val(), e.Config.KeyPrefix))
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatalf("scan: %v", err)
+	for _, a := range strings.Split(os.Getenv("PERSIST_TEST_REDIS_CLUSTER"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
 	}
 	return out
 }
 
+// Keys lists the Redis keys under the test's prefix, without the prefix.
+func (e *Env) Keys(ctx context.Context, t testing.TB) []string {
+	t.Helper()
+	keys, err := scanKeys(ctx, e.Redis, e.Config.KeyPrefix+"*")
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	for i, k := range keys {
+		keys[i] = strings.TrimPrefix(k, e.Config.KeyPrefix)
+	}
+	return keys
+}
+
+// scanKeys lists the keys matching pattern, on every master of a cluster.
+func scanKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
+	scan := func(ctx context.Context, c *redis.Client) ([]string, error) {
+		var out []string
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			out = append(out, iter.Val())
+		}
+		return out, iter.Err()
+	}
+	cc, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return scan(ctx, rdb.(*redis.Client))
+	}
+	var mu sync.Mutex
+	var out []string
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		keys, err := scan(ctx, c)
+		mu.Lock()
+		out = append(out, keys...)
+		mu.Unlock()
+		return err
+	})
+	return out, err
+}
+
 // DeletePrefix deletes every key under prefix (never the whole server).
-func DeletePrefix(ctx context.Context, t testing.TB, rdb *redis.Client, prefix string) {
+func DeletePrefix(ctx context.Context, t testing.TB, rdb redis.UniversalClient, prefix string) {
 	if prefix == "" {
 		return
 	}
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
+	keys, err := scanKeys(ctx, rdb, prefix+"*")
+	if err != nil {
+		t.Logf("cleanup: redis scan: %v", err)
 	}
-	if len(keys) > 0 {
-		if err := rdb.Del(ctx, keys...).Err(); err != nil {
-			t.Logf("cleanup: redis del: %v", err)
-		}
+	if len(keys) == 0 {
+		return
+	}
+	p := rdb.Pipeline() // a DEL a key: a cluster refuses one DEL across slots
+	for _, k := range keys {
+		p.Del(ctx, k)
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		t.Logf("cleanup: redis del: %v", err)
 	}
 }
 
@@ -160,4 +213,14 @@ func Need(t testing.TB, c *runtime.Conn, want runtime.Capabilities) {
 	if missing := c.Capabilities().Missing(want); missing != "" {
 		t.Skipf("the server (%s) lacks %s", c.Server().Product, missing)
 	}
+}
+
+// pointedElsewhere drops the cluster addresses from a Config whose test
+// pointed Redis somewhere else (a proxy, a server of its own, a dead port):
+// that test is about one Redis.
+func pointedElsewhere(cfg runtime.Config, url, addr string) runtime.Config {
+	if cfg.RedisURL != url || cfg.RedisAddr != addr || cfg.Redis != nil {
+		cfg.RedisClusterAddrs = nil
+	}
+	return cfg
 }
