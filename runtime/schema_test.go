@@ -231,3 +231,35 @@ func TestOpErrorText(t *testing.T) {
 		t.Fatal("errors.Is lost the sentinel")
 	}
 }
+
+// CC_REDIS_CLUSTER lists a cluster's seed nodes; a cluster has database 0
+// only, and an address must be host:port.
+func TestRedisClusterConfig(t *testing.T) {
+	c := configFrom(func(k string) (string, bool) {
+		if k == "CC_REDIS_CLUSTER" {
+			return " 127.0.0.1:7000, 127.0.0.1:7001 ,,", true
+		}
+		return "", false
+	})
+	if len(c.RedisClusterAddrs) != 2 || c.RedisClusterAddrs[0] != "127.0.0.1:7000" || c.RedisClusterAddrs[1] != "127.0.0.1:7001" {
+		t.Fatalf("RedisClusterAddrs = %q", c.RedisClusterAddrs)
+	}
+	o, err := c.withDefaults().redisOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := c.redisCluster(o)
+	if err != nil || cc == nil {
+		t.Fatalf("redisCluster = %v, %v", cc, err)
+	}
+	_ = cc.Close()
+	o.DB = 2
+	if _, err := c.redisCluster(o); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "database 0") {
+		t.Fatalf("a cluster with database 2: %v", err)
+	}
+	o.DB = 0
+	c.RedisClusterAddrs = []string{"nohost"}
+	if _, err := c.redisCluster(o); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "host:port") {
+		t.Fatalf("a bad cluster address: %v", err)
+	}
+}
