@@ -106,10 +106,15 @@ func (l *localTier) install(key string, stamp uint64, e localEntry) bool {
 	if st.inflight > 0 || st.fence > stamp || !time.Now().Before(e.until) {
 		return false
 	}
+	l.add(key, e)
+	return true
+}
+
+// add keeps e under key, counting the copy evicted to make room.
+func (l *localTier) add(key string, e localEntry) {
 	if l.lru.Add(key, e) {
 		l.evicted.Add(1)
 	}
-	return true
 }
 
 // begin fences keys and evicts their copies, before a write.
@@ -135,9 +140,7 @@ func (l *localTier) end(keys []string, own *localEntry) {
 		st.fence = l.seq.Add(1)
 		l.lru.Remove(k)
 		if i == 0 && own != nil && st.inflight == 0 && time.Now().Before(own.until) {
-			if l.lru.Add(k, *own) {
-				l.evicted.Add(1)
-			}
+			l.add(k, *own)
 		}
 		st.mu.Unlock()
 	}

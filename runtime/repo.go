@@ -184,11 +184,11 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 	if err != nil {
 		return zero, err
 	}
+	if r.values != nil {
+		return r.getValue(ctx, vals)
+	}
 	rk := r.s.RedisKey(r.conn.cfg.KeyPrefix, vals)
 	filter := r.s.filter(vals)
-	if r.values != nil {
-		return r.getValue(ctx, vals, r.valueKey(vals), filter)
-	}
 	stale := false
 	if id, ok := r.ids.get(ctx, rk); ok {
 		// The key fields in the filter make a wrong identity (another
@@ -225,8 +225,9 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
 
 // getValue is Get through the value cache: a hit answers from Redis alone;
 // a lease reads MongoDB and fills; anything else reads MongoDB.
-func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter bson.D) (Record[K, P], error) {
+func (r *Repo[K, P]) getValue(ctx context.Context, vals []any) (Record[K, P], error) {
 	var zero Record[K, P]
+	vk := r.valueKey(vals)
 	got := r.values.get(ctx, vk)
 	if got.hit { // the key names the database, collection and exact key: no check needed
 		r.hit(opGet)
@@ -239,7 +240,7 @@ func (r *Repo[K, P]) getValue(ctx context.Context, vals []any, vk string, filter
 		return r.visible(opGet, vals, got.raw)
 	}
 	r.miss(opGet)
-	raw, err := r.findOne(ctx, filter)
+	raw, err := r.findOne(ctx, r.s.filter(vals))
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		r.values.put(ctx, vk, got, nil)

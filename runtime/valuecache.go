@@ -17,40 +17,44 @@ import (
 	"github.com/persistgen/persistgen/schema"
 )
 
-// The value cache (schema.CacheValue) keeps each row's document in Redis,
-// under the lease protocol of design/value-cache.md §7 (Mode A):
+// The value cache (schema.CacheValue and schema.CacheLocal) keeps each
+// row's document in Redis, under the lease protocol of
+// design/value-cache.md §7 (Mode B):
 //
 //   - a read runs READ: a live value is a hit (one round trip, no MongoDB);
-//     a miss grants the reader a lease (a random token, for leaseTTL) or,
-//     when another reader holds one, tells it to wait for that reader's
-//     fill instead of reading MongoDB too (a herd costs one MongoDB read);
+//     a miss grants the reader a lease (a token, for leaseTTL) or, when
+//     another reader holds one, tells it to wait for that reader's fill
+//     instead of reading MongoDB too (a herd costs one MongoDB read);
 //   - the lease holder reads MongoDB and runs FILL, which stores the
 //     document only while its token is still the key's, with an absolute
-//     expiry anchored at the lease grant (before the MongoDB read): the
-//     value can never outlive grant + TTL;
-//   - every write, after MongoDB acknowledged it, deletes the key (voiding
-//     any lease, so a fill of what was read before the write is refused),
-//     and returns only once the delete is acknowledged. When Redis cannot
-//     be reached it waits until TTL has passed since the commit: by then
-//     every value filled from before the write has expired.
+//     expiry anchored at the lease grant (before the MongoDB read);
+//   - a write runs BEGIN before MongoDB (the key is marked dirty: no hit,
+//     lease, fill or local grant until the mark goes) and END after it,
+//     which lifts the mark and deletes the value, or keeps the row a
+//     single-key write returned when that write was the key's only one.
+//     When Redis cannot be reached the write waits until TTL has passed
+//     since the commit: by then every value filled from before it expired;
+//   - in local mode a hit or fill also grants the reading process a copy
+//     for a short while (recorded in the row as g:<process>), and a write
+//     waits, before its commit, until other processes' copies expired.
 //
 // So once a write has returned, no read anywhere returns what it replaced.
 // Every key is one Redis hash ("pgv:{prefix:parts}", a cluster hash tag):
 // v (the document, or absent), vx (its expiry, Redis ms), lt/la/lx (the
-// lease token, grant time and expiry).
+// lease), wc/wd/we/w:<token> (the writers' mark), g:<process> (copies).
 type valueCache struct {
-	rdb       RedisClient
-	breaker   *identityCache // the Conn's Redis breaker and failure log
-	read      *redis.Script
-	fill      *redis.Script
-	release   *redis.Script
-	begin     luaScript
-	end       luaScript
-	clear     luaScript
-	local     *localTier    // the in-process tier (nil: Config.LocalCacheEntries < 0)
-	tokenBase string        // random, per cache: tokens differ across processes
-	tokens    atomic.Uint64 // per grant
-	// proc names this Conn in the local tier's grants (g:<proc>).
+	rdb     RedisClient
+	breaker *identityCache // the Conn's Redis breaker and failure log
+	read    *redis.Script
+	fill    *redis.Script
+	release *redis.Script
+	begin   luaScript
+	end     luaScript
+	clear   luaScript
+	local   *localTier    // the in-process tier (nil: Config.LocalCacheEntries < 0)
+	tokens  atomic.Uint64 // per grant
+	// proc names this Conn (random): in the local tier's grants
+	// (g:<proc>) and as the prefix of its lease and write tokens.
 	proc string
 	// dirtyFor bounds how long a write may still land after its writer
 	// stopped waiting for it (2 OpTimeouts and a second).
@@ -64,8 +68,7 @@ type valueDomain struct {
 	*valueCache
 	stats   *cacheCounters
 	ttl     time.Duration
-	localMs int64      // 0: value mode (no copies)
-	local   *localTier // nil: value mode
+	localMs int64 // 0: no copies (value mode, or the Conn has no tier)
 }
 
 const (
@@ -76,16 +79,24 @@ const (
 
 	// negativeTTL bounds a cached "absent".
 	negativeTTL = 2 * time.Second
-	// rhoSlack is the clock-rate allowance (1%) plus a fixed margin, added
-	// to a wait-out so that it covers a Redis clock running slower.
+	// rhoPercent is the clock-rate allowance (1%) and waitMargin a fixed
+	// margin, added to a wait so that it covers a Redis clock running
+	// slower.
 	rhoPercent = 1
 	waitMargin = 10 * time.Millisecond
 )
 
-// luaNow is Redis's clock in ms, the one every time in a key is on.
+// luaNow is Redis's clock in ms, the one every time in a key is on, and
+// keepUntil(t), which keeps the key until at least a second after t.
 const luaNow = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function keepUntil(t)
+  local pt = redis.call('PTTL', KEYS[1])
+  if pt < 0 or now + pt < t + 1000 then
+    redis.call('PEXPIREAT', KEYS[1], t + 1000)
+  end
+end
 `
 
 // luaGrant records an in-process copy (local mode): grant(ms, proc) sets
@@ -103,10 +114,7 @@ local function grant(vx, ms, proc)
   if not old or tonumber(old) < g then
     redis.call('HSET', KEYS[1], f, g)
   end
-  local pt = redis.call('PTTL', KEYS[1])
-  if pt >= 0 and now + pt < g + 1000 then
-    redis.call('PEXPIREAT', KEYS[1], g + 1000)
-  end
+  keepUntil(g)
   return g - now
 end
 `
@@ -196,10 +204,7 @@ end
 local lx = now + tonumber(ARGV[2])
 redis.call('HDEL', KEYS[1], 'v', 'vx')
 redis.call('HSET', KEYS[1], 'lt', ARGV[1], 'la', now, 'lx', lx)
-local pt = redis.call('PTTL', KEYS[1])
-if pt < 0 or now + pt < lx + 1000 then
-  redis.call('PEXPIREAT', KEYS[1], lx + 1000)
-end
+keepUntil(lx)
 return {3}
 `
 
@@ -234,10 +239,7 @@ if old and tonumber(old) > wd then
 end
 redis.call('HSET', KEYS[1], 'wd', wd)
 redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
-local pt = redis.call('PTTL', KEYS[1])
-if pt < 0 or now + pt < wd + 1000 then
-  redis.call('PEXPIREAT', KEYS[1], wd + 1000)
-end
+keepUntil(wd)
 local writers = wc
 if up and up < tonumber(ARGV[1]) + 1000 then
   writers = wc + 1
@@ -278,10 +280,7 @@ if marked and ARGV[4] ~= '' and ARGV[2] == '1' and wc == 0 and redis.call('HGET'
   local vx = tonumber(ARGV[3]) + tonumber(ARGV[5])
   if vx > now then
     redis.call('HSET', KEYS[1], 'v', ARGV[4], 'vx', vx)
-    local pt = redis.call('PTTL', KEYS[1])
-    if pt < 0 or now + pt < vx + 1000 then
-      redis.call('PEXPIREAT', KEYS[1], vx + 1000)
-    end
+    keepUntil(vx)
     installed = 1
     if tonumber(ARGV[6]) > 0 then
       granted = grant(vx, tonumber(ARGV[6]), ARGV[7])
@@ -327,10 +326,7 @@ if vx <= now then
   return -1
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'vx', vx)
-local pt = redis.call('PTTL', KEYS[1])
-if pt < 0 or now + pt < vx + 1000 then
-  redis.call('PEXPIREAT', KEYS[1], vx + 1000)
-end
+keepUntil(vx)
 if tonumber(ARGV[4]) > 0 then
   return grant(vx, tonumber(ARGV[4]), ARGV[5])
 end
@@ -346,25 +342,21 @@ func newValueCache(rdb RedisClient, breaker *identityCache, opTimeout time.Durat
 	return &valueCache{rdb: rdb, breaker: breaker,
 		read: redis.NewScript(readScript), fill: redis.NewScript(fillScript), release: redis.NewScript(releaseScript),
 		begin: newLua(beginScript), end: newLua(endScript), clear: newLua(clearScript), local: newLocalTier(localEntries),
-		leaseTTL: lease, dirtyFor: 2*max(opTimeout, time.Second) + time.Second, tokenBase: proc + ".", proc: proc}
+		leaseTTL: lease, dirtyFor: 2*max(opTimeout, time.Second) + time.Second, proc: proc}
 }
 
 // domain returns the view of the cache for a domain of s's mode.
 func (v *valueCache) domain(s *Schema, counters *counters) *valueDomain {
 	d := &valueDomain{valueCache: v, stats: counters.cache(s.Mode()), ttl: ttlOf(s)}
 	if s.Mode() == schema.CacheLocal && v.local != nil {
-		d.local = v.local
 		d.localMs = localTTLOf(s).Milliseconds()
 	}
 	return d
 }
 
-// valueKey is the Redis key of a value-cached row: the domain's Redis
-// prefix (for ACL patterns), then the database, the collection and the
-// key's canonical form (schema.Canon: the string "1" and the number 1
-// differ), so that no two rows of any database share an entry.
 // valueKeyPrefix is the part of a domain's value keys that does not depend
-// on the key: built once per Repo.
+// on the key, built once per Repo: the Conn's KeyPrefix, the domain's Redis
+// prefix (for ACL patterns), the database and the collection.
 func valueKeyPrefix(ns, redisPrefix, db, collection string) string {
 	var b strings.Builder
 	b.WriteString(ns + "pgv:{" + redisPrefix + ":")
@@ -427,7 +419,7 @@ func (v *valueDomain) get(ctx context.Context, key string) readOutcome {
 	if v == nil {
 		return readOutcome{}
 	}
-	if v.local != nil {
+	if v.localMs > 0 {
 		if e, ok := v.local.get(key); ok {
 			v.stats.localHits.Add(1)
 			return readOutcome{hit: true, absent: e.absent, raw: e.raw, dec: e.dec}
@@ -440,7 +432,7 @@ func (v *valueDomain) get(ctx context.Context, key string) readOutcome {
 	deadline := time.Now().Add(2*v.leaseTTL + 100*time.Millisecond)
 	for wait := time.Millisecond; ; wait = min(2*wait, 32*time.Millisecond) {
 		var stamp uint64
-		if v.local != nil {
+		if v.localMs > 0 {
 			stamp = v.local.stamp()
 		}
 		send := time.Now()
@@ -466,7 +458,7 @@ func (v *valueDomain) get(ctx context.Context, key string) readOutcome {
 				return readOutcome{} // not ours: read MongoDB
 			}
 			v.stats.hits.Add(1)
-			if len(res) > 2 && v.local != nil {
+			if len(res) > 2 {
 				if ms, _ := res[2].(int64); ms > 0 {
 					v.local.install(key, stamp, newLocalEntry(out.raw, localLife(send, ms)))
 				}
@@ -512,7 +504,7 @@ func (v *valueDomain) put(ctx context.Context, key string, got readOutcome, raw 
 	switch {
 	case n < 0:
 		v.stats.fillsRejected.Add(1)
-	case n > 0 && v.local != nil:
+	case n > 0: // granted: local mode only
 		v.local.install(key, got.stamp, newLocalEntry(raw, localLife(send, n)))
 	}
 }
@@ -541,11 +533,11 @@ type cacheWrite struct {
 // write that follows then fails, and its marks stay until their deadline.
 func (v *valueDomain) beginWrite(ctx context.Context, keys []string) cacheWrite {
 	w := cacheWrite{keys: keys, token: v.newToken()}
-	if v.valueCache.local != nil {
+	if v.local != nil {
 		// Every write through the Conn fences its tier, whatever the
 		// domain's mode: another Repo of this Conn may hold copies of the
 		// same rows in local mode.
-		v.valueCache.local.begin(keys)
+		v.local.begin(keys)
 	}
 	if !v.breaker.usable() {
 		return w
@@ -606,8 +598,8 @@ func (v *valueDomain) waitCopies(ctx context.Context, ms int64) bool {
 // early. It fails only when ctx ends first.
 func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, row bson.Raw) error {
 	var own *localEntry
-	if v.valueCache.local != nil {
-		defer func() { v.valueCache.local.end(w.keys, own) }()
+	if v.local != nil {
+		defer func() { v.local.end(w.keys, own) }()
 	}
 	if w.began && werr != nil && !w.unsent {
 		// The write may still land: the mark keeps readers on MongoDB
@@ -618,27 +610,23 @@ func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, ro
 		// Nothing was sent: one try at lifting the mark (bounded by run's
 		// second), past the caller's ctx; failing that, the mark expires
 		// at its deadline. No wait: nothing changed.
-		_, err := v.run(context.WithoutCancel(ctx), v.end, w.keys, w.epoch, "0", w.t0, "", v.ttl.Milliseconds(), v.localMs, v.proc, w.token, maxLocalMs)
-		if err != nil {
+		if _, err := v.runEnd(context.WithoutCancel(ctx), w, "", false); err != nil {
 			v.breaker.fail(ctx, "value end", err)
 		}
 		return werr
 	}
 	commit := time.Now()
 	until := commit.Add(v.ttl + v.ttl*rhoPercent/100 + waitMargin)
+	val := "" // the row to keep, encoded as FILL stores it
+	if w.began && row != nil && len(w.keys) == 1 {
+		val = "D" + string(row)
+	}
 	for attempt := 0; ; attempt++ {
 		var res []any
 		var err error
 		send := time.Now()
 		if w.began {
-			val, alone := "", "0"
-			if row != nil && len(w.keys) == 1 {
-				val = "D" + string(row)
-			}
-			if w.alone {
-				alone = "1"
-			}
-			res, err = v.run(ctx, v.end, w.keys, w.epoch, alone, w.t0, val, v.ttl.Milliseconds(), v.localMs, v.proc, w.token, maxLocalMs)
+			res, err = v.runEnd(ctx, w, val, w.alone)
 		} else {
 			res, err = v.run(ctx, v.clear, w.keys, v.proc, maxLocalMs)
 		}
@@ -698,6 +686,15 @@ func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, ro
 	}
 }
 
+// runEnd runs END on w's keys, keeping val (or nothing when "") if alone.
+func (v *valueDomain) runEnd(ctx context.Context, w cacheWrite, val string, alone bool) ([]any, error) {
+	a := "0"
+	if alone {
+		a = "1"
+	}
+	return v.run(ctx, v.end, w.keys, w.epoch, a, w.t0, val, v.ttl.Milliseconds(), v.localMs, v.proc, w.token, maxLocalMs)
+}
+
 // ints reads a script's array reply of n integers (missing ones are 0).
 func ints(r any, n int) []int64 {
 	out := make([]int64, n)
@@ -751,7 +748,7 @@ func newLua(src string) luaScript { return luaScript{redis.NewScript(src), src} 
 // newToken returns a lease token no other grant has: the cache's random
 // prefix and a counter (no system call on the read path).
 func (v *valueCache) newToken() string {
-	return v.tokenBase + strconv.FormatUint(v.tokens.Add(1), 36)
+	return v.proc + "." + strconv.FormatUint(v.tokens.Add(1), 36)
 }
 
 // localTTLOf is a local-mode domain's copy life.
