@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, *timeout+time.Minute)
 	defer cancel()
 	steps, code := plan(ctx, conn, schemas, stdout, stderr)
-	if code != exitOK && code != exitPending || !*apply || code == exitOK {
+	if !*apply || code != exitPending { // nothing to do, a conflict or a failure: nothing is applied
 		return code
 	}
 	if err := conn.ApplyPlan(ctx, steps); err != nil {

@@ -595,31 +595,27 @@ func printEstimate(ctx context.Context, f *fixture, sigIdentity, sigValue int64)
 			return
 		}
 	}
+	candleIdentity, err := rdb.MemoryUsage(ctx, candleIdentityKey(f)).Result()
+	if err != nil {
+		fmt.Printf("bench-estimate: not measured (candle identity: %v)\n", err)
+		return
+	}
 	var rows []string
 	for _, d := range []struct {
-		domain, coll, identityKey string
-		redisIdentity, redisValue int64
+		domain, coll              string
+		redisIdentity, redisValue int64 // bytes a row; value 0: not measured
 	}{
-		{"signal", "signal-items", "", sigIdentity, sigValue},
-		{"candle", "candle-items", candleIdentity(f), 0, 0},
+		{"signal", "signal-items", sigIdentity, sigValue},
+		{"candle", "candle-items", candleIdentity, 0},
 	} {
 		var st struct {
-			Count       float64 `bson:"count"`
-			AvgObjSize  float64 `bson:"avgObjSize"`
-			IndexSize   float64 `bson:"totalIndexSize"`
-			StorageSize float64 `bson:"storageSize"`
+			Count      float64 `bson:"count"`
+			AvgObjSize float64 `bson:"avgObjSize"`
+			IndexSize  float64 `bson:"totalIndexSize"`
 		}
 		if err := f.conn.Database().RunCommand(ctx, bson.D{{Key: "collStats", Value: d.coll}}).Decode(&st); err != nil || st.Count == 0 {
 			fmt.Printf("bench-estimate: not measured (%s: %v)\n", d.coll, err)
 			return
-		}
-		if d.domain == "candle" {
-			n, err := rdb.MemoryUsage(ctx, d.identityKey).Result()
-			if err != nil {
-				fmt.Printf("bench-estimate: not measured (%s identity: %v)\n", d.domain, err)
-				return
-			}
-			d.redisIdentity = n
 		}
 		idx := st.IndexSize / st.Count
 		value := "-"
@@ -632,8 +628,8 @@ func printEstimate(ctx context.Context, f *fixture, sigIdentity, sigValue int64)
 	fmt.Printf("bench-estimate: %s\n", strings.Join(rows, " ;; "))
 }
 
-// candleIdentity is the Redis identity key of the first seeded candle.
-func candleIdentity(f *fixture) string {
+// candleIdentityKey is the Redis identity key of the first seeded candle.
+func candleIdentityKey(f *fixture) string {
 	o, ok := f.impls[2].(ours)
 	if !ok {
 		return ""
