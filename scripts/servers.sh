@@ -102,6 +102,40 @@ start_redis() {
 	export PERSIST_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 }
 
+# start_cluster_node USED...: starts one cluster-enabled redis-server and
+# sets NODE_PORT to its port (not printed: the node's pid must reach PIDS in
+# this shell, not in a subshell). Ports are drawn below the kernel's ephemeral range
+# (32768 up), so that neither a node's port nor its cluster bus (port +
+# 10000) can be taken by an outgoing connection of the suite, and apart
+# from USED (nodes that may not listen yet); a node that does not answer
+# is retried on another port, five times, then its log is shown.
+start_cluster_node() {
+	local p dir pid u clash
+	for _ in 1 2 3 4 5; do
+		for _ in $(seq 1 200); do
+			p=$((12000 + RANDOM % 10000))
+			clash=0
+			for u in "$@"; do [ "$u" = "$p" ] && clash=1; done
+			[ "$clash" = 0 ] && ! answers 127.0.0.1 "$p" && ! answers 127.0.0.1 $((p + 10000)) && break
+		done
+		dir="$WORK/cluster-$p"
+		mkdir -p "$dir"
+		redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+			--cluster-node-timeout 2000 --save "" --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		for _ in $(seq 1 100); do
+			redis_pong 127.0.0.1 "$p" 2>/dev/null && { NODE_PORT=$p; return 0; }
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -TERM "$pid" 2>/dev/null || true
+		echo "== a Redis Cluster node did not start on port $p:" >&2
+		tail -n 5 "$dir/redis.log" >&2
+	done
+	return 1
+}
+
 # start_redis_cluster: a loopback Redis Cluster of 3 masters with one
 # replica each (redis-server and redis-cli --cluster create), its seed
 # addresses exported as PERSIST_TEST_REDIS_CLUSTER; returns 1 (saying why)
@@ -109,20 +143,12 @@ start_redis() {
 start_redis_cluster() {
 	if [ -n "${PERSIST_TEST_REDIS_CLUSTER:-}" ]; then return 0; fi
 	command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { echo "== no redis-server or redis-cli: no Redis Cluster" >&2; return 1; }
-	local ports=() addrs=() p dir
+	local ports=() addrs=() p
 	for _ in 1 2 3 4 5 6; do
-		p=$(free_port)
-		while [ "$p" -gt 55535 ]; do p=$(free_port); done # the cluster bus listens on port+10000
-		dir="$WORK/cluster-$p"
-		mkdir -p "$dir"
-		redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
-			--cluster-node-timeout 2000 --save "" --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
-		PIDS+=($!)
+		start_cluster_node "${ports[@]}" || return 1
+		p=$NODE_PORT
 		ports+=("$p")
 		addrs+=("127.0.0.1:$p")
-	done
-	for p in "${ports[@]}"; do
-		for _ in $(seq 1 100); do redis_pong 127.0.0.1 "$p" 2>/dev/null && break; sleep 0.1; done
 	done
 	if ! redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$WORK/cluster-create.log" 2>&1; then
 		echo "== the Redis Cluster did not form:" >&2
