@@ -79,6 +79,14 @@ func (c *identityCache) fail(ctx context.Context, op string, err error) bool {
 	}
 	wasDown := c.downUntil.Load() != 0
 	c.downUntil.Store(time.Now().Add(c.retryAfter).UnixNano())
+	// A cluster client learns a new slot map from MOVED and ASK replies,
+	// otherwise once a minute: a dead master's slots would go on failing
+	// (and be read from MongoDB) for that long after its replica took
+	// over. Any failure asks for a reload (go-redis runs one at a time, in
+	// the background, at most one per 200 ms).
+	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
+		cc.ReloadState(ctx)
+	}
 	if c.explain != nil {
 		err = c.explain(err)
 	}

@@ -41,7 +41,10 @@ import (
 // So once a write has returned, no read anywhere returns what it replaced.
 // Every key is one Redis hash ("pgv:{prefix:parts}", a cluster hash tag):
 // v (the document, or absent), vx (its expiry, Redis ms), lt/la/lx (the
-// lease), wc/wd/we/w:<token> (the writers' mark), g:<process> (copies).
+// lease), wc/wd/we/w:<token> (the writers' mark), g:<process> (copies), n
+// (the run id of the Redis process that stored this state: a replica
+// promoted by a failover, or the node a slot migrated to, does not trust
+// what another process stored; see luaServer).
 type valueCache struct {
 	rdb     RedisClient
 	breaker *identityCache // the Conn's Redis breaker and failure log
@@ -119,15 +122,57 @@ local function grant(vx, ms, proc)
 end
 `
 
+// luaServer: uptime() is Redis's uptime in ms (a lower bound), nil where
+// INFO server says nothing (miniredis), or an error reply when an ACL
+// refuses INFO; scripts call it first, before any write, so that such a
+// refusal fails the script whole. It also reads the server's run id
+// (runid), which every script that stores state in a key records in the
+// key's field n (mine()). foreign() is true when the key's state was
+// stored by another server process: a replica promoted by a failover
+// (whose copy may lack the old master's last writes: a write's END, a
+// lease voided, a grant), a node the key's slot migrated from, or a
+// restart that reloaded a snapshot. Such state is not trusted: no value
+// or lease of it is served or filled, and a write on it waits as after a
+// restart (any copy granted may be out) and is not alone (a mark may be
+// lost).
+const luaServer = `
+local runid = nil
+local function uptime()
+  local info = redis.pcall('INFO', 'server')
+  if type(info) ~= 'string' then
+    local e = info.err or ''
+    if string.find(e, 'NOPERM', 1, true) or string.find(e, "can't run this command", 1, true) then
+      return redis.error_reply('NOPERM the value and local cache modes need INFO (persistgen acl prints the rules): ' .. e)
+    end
+    return nil
+  end
+  runid = string.match(info, 'run_id:(%x+)')
+  local up = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
+  if up then
+    return up * 1000
+  end
+  return nil
+end
+local function foreign()
+  if not runid then
+    return false
+  end
+  local n = redis.call('HGET', KEYS[1], 'n')
+  return n ~= false and n ~= runid
+end
+local function mine()
+  if runid then
+    redis.call('HSET', KEYS[1], 'n', runid)
+  end
+end
+`
+
 // luaHolders: holders(proc, wait) returns how long, from now, the copies
 // other processes hold may live (at least wait; 0 when none), dropping
 // expired grants and this process's own (it evicted its copy): the time a
-// writer waits before its commit. uptime() is Redis's uptime in ms (a
-// lower bound), nil where INFO server says nothing (miniredis), or an
-// error reply when an ACL refuses INFO; scripts call it first, before any
-// write, so that such a refusal fails the script whole. A Redis younger
-// than the longest copy life (ARGV max) may have lost grants with a
-// restart; one younger than a mark's life may have lost marks.
+// writer waits before its commit. bootWait(up, max) is what a Redis younger
+// than the longest copy life (max) adds to it, having maybe lost grants
+// with a restart; one younger than a mark's life may have lost marks.
 const luaHolders = `
 local function holders(proc, wait)
   local all = redis.call('HGETALL', KEYS[1])
@@ -144,21 +189,6 @@ local function holders(proc, wait)
     end
   end
   return wait
-end
-local function uptime()
-  local info = redis.pcall('INFO', 'server')
-  if type(info) ~= 'string' then
-    local e = info.err or ''
-    if string.find(e, 'NOPERM', 1, true) or string.find(e, "can't run this command", 1, true) then
-      return redis.error_reply('NOPERM the value and local cache modes need INFO (persistgen acl prints the rules): ' .. e)
-    end
-    return nil
-  end
-  local up = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
-  if up then
-    return up * 1000
-  end
-  return nil
 end
 local function bootWait(up, maxLocal)
   if up and maxLocal - up > 0 then
@@ -182,7 +212,14 @@ end
 
 // readScript: ARGV token, lease ms, grant ms (0: value mode), proc.
 // Replies {1, v[, granted ms]} (hit), {2} (wait), {3} (lease), {4} (dirty).
-const readScript = luaNow + luaGrant + luaReset + `
+const readScript = luaNow + luaServer + luaGrant + luaReset + `
+local up = uptime()
+if type(up) == 'table' then
+  return up
+end
+if foreign() then
+  redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
+end
 local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
 if w[1] and tonumber(w[1]) > 0 then
   if w[2] and now < tonumber(w[2]) then
@@ -204,6 +241,7 @@ end
 local lx = now + tonumber(ARGV[2])
 redis.call('HDEL', KEYS[1], 'v', 'vx')
 redis.call('HSET', KEYS[1], 'lt', ARGV[1], 'la', now, 'lx', lx)
+mine()
 keepUntil(lx)
 return {3}
 `
@@ -220,11 +258,12 @@ return {3}
 // mark's life reports it not alone: a restart may have lost another
 // writer's mark); it commits only after wait ms, when other processes'
 // copies have expired.
-const beginScript = luaNow + luaHolders + luaReset + `
+const beginScript = luaNow + luaServer + luaHolders + luaReset + `
 local up = uptime()
 if type(up) == 'table' then
   return up
 end
+local alien = foreign()
 local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
 if w[1] and (not w[2] or now >= tonumber(w[2])) then
   resetMark()
@@ -239,12 +278,17 @@ if old and tonumber(old) > wd then
 end
 redis.call('HSET', KEYS[1], 'wd', wd)
 redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
+mine()
 keepUntil(wd)
 local writers = wc
-if up and up < tonumber(ARGV[1]) + 1000 then
+local boot = bootWait(up, tonumber(ARGV[5]))
+if alien then
+  boot = tonumber(ARGV[5])
+end
+if alien or (up and up < tonumber(ARGV[1]) + 1000) then
   writers = wc + 1
 end
-return {we, writers, now, holders(ARGV[2], bootWait(up, tonumber(ARGV[5])))}
+return {we, writers, now, holders(ARGV[2], boot)}
 `
 
 // endScript ends a write that began: one writer fewer (the mark goes with
@@ -259,12 +303,17 @@ return {we, writers, now, holders(ARGV[2], bootWait(up, tonumber(ARGV[5])))}
 // ARGV[9] the longest copy life. Replies {installed, granted ms, wait}:
 // wait is what other processes' copies still have to live, which a restart
 // that lost the mark can leave (taken before this process's own grant).
-const endScript = luaNow + luaGrant + luaHolders + `
+const endScript = luaNow + luaServer + luaGrant + luaHolders + `
 local up = uptime()
 if type(up) == 'table' then
   return up
 end
-local wait = holders(ARGV[7], bootWait(up, tonumber(ARGV[9])))
+local alien = foreign()
+local boot = bootWait(up, tonumber(ARGV[9]))
+if alien then
+  boot = tonumber(ARGV[9])
+end
+local wait = holders(ARGV[7], boot)
 local wc = tonumber(redis.call('HGET', KEYS[1], 'wc') or '0')
 local marked = redis.call('HDEL', KEYS[1], 'w:' .. ARGV[8]) == 1
 if marked then
@@ -276,10 +325,11 @@ if wc <= 0 then
 end
 redis.call('HDEL', KEYS[1], 'lt', 'la', 'lx')
 local installed, granted = 0, 0
-if marked and ARGV[4] ~= '' and ARGV[2] == '1' and wc == 0 and redis.call('HGET', KEYS[1], 'we') == ARGV[1] then
+if not alien and marked and ARGV[4] ~= '' and ARGV[2] == '1' and wc == 0 and redis.call('HGET', KEYS[1], 'we') == ARGV[1] then
   local vx = tonumber(ARGV[3]) + tonumber(ARGV[5])
   if vx > now then
     redis.call('HSET', KEYS[1], 'v', ARGV[4], 'vx', vx)
+    mine()
     keepUntil(vx)
     installed = 1
     if tonumber(ARGV[6]) > 0 then
@@ -297,13 +347,17 @@ return {installed, granted, wait}
 // marks: the invalidation of a write that could not begin, after its
 // commit. ARGV[1] is the process, ARGV[2] the longest copy life; it
 // replies with the time other processes' copies still have to live.
-const clearScript = luaNow + luaHolders + `
+const clearScript = luaNow + luaServer + luaHolders + `
 local up = uptime()
 if type(up) == 'table' then
   return up
 end
+local boot = bootWait(up, tonumber(ARGV[2]))
+if foreign() then
+  boot = tonumber(ARGV[2])
+end
 redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
-return holders(ARGV[1], bootWait(up, tonumber(ARGV[2])))
+return holders(ARGV[1], boot)
 `
 
 const releaseScript = `
@@ -315,9 +369,13 @@ return 1
 
 // fillScript: ARGV token, value, life ms, grant ms (0: value mode), proc.
 // Replies -1 when refused, else the ms of a local copy granted (0: none).
-const fillScript = luaNow + luaGrant + `
+const fillScript = luaNow + luaServer + luaGrant + `
+local up = uptime()
+if type(up) == 'table' then
+  return up
+end
 local h = redis.call('HMGET', KEYS[1], 'lt', 'la', 'lx')
-if h[1] ~= ARGV[1] or not h[3] or now >= tonumber(h[3]) then
+if foreign() or h[1] ~= ARGV[1] or not h[3] or now >= tonumber(h[3]) then
   return -1
 end
 redis.call('HDEL', KEYS[1], 'lt', 'la', 'lx')
@@ -326,6 +384,7 @@ if vx <= now then
   return -1
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'vx', vx)
+mine()
 keepUntil(vx)
 if tonumber(ARGV[4]) > 0 then
   return grant(vx, tonumber(ARGV[4]), ARGV[5])

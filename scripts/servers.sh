@@ -121,7 +121,7 @@ start_cluster_node() {
 		dir="$WORK/cluster-$p"
 		mkdir -p "$dir"
 		redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
-			--cluster-node-timeout 2000 --save "" --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
+			--cluster-node-timeout 2000 --repl-diskless-sync-delay 0 --save "" --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
 		pid=$!
 		PIDS+=("$pid")
 		for _ in $(seq 1 100); do

@@ -833,3 +833,81 @@ func settledRedis(t *testing.T, env *testenv.Env) {
 		time.Sleep(need)
 	}
 }
+
+// A Redis process does not trust cache state another process stored: a
+// replica promoted by a failover may hold a row from before a write the
+// old master acknowledged (that write's END not yet replicated when the
+// master died), and a slot's keys migrate with what their node stored.
+// Planted here by putting back a row's hash as it was before a write, as
+// stored by another process (its field n): the reader must not be served
+// the replaced row; a write on such a row waits as after a restart and
+// does not leave its row.
+func TestValueCacheDistrustsAnotherServersState(t *testing.T) {
+	vs := memorySchemaIn(runtime.CacheValue, time.Minute)
+	env := setup(t, vs)
+	settledRedis(t, env)
+	ctx := ctxT(t)
+	r := newRepo[memKey, memData](t, env.Conn, vs)
+	k := memKey{"s", "b", "failover"}
+	must(t, r.Put(ctx, k, memData{Value: 1}, ms(1)))
+	ck, err := r.CacheKey(k)
+	must(t, err)
+	before, err := env.Redis.HGetAll(ctx, ck).Result()
+	must(t, err)
+	if before["v"] == "" || before["n"] == "" {
+		t.Fatalf("after a write that was the key's only one, its hash %v should hold the row (v) and the Redis run id (n)", before)
+	}
+	plant := func() {
+		t.Helper()
+		fields := map[string]any{}
+		for f, v := range before {
+			fields[f] = v
+		}
+		fields["n"] = strings.Repeat("0", 40) // another server process's run id
+		_, err := env.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, ck)
+			p.HSet(ctx, ck, fields)
+			p.PExpire(ctx, ck, time.Minute)
+			return nil
+		})
+		must(t, err)
+	}
+	must(t, r.Put(ctx, k, memData{Value: 2}, ms(2)))
+	plant() // the row of value 1, as a promoted replica could have it
+	st := env.Conn.Stats().Cache["value"]
+	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 2 {
+		t.Fatalf("after a planted foreign row, Get = %+v, %v: the replaced row was served", rec.Payload, err)
+	}
+	if got := env.Conn.Stats().Cache["value"]; got.Misses != st.Misses+1 {
+		t.Fatalf("the read of a foreign row was not a miss: %+v then %+v", st, got)
+	}
+	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 2 {
+		t.Fatalf("the refilled row: %+v, %v", rec.Payload, err)
+	}
+	if got := env.Conn.Stats().Cache["value"]; got.Hits != st.Hits+1 {
+		t.Fatalf("the row filled by this server's lease is trusted again: %+v then %+v", st, got)
+	}
+	// A write on foreign state: it waits for copies another process may
+	// hold (a lost grant) and does not leave its row (a lost mark may hide
+	// another writer's later commit).
+	ls := localSchema(time.Minute, 200*time.Millisecond)
+	ls.Collection = vs.Collection
+	lr := newRepo[memKey, memData](t, env.Conn, ls)
+	plant()
+	lst := env.Conn.Stats().Cache["local"]
+	start := time.Now()
+	must(t, lr.Put(ctx, k, memData{Value: 3}, ms(3)))
+	got := env.Conn.Stats().Cache["local"]
+	if got.WriterWaits != lst.WriterWaits+1 || got.Installs != lst.Installs {
+		t.Fatalf("a write on a foreign row: %+v then %+v; want one writer wait and no install", lst, got)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Fatalf("a write on a foreign row returned after %s, before the longest copy life (2 s) had passed", d)
+	}
+	if h, err := env.Redis.HGet(ctx, ck, "v").Result(); err != redis.Nil {
+		t.Fatalf("the write on a foreign row left a row: %q, %v", h, err)
+	}
+	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 3 {
+		t.Fatalf("after the write: %+v, %v", rec.Payload, err)
+	}
+}
