@@ -1,5 +1,5 @@
 # persistgen: see README.md.
-.PHONY: test demo bench vet up down secrets
+.PHONY: test demo bench vet up down up-sharded down-sharded secrets
 
 # docker compose (v2) when present, else docker-compose (v1).
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -32,3 +32,12 @@ secrets:
 
 down:
 	$(COMPOSE) down $(DOWN_FLAGS)
+
+# The sharded deployment: config server, two shards and mongos (MongoDB 8),
+# a Redis Cluster (3 masters, 3 replicas), persistgen-ops plan -apply, then
+# the demo (needs a Docker engine; see docker-compose.sharded.yml).
+up-sharded: secrets
+	$(COMPOSE) -f docker-compose.sharded.yml up --build
+
+down-sharded:
+	$(COMPOSE) -f docker-compose.sharded.yml down $(DOWN_FLAGS)

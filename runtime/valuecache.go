@@ -126,8 +126,9 @@ end
 // INFO server says nothing (miniredis), or an error reply when an ACL
 // refuses INFO; scripts call it first, before any write, so that such a
 // refusal fails the script whole. It also reads the server's run id
-// (runid), which every script that stores state in a key records in the
-// key's field n (mine()). foreign() is true when the key's state was
+// (runid: its first 12 hex digits, 48 random bits, enough to tell two
+// processes apart), which every script that stores state in a key records
+// in the key's field n (mine()). foreign() is true when the key's state was
 // stored by another server process: a replica promoted by a failover
 // (whose copy may lack the old master's last writes: a write's END, a
 // lease voided, a grant), a node the key's slot migrated from, or a
@@ -146,7 +147,7 @@ local function uptime()
     end
     return nil
   end
-  runid = string.match(info, 'run_id:(%x+)')
+  runid = string.match(info, 'run_id:(%x%x%x%x%x%x%x%x%x%x%x%x)')
   local up = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
   if up then
     return up * 1000

@@ -17,3 +17,12 @@ for name in mongo_password redis_password; do
 	# the file is readable, the directory is not listable by others.
 	chmod 644 "$f"
 done
+# The key file the sharded deployment's MongoDB members authenticate each
+# other with (docker-compose.sharded.yml; each copies it to a 0400 file of
+# its own): 756 random bytes in base64, as MongoDB's documentation makes it.
+f=.secrets/mongo_keyfile
+if [ ! -s "$f" ]; then
+	head -c 756 /dev/urandom | base64 | tr -d '\n' >"$f"
+	echo "made $f"
+fi
+chmod 644 "$f"

@@ -863,7 +863,7 @@ func TestValueCacheDistrustsAnotherServersState(t *testing.T) {
 		for f, v := range before {
 			fields[f] = v
 		}
-		fields["n"] = strings.Repeat("0", 40) // another server process's run id
+		fields["n"] = "000000000000" // another server process's run id
 		_, err := env.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, ck)
 			p.HSet(ctx, ck, fields)

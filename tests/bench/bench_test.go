@@ -223,7 +223,7 @@ func printMemory(ctx context.Context, f *fixture) {
 		}
 	}
 	printEstimate(ctx, f, id, val)
-	fmt.Printf("bench-memory: identity %d B (the key and a 24-character _id), value %d B (the key, the row's BSON document and its expiry), %s, none 0 B\n", id, val, local)
+	fmt.Printf("bench-memory: identity %d B (the key and a 24-character _id), value %d B (the key, the row's BSON document, its expiry and the run id of the Redis process that stored it), %s, none 0 B\n", id, val, local)
 }
 
 func signalRow(i int) *repo.SignalRow {
@@ -600,13 +600,14 @@ func printEstimate(ctx context.Context, f *fixture, sigIdentity, sigValue int64)
 		fmt.Printf("bench-estimate: not measured (candle identity: %v)\n", err)
 		return
 	}
+	candleValue := candleValueBytes(ctx, f)
 	var rows []string
 	for _, d := range []struct {
 		domain, coll              string
 		redisIdentity, redisValue int64 // bytes a row; value 0: not measured
 	}{
 		{"signal", "signal-items", sigIdentity, sigValue},
-		{"candle", "candle-items", candleIdentity, 0},
+		{"candle", "candle-items", candleIdentity, candleValue},
 	} {
 		var st struct {
 			Count      float64 `bson:"count"`
@@ -626,6 +627,34 @@ func printEstimate(ctx context.Context, f *fixture, sigIdentity, sigValue int64)
 			d.domain, float64(d.redisIdentity), value, st.AvgObjSize, idx, st.AvgObjSize, idx, st.Count))
 	}
 	fmt.Printf("bench-estimate: %s\n", strings.Join(rows, " ;; "))
+}
+
+// candleValueBytes is MEMORY USAGE of the first seeded candle's row in
+// the value cache (a value-mode candle Repo on the same collection, read
+// twice: a miss that fills, then a hit); 0 when it cannot be measured.
+// The local mode's Redis bytes are the value mode's and a grant field.
+func candleValueBytes(ctx context.Context, f *fixture) int64 {
+	s := repo.CandleSchema()
+	s.Cache, s.CacheTTL = runtime.CacheValue, time.Minute
+	r, err := runtime.NewRepo[repo.CandleKey, repo.Candle](f.conn, s)
+	if err != nil {
+		return 0
+	}
+	k := repo.CandleKey{ExchangeName: benchExchange, Symbol: benchSymbol, Interval: "1m", Timestamp: float64(f.t0)}
+	for range 2 {
+		if _, err := r.Get(ctx, k); err != nil {
+			return 0
+		}
+	}
+	ck, err := r.CacheKey(k)
+	if err != nil {
+		return 0
+	}
+	n, err := f.conn.Redis().(*redis.Client).MemoryUsage(ctx, ck).Result()
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // candleIdentityKey is the Redis identity key of the first seeded candle.
