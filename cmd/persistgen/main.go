@@ -1,6 +1,7 @@
 // Command persistgen generates typed MongoDB+Redis repositories from a
 // manifest of data domains.
 //
+//	persistgen init     [-manifest domains.yaml] [-out repo]
 //	persistgen generate [-manifest domains.yaml] [-out repo] [-import PATH]
 //	persistgen check    [-manifest domains.yaml] [-out repo] [-import PATH]
 //	persistgen validate [-manifest domains.yaml]
@@ -37,6 +38,10 @@ const usage = `persistgen turns a manifest of data domains (domains.yaml) into t
 MongoDB-backed, Redis-cached Go repositories.
 
 Usage:
+  persistgen init [flags]       start a manifest in this module: a starter domains.yaml (one
+                                example domain of each family), its JSON Schema for editors
+                                (persistgen.schema.json) and the go:generate file in -out;
+                                refuses to overwrite any file
   persistgen generate [flags]   write the generated package: only files whose content
                                 changed are rewritten, and generated files the manifest
                                 no longer produces are deleted
@@ -94,6 +99,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch cmd {
+	case "init":
+		return runInit(*manifest, *out, stdout, stderr)
 	case "generate", "check", "validate", "acl":
 	default:
 		fmt.Fprintf(stderr, "persistgen: unknown command %q; run persistgen --help\n", cmd)
