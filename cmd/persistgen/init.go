@@ -128,7 +128,7 @@ const generateFile = `package %[1]s
 // generated files the manifest no longer produces, and go generate would fail
 // on a deleted file it had yet to scan.
 
-//go:generate go tool persistgen generate -manifest %[2]s -out .
+//go:` + /* split: go generate would run this line of init.go itself */ `generate go tool persistgen generate -manifest %[2]s -out .
 `
 
 // runInit writes the starter manifest, its JSON Schema and the generated

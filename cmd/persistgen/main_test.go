@@ -167,3 +167,38 @@ func TestACLRefusesRuleInjection(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }
+
+// init writes a valid starter manifest, its schema and the go:generate
+// file, and never writes over an existing file; a -out that is no package
+// name is refused before anything is written.
+func TestInitWritesAStarterAndNeverOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := runIn(t, dir, "init")
+	if code != exitOK || !strings.Contains(out, "wrote domains.yaml") {
+		t.Fatalf("init: %d\n%s%s", code, out, errs)
+	}
+	gen, err := os.ReadFile(filepath.Join(dir, "repo", "zz_generate.go"))
+	if err != nil || !strings.Contains(string(gen), "\n//go:generate go tool persistgen generate -manifest ../domains.yaml -out .\n") {
+		t.Fatalf("repo/zz_generate.go: %v\n%s", err, gen)
+	}
+	if code, out, errs := runIn(t, dir, "validate"); code != exitOK || !strings.Contains(out, "4 domains, 4 types: valid") {
+		t.Fatalf("the starter manifest: %d %s%s", code, out, errs)
+	}
+	mine := []byte("# my own manifest\n")
+	if err := os.WriteFile(filepath.Join(dir, "domains.yaml"), mine, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runIn(t, dir, "init"); code != exitIO || !strings.Contains(errs, "already exist") {
+		t.Fatalf("a second init: %d %s", code, errs)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "domains.yaml")); !bytes.Equal(got, mine) {
+		t.Fatalf("init wrote over domains.yaml: %q", got)
+	}
+	other := t.TempDir()
+	if code, _, errs := runIn(t, other, "init", "-out", "my-repo"); code != exitUsage || !strings.Contains(errs, "not a Go package name") {
+		t.Fatalf("-out my-repo: %d %s", code, errs)
+	}
+	if entries, _ := os.ReadDir(other); len(entries) != 0 {
+		t.Fatalf("a refused init wrote %d files", len(entries))
+	}
+}
