@@ -82,10 +82,12 @@ func (c *identityCache) fail(ctx context.Context, op string, err error) bool {
 	// A cluster client learns a new slot map from MOVED and ASK replies,
 	// otherwise once a minute: a dead master's slots would go on failing
 	// (and be read from MongoDB) for that long after its replica took
-	// over. Any failure asks for a reload (go-redis runs one at a time, in
-	// the background, at most one per 200 ms).
-	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
-		cc.ReloadState(ctx)
+	// over. A failure that a new map may mend (no reply at all, or
+	// CLUSTERDOWN) asks for a reload; go-redis runs one at a time, in the
+	// background, at most one per 200 ms. Any client with ReloadState is
+	// asked (a caller's own wrapper of a cluster client, say).
+	if rs, ok := c.rdb.(interface{ ReloadState(context.Context) }); ok && topologyFailure(err) {
+		rs.ReloadState(ctx)
 	}
 	if c.explain != nil {
 		err = c.explain(err)
@@ -102,6 +104,17 @@ func (c *identityCache) fail(ctx context.Context, op string, err error) bool {
 		} else {
 			c.log.Warn("persistgen: redis failed; continuing against MongoDB alone", "op", op, "err", err, "retry_after", c.retryAfter)
 		}
+	}
+	return true
+}
+
+// topologyFailure reports an error a cluster's new slot map may mend: no
+// reply (a connection refused or cut, a timeout) or CLUSTERDOWN; not a
+// reply refusing the command (NOPERM, WRONGTYPE, a script's error).
+func topologyFailure(err error) bool {
+	var re redis.Error
+	if errors.As(err, &re) {
+		return strings.HasPrefix(re.Error(), "CLUSTERDOWN")
 	}
 	return true
 }

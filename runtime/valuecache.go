@@ -123,48 +123,73 @@ end
 `
 
 // luaServer: uptime() is Redis's uptime in ms (a lower bound), nil where
-// INFO server says nothing (miniredis), or an error reply when an ACL
-// refuses INFO; scripts call it first, before any write, so that such a
-// refusal fails the script whole. It also reads the server's run id
-// (runid: its first 12 hex digits, 48 random bits, enough to tell two
-// processes apart), which every script that stores state in a key records
-// in the key's field n (mine()). foreign() is true when the key's state was
-// stored by another server process: a replica promoted by a failover
-// (whose copy may lack the old master's last writes: a write's END, a
-// lease voided, a grant), a node the key's slot migrated from, or a
-// restart that reloaded a snapshot. Such state is not trusted: no value
-// or lease of it is served or filled, and a write on it waits as after a
-// restart (any copy granted may be out) and is not alone (a mark may be
-// lost).
+// INFO says nothing (miniredis), or an error reply when an ACL refuses
+// INFO; scripts call it first, before any write, so that such a refusal
+// fails the script whole. It also reads who the server is (runid: the
+// first 12 hex digits of its run id, which a restart changes, and of its
+// replication id, which a promotion changes), which every script that
+// stores state in a key records in the key's field n (mine()).
+//
+// State another server stored (n differs) is not trusted: a replica
+// promoted by a failover may lack the old master's last writes (a write's
+// END, a voided lease, a grant, a mark), a restart may have reloaded an
+// older snapshot, a migrated slot's keys come from another node. The first
+// script to touch such a key (distrust) drops its value and lease and opens
+// two windows in the key: until dc (the longest copy life from now) a write
+// waits as after a restart, since a lost grant's copy may still be out;
+// until dm (a mark's life and a second from now) no write counts as alone,
+// since a lost mark may hide another writer's later commit, so no write
+// leaves its row. left(f) is what remains of window f.
 const luaServer = `
 local runid = nil
 local function uptime()
-  local info = redis.pcall('INFO', 'server')
+  local info = redis.pcall('INFO', 'server', 'replication')
   if type(info) ~= 'string' then
     local e = info.err or ''
     if string.find(e, 'NOPERM', 1, true) or string.find(e, "can't run this command", 1, true) then
       return redis.error_reply('NOPERM the value and local cache modes need INFO (persistgen acl prints the rules): ' .. e)
     end
-    return nil
+    info = redis.pcall('INFO', 'server') -- a Redis before 7 takes one section
+    if type(info) ~= 'string' then
+      return nil
+    end
   end
-  runid = string.match(info, 'run_id:(%x%x%x%x%x%x%x%x%x%x%x%x)')
+  local id = string.match(info, 'run_id:(%x%x%x%x%x%x%x%x%x%x%x%x)')
+  if id then
+    runid = id .. (string.match(info, 'master_replid:(%x%x%x%x%x%x%x%x%x%x%x%x)') or '')
+  end
   local up = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
   if up then
     return up * 1000
   end
   return nil
 end
-local function foreign()
-  if not runid then
-    return false
-  end
-  local n = redis.call('HGET', KEYS[1], 'n')
-  return n ~= false and n ~= runid
-end
 local function mine()
   if runid then
     redis.call('HSET', KEYS[1], 'n', runid)
   end
+end
+local function distrust(markMs, copyMs)
+  if not runid then
+    return
+  end
+  local n = redis.call('HGET', KEYS[1], 'n')
+  if not n or n == runid then
+    return
+  end
+  local h = redis.call('HMGET', KEYS[1], 'dc', 'dm')
+  local dc = math.max(now + tonumber(copyMs), tonumber(h[1] or 0))
+  local dm = math.max(now + tonumber(markMs) + 1000, tonumber(h[2] or 0))
+  redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
+  redis.call('HSET', KEYS[1], 'n', runid, 'dc', dc, 'dm', dm)
+  keepUntil(dm)
+end
+local function left(f)
+  local t = tonumber(redis.call('HGET', KEYS[1], f) or '0')
+  if t > now then
+    return t - now
+  end
+  return 0
 end
 `
 
@@ -211,16 +236,15 @@ local function resetMark()
 end
 `
 
-// readScript: ARGV token, lease ms, grant ms (0: value mode), proc.
+// readScript: ARGV token, lease ms, grant ms (0: value mode), proc, a
+// mark's life, the longest copy life (for distrust).
 // Replies {1, v[, granted ms]} (hit), {2} (wait), {3} (lease), {4} (dirty).
 const readScript = luaNow + luaServer + luaGrant + luaReset + `
 local up = uptime()
 if type(up) == 'table' then
   return up
 end
-if foreign() then
-  redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
-end
+distrust(ARGV[5], ARGV[6])
 local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
 if w[1] and tonumber(w[1]) > 0 then
   if w[2] and now < tonumber(w[2]) then
@@ -264,7 +288,7 @@ local up = uptime()
 if type(up) == 'table' then
   return up
 end
-local alien = foreign()
+distrust(ARGV[1], ARGV[5])
 local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
 if w[1] and (not w[2] or now >= tonumber(w[2])) then
   resetMark()
@@ -282,11 +306,8 @@ redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
 mine()
 keepUntil(wd)
 local writers = wc
-local boot = bootWait(up, tonumber(ARGV[5]))
-if alien then
-  boot = tonumber(ARGV[5])
-end
-if alien or (up and up < tonumber(ARGV[1]) + 1000) then
+local boot = math.max(bootWait(up, tonumber(ARGV[5])), left('dc'))
+if left('dm') > 0 or (up and up < tonumber(ARGV[1]) + 1000) then
   writers = wc + 1
 end
 return {we, writers, now, holders(ARGV[2], boot)}
@@ -309,12 +330,9 @@ local up = uptime()
 if type(up) == 'table' then
   return up
 end
-local alien = foreign()
-local boot = bootWait(up, tonumber(ARGV[9]))
-if alien then
-  boot = tonumber(ARGV[9])
-end
-local wait = holders(ARGV[7], boot)
+distrust(ARGV[10], ARGV[9])
+local alien = left('dm') > 0
+local wait = holders(ARGV[7], math.max(bootWait(up, tonumber(ARGV[9])), left('dc')))
 local wc = tonumber(redis.call('HGET', KEYS[1], 'wc') or '0')
 local marked = redis.call('HDEL', KEYS[1], 'w:' .. ARGV[8]) == 1
 if marked then
@@ -353,12 +371,9 @@ local up = uptime()
 if type(up) == 'table' then
   return up
 end
-local boot = bootWait(up, tonumber(ARGV[2]))
-if foreign() then
-  boot = tonumber(ARGV[2])
-end
+distrust(ARGV[3], ARGV[2])
 redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
-return holders(ARGV[1], boot)
+return holders(ARGV[1], math.max(bootWait(up, tonumber(ARGV[2])), left('dc')))
 `
 
 const releaseScript = `
@@ -368,15 +383,17 @@ end
 return 1
 `
 
-// fillScript: ARGV token, value, life ms, grant ms (0: value mode), proc.
+// fillScript: ARGV token, value, life ms, grant ms (0: value mode), proc, a
+// mark's life, the longest copy life (for distrust, which voids the lease).
 // Replies -1 when refused, else the ms of a local copy granted (0: none).
 const fillScript = luaNow + luaServer + luaGrant + `
 local up = uptime()
 if type(up) == 'table' then
   return up
 end
+distrust(ARGV[6], ARGV[7])
 local h = redis.call('HMGET', KEYS[1], 'lt', 'la', 'lx')
-if foreign() or h[1] ~= ARGV[1] or not h[3] or now >= tonumber(h[3]) then
+if h[1] ~= ARGV[1] or not h[3] or now >= tonumber(h[3]) then
   return -1
 end
 redis.call('HDEL', KEYS[1], 'lt', 'la', 'lx')
@@ -496,7 +513,7 @@ func (v *valueDomain) get(ctx context.Context, key string) readOutcome {
 			stamp = v.local.stamp()
 		}
 		send := time.Now()
-		res, err := v.read.Run(ctx, v.rdb, []string{key}, token, v.leaseTTL.Milliseconds(), v.localMs, v.proc).Slice()
+		res, err := v.read.Run(ctx, v.rdb, []string{key}, token, v.leaseTTL.Milliseconds(), v.localMs, v.proc, v.dirtyFor.Milliseconds(), maxLocalMs).Slice()
 		if err != nil || len(res) == 0 {
 			if err == nil {
 				err = errors.New("READ answered nothing")
@@ -555,7 +572,7 @@ func (v *valueDomain) put(ctx context.Context, key string, got readOutcome, raw 
 		val, life = "D"+string(raw), v.ttl
 	}
 	send := time.Now()
-	n, err := v.fill.Run(ctx, v.rdb, []string{key}, got.token, val, life.Milliseconds(), v.localMs, v.proc).Int64()
+	n, err := v.fill.Run(ctx, v.rdb, []string{key}, got.token, val, life.Milliseconds(), v.localMs, v.proc, v.dirtyFor.Milliseconds(), maxLocalMs).Int64()
 	if err != nil {
 		v.breaker.fail(ctx, "value fill", err)
 		return
@@ -688,7 +705,7 @@ func (v *valueDomain) endWrite(ctx context.Context, w cacheWrite, werr error, ro
 		if w.began {
 			res, err = v.runEnd(ctx, w, val, w.alone)
 		} else {
-			res, err = v.run(ctx, v.clear, w.keys, v.proc, maxLocalMs)
+			res, err = v.run(ctx, v.clear, w.keys, v.proc, maxLocalMs, v.dirtyFor.Milliseconds())
 		}
 		if err == nil {
 			v.breaker.ok()
@@ -752,7 +769,7 @@ func (v *valueDomain) runEnd(ctx context.Context, w cacheWrite, val string, alon
 	if alone {
 		a = "1"
 	}
-	return v.run(ctx, v.end, w.keys, w.epoch, a, w.t0, val, v.ttl.Milliseconds(), v.localMs, v.proc, w.token, maxLocalMs)
+	return v.run(ctx, v.end, w.keys, w.epoch, a, w.t0, val, v.ttl.Milliseconds(), v.localMs, v.proc, w.token, maxLocalMs, v.dirtyFor.Milliseconds())
 }
 
 // ints reads a script's array reply of n integers (missing ones are 0).

@@ -110,14 +110,16 @@ start_redis() {
 # from USED (nodes that may not listen yet); a node that does not answer
 # is retried on another port, five times, then its log is shown.
 start_cluster_node() {
-	local p dir pid u clash
+	local p dir pid u clash found
 	for _ in 1 2 3 4 5; do
+		found=0
 		for _ in $(seq 1 200); do
 			p=$((12000 + RANDOM % 10000))
 			clash=0
 			for u in "$@"; do [ "$u" = "$p" ] && clash=1; done
-			[ "$clash" = 0 ] && ! answers 127.0.0.1 "$p" && ! answers 127.0.0.1 $((p + 10000)) && break
+			if [ "$clash" = 0 ] && ! answers 127.0.0.1 "$p" && ! answers 127.0.0.1 $((p + 10000)); then found=1; break; fi
 		done
+		[ "$found" = 1 ] || continue
 		dir="$WORK/cluster-$p"
 		mkdir -p "$dir"
 		redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
@@ -125,8 +127,12 @@ start_cluster_node() {
 		pid=$!
 		PIDS+=("$pid")
 		for _ in $(seq 1 100); do
-			redis_pong 127.0.0.1 "$p" 2>/dev/null && { NODE_PORT=$p; return 0; }
 			kill -0 "$pid" 2>/dev/null || break
+			# the node answering is ours, not another server that took the port
+			if redis_pong 127.0.0.1 "$p" 2>/dev/null && redis-cli -p "$p" info server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$pid"; then
+				NODE_PORT=$p
+				return 0
+			fi
 			sleep 0.1
 		done
 		kill -TERM "$pid" 2>/dev/null || true

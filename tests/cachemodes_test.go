@@ -910,4 +910,26 @@ func TestValueCacheDistrustsAnotherServersState(t *testing.T) {
 	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 3 {
 		t.Fatalf("after the write: %+v, %v", rec.Payload, err)
 	}
+	// The distrust is a window, not one look: a read first (which takes
+	// the row over, filling it), then a write, which still waits out the
+	// copies a lost grant may have left and still leaves no row.
+	plant()
+	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 3 {
+		t.Fatalf("the read before the write: %+v, %v", rec.Payload, err)
+	}
+	lst = env.Conn.Stats().Cache["local"]
+	start = time.Now()
+	must(t, lr.Put(ctx, k, memData{Value: 4}, ms(4)))
+	got = env.Conn.Stats().Cache["local"]
+	if got.WriterWaits != lst.WriterWaits+1 || got.Installs != lst.Installs {
+		t.Fatalf("a write after a read took over a foreign row: %+v then %+v; want one writer wait and no install", lst, got)
+	}
+	if d := time.Since(start); d < 1500*time.Millisecond {
+		t.Fatalf("a write just after a foreign row was taken over returned after %s: a copy granted before the failover may still be out", d)
+	}
+	fields, err := env.Redis.HMGet(ctx, ck, "dc", "dm").Result()
+	must(t, err)
+	if fields[0] == nil || fields[1] == nil {
+		t.Fatalf("the row's distrust windows (dc, dm): %v", fields)
+	}
 }

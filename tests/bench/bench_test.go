@@ -223,7 +223,7 @@ func printMemory(ctx context.Context, f *fixture) {
 		}
 	}
 	printEstimate(ctx, f, id, val)
-	fmt.Printf("bench-memory: identity %d B (the key and a 24-character _id), value %d B (the key, the row's BSON document, its expiry and the run id of the Redis process that stored it), %s, none 0 B\n", id, val, local)
+	fmt.Printf("bench-memory: identity %d B (the key and a 24-character _id), value %d B (the key, the row's BSON document, its expiry and which Redis process stored it), %s, none 0 B\n", id, val, local)
 }
 
 func signalRow(i int) *repo.SignalRow {
