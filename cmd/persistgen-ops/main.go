@@ -2,7 +2,9 @@
 // the live servers (the generator, persistgen, never does, so that the
 // tool a project pins in its go.mod pulls in no database driver).
 //
-//	persistgen-ops plan [-manifest domains.yaml] [-apply]
+//	persistgen-ops plan    [-manifest domains.yaml] [-apply]
+//	persistgen-ops inspect [-manifest domains.yaml] [-as-of T] [-limit N] [-removed] DOMAIN [KEY PART...]
+//	persistgen-ops audit   [-manifest domains.yaml] [-key-prefix P] [-repair] [-quiet] [DOMAIN...]
 //
 // plan compares the live deployment with the manifest: the indexes every
 // domain needs (create, ok, other: present under another name, conflict)
@@ -11,11 +13,26 @@
 // nothing unless -apply is given, and then only creates indexes and shards
 // collections: it never drops or changes one.
 //
-// It reads the servers from the same CC_* variables as the runtime
-// (CC_MONGO_CONNECTION_STRING, CC_MONGO_PASSWORD_FILE...); Redis is not
-// used. Exit codes: 0 nothing to do; 1 the plan has steps to apply (after
-// -apply: none left); 2 bad usage; 3 the manifest is invalid; 4 a file
-// could not be read; 5 a conflict needs a person; 6 a server failed.
+// inspect prints a domain's rows as JSON lines (MongoDB relaxed extended
+// JSON), newest first (by when where the domain has one, else by
+// updatedDate), under a prefix of the key given in key order, as of a time
+// with -as-of (RFC 3339 or epoch ms), removed rows with -removed.
+//
+// audit checks the Redis identities of identity-mode domains against the
+// documents, both ways: identities naming a missing document or another
+// key's, identities of the wrong type or value, documents without their
+// identity; one tab-separated line per finding on stdout, progress on
+// stderr (a bar on a terminal). -repair mends each: an identity set to
+// its key's document, or deleted where the key has none.
+//
+// They read the servers from the same CC_* variables as the runtime
+// (CC_MONGO_CONNECTION_STRING, CC_MONGO_PASSWORD_FILE, CC_REDIS_HOST...;
+// plan and inspect use no Redis). Nothing is changed unless -apply or
+// -repair is given. Exit codes: 0 nothing to do (inspect: rows printed;
+// audit: clean, or all repaired); 1 the plan has steps to apply (after
+// -apply: none left), or the audit found what it did not repair; 2 bad
+// usage; 3 the manifest is invalid; 4 a file could not be read; 5 a
+// conflict needs a person; 6 a server failed.
 package main
 
 import (
@@ -24,6 +41,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/persistgen/persistgen/gen"
@@ -43,9 +61,12 @@ const (
 const usage = `persistgen-ops: the live deployment against the manifest.
 
 Usage:
-  persistgen-ops plan [-manifest domains.yaml] [-apply]
+  persistgen-ops plan    [-manifest domains.yaml] [-apply]
+  persistgen-ops inspect [-manifest domains.yaml] [-as-of T] [-limit N] [-removed] DOMAIN [KEY PART...]
+  persistgen-ops audit   [-manifest domains.yaml] [-key-prefix P] [-repair] [-quiet] [DOMAIN...]
 
-The servers come from the CC_* variables, as for the runtime.
+The servers come from the CC_* variables, as for the runtime. Nothing is
+changed unless -apply (plan) or -repair (audit) is given.
 `
 
 func main() {
@@ -53,16 +74,27 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "plan" {
+	if len(args) == 0 || !slices.Contains([]string{"plan", "inspect", "audit"}, args[0]) {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	cmd := args[0]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	manifest := fs.String("manifest", "domains.yaml", "the manifest")
-	apply := fs.Bool("apply", false, "create the missing indexes and shard the collections to shard")
-	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the server")
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the servers")
+	apply := fs.Bool("apply", false, "plan: create the missing indexes and shard the collections to shard")
+	asOf := fs.String("as-of", "", "inspect: only rows whose when is at or before this time (RFC 3339 or epoch ms)")
+	limit := fs.Int("limit", 20, "inspect: at most this many rows (0: all)")
+	removed := fs.Bool("removed", false, "inspect: list removed rows too")
+	keyPrefix := fs.String("key-prefix", "", "audit: the Conn's KeyPrefix, if the application sets one")
+	repair := fs.Bool("repair", false, "audit: mend what is found")
+	quiet := fs.Bool("quiet", false, "audit: no progress on stderr")
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitUsage
+	}
+	if (cmd == "plan" && fs.NArg() > 0) || (cmd == "inspect" && fs.NArg() == 0) {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
@@ -80,10 +112,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, d := range spec.Domains() {
 		schemas = append(schemas, spec.Schema(d))
 	}
+	// The domains named on the command line (audit; inspect names one).
+	var picked []*runtime.Schema
+	names := fs.Args()
+	if cmd == "inspect" {
+		names = names[:1]
+	}
+	for _, n := range names {
+		i := slices.IndexFunc(schemas, func(s *runtime.Schema) bool { return s.Domain == n })
+		if i < 0 {
+			fmt.Fprintf(stderr, "persistgen-ops %s: no domain %q in %s (its domains: %v)\n", cmd, n, *manifest, spec.Domains())
+			return exitUsage
+		}
+		picked = append(picked, schemas[i])
+	}
+	var parts []any
+	var at time.Time
+	if cmd == "inspect" {
+		if parts, err = keyParts(picked[0], fs.Args()[1:]); err != nil {
+			fmt.Fprintf(stderr, "persistgen-ops inspect: %v\n", err)
+			return exitUsage
+		}
+		if *asOf != "" {
+			if !picked[0].HasWhen {
+				fmt.Fprintf(stderr, "persistgen-ops inspect: %s has no when column; -as-of applies to domains with when: true\n", picked[0].Domain)
+				return exitUsage
+			}
+			if at, err = parseTime(*asOf); err != nil {
+				fmt.Fprintf(stderr, "persistgen-ops inspect: %v\n", err)
+				return exitUsage
+			}
+		}
+	}
+
 	cfg := runtime.ConfigFromEnv()
-	cfg.DisableRedis = true
-	// No capability probe: it writes a probe collection, and a plan
-	// changes nothing unless asked (it needs no capability either).
+	cfg.KeyPrefix = *keyPrefix
+	cfg.DisableRedis = cmd != "audit"
+	// No capability probe: it writes a probe collection, and these
+	// commands change nothing unless asked (they need no capability).
 	cfg.Capabilities = &runtime.Capabilities{}
 	cfg.ReadyTimeout = *timeout
 	conn, err := runtime.Open(cfg)
@@ -92,6 +158,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitServer
 	}
 	defer conn.Close(context.Background())
+	if err := conn.Ready(ctx); err != nil {
+		fmt.Fprintf(stderr, "persistgen-ops: %v\n", err)
+		return exitServer
+	}
+
+	switch cmd {
+	case "inspect":
+		if _, err := inspect(ctx, conn, picked[0], parts, at, *limit, *removed, stdout); err != nil {
+			fmt.Fprintf(stderr, "persistgen-ops inspect: %v\n", err)
+			return exitServer
+		}
+		return exitOK
+	case "audit":
+		if len(picked) == 0 {
+			picked = schemas
+		}
+		return runAudit(ctx, conn, picked, *keyPrefix, *repair, newProgress(stderr, *quiet), stdout, stderr)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout+time.Minute)
 	defer cancel()
 	steps, code := plan(ctx, conn, schemas, stdout, stderr)
@@ -105,6 +189,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "applied; the plan now:")
 	_, code = plan(ctx, conn, schemas, stdout, stderr)
 	return code
+}
+
+// runAudit audits the identity-mode domains among schemas and prints a
+// summary on stderr.
+func runAudit(ctx context.Context, conn *runtime.Conn, schemas []*runtime.Schema, ns string, repair bool, prog func(string, int64) progress, stdout, stderr io.Writer) int {
+	a := &auditor{conn: conn, rdb: conn.Redis(), ns: ns, repair: repair, out: stdout, progress: prog, found: map[string]int{}}
+	for _, s := range schemas {
+		if s.Mode() != runtime.CacheIdentity {
+			fmt.Fprintf(stderr, "audit %s: skipped: cache mode %s keeps no identities\n", s.Domain, s.Mode())
+			continue
+		}
+		if err := a.auditDomain(ctx, s); err != nil {
+			fmt.Fprintf(stderr, "persistgen-ops audit: %v\n", err)
+			return exitServer
+		}
+	}
+	total := 0
+	for _, n := range a.found {
+		total += n
+	}
+	fmt.Fprintf(stderr, "audit: %d found %v, %d repaired\n", total, a.found, a.fixed)
+	if total > 0 && !repair || a.found[findBadKey] > 0 {
+		return exitPending
+	}
+	return exitOK
 }
 
 // plan prints the plan, one step a line, and its exit code.

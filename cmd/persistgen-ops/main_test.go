@@ -3,16 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/persistgen/persistgen/gen"
+	"github.com/persistgen/persistgen/runtime"
 	"github.com/persistgen/persistgen/tests/testenv"
 )
 
@@ -121,5 +126,182 @@ func TestPlanAgainstTheServer(t *testing.T) {
 	var none bytes.Buffer
 	if code := run(ctx, nil, &none, &none); code != exitUsage {
 		t.Fatalf("no subcommand, exit %d", code)
+	}
+}
+
+const opsManifest = `version: 1
+domains:
+  - name: pos
+    collection: pos-items
+    family: single
+    key:
+      - {name: strategyName, type: string}
+      - {name: symbol, type: string}
+    redis: {prefix: pos_cache}
+    when: true
+    payload: {type: string}
+  - name: note
+    collection: note-items
+    family: single
+    key:
+      - {name: id, type: string}
+    redis: {prefix: note_cache}
+    payload: {type: string}
+`
+
+type posKey struct{ Strategy, Symbol string }
+
+func (k posKey) KeyValues() []any { return []any{k.Strategy, k.Symbol} }
+
+// inspect and audit against the real servers: inspect lists a domain's
+// rows newest first, under a key prefix, as of a time; audit finds planted
+// faults of every kind without changing anything, -repair mends them all,
+// and a second audit finds nothing.
+func TestInspectAndAuditAgainstTheServers(t *testing.T) {
+	mongoURI, redisURL := testenv.URIs(t)
+	id := testenv.ID()
+	db, ns := "pgops_"+id, "pgops_"+id+":"
+	u, err := url.Parse(mongoURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + db
+	ro, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(ro.Addr, ":")
+	t.Setenv("CC_MONGO_CONNECTION_STRING", u.String())
+	t.Setenv("CC_REDIS_HOST", host)
+	t.Setenv("CC_REDIS_PORT", port)
+	t.Setenv("CC_REDIS_USER", ro.Username)
+	t.Setenv("CC_REDIS_PASSWORD", ro.Password)
+	t.Setenv("CC_REDIS_CLUSTER", "")
+	ro.DB = 0 // the CC_* variables name no database
+	rdb := redis.NewClient(ro)
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "domains.yaml")
+	if err := os.WriteFile(file, []byte(opsManifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := gen.Load("domains.yaml", []byte(opsManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec.Schema("pos")
+	cfg := runtime.ConfigFromEnv()
+	cfg.KeyPrefix = ns
+	conn, err := runtime.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Database().Drop(ctx)
+		_ = conn.Close(ctx)
+		testenv.DeletePrefix(ctx, t, rdb, ns)
+		_ = rdb.Close()
+	})
+	if err := conn.EnsureIndexes(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	r, err := runtime.NewRepo[posKey, string](conn, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	btc, eth, rsi := posKey{"macd", "BTCUSDT"}, posKey{"macd", "ETHUSDT"}, posKey{"rsi", "BTCUSDT"}
+	for i, k := range []posKey{btc, eth, rsi} {
+		if err := r.Put(ctx, k, "row "+k.Strategy+" "+k.Symbol, time.UnixMilli(int64(1000*(i+1)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ops := func(args ...string) (string, string, int) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := run(ctx, append([]string{args[0], "-manifest", file}, args[1:]...), &out, &errb)
+		return out.String(), errb.String(), code
+	}
+
+	// inspect
+	out, errs, code := ops("inspect", "pos", "macd")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != exitOK || len(lines) != 2 || !strings.Contains(lines[0], `"symbol":"ETHUSDT"`) || !strings.Contains(lines[1], `"symbol":"BTCUSDT"`) {
+		t.Fatalf("inspect pos macd: exit %d\n%s%s", code, out, errs)
+	}
+	if out, errs, code = ops("inspect", "-as-of", "1500", "pos", "macd"); code != exitOK || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"payload":"row macd BTCUSDT"`) {
+		t.Fatalf("inspect -as-of 1500: exit %d\n%s%s", code, out, errs)
+	}
+	if _, errs, code = ops("inspect", "pos", "macd", "BTCUSDT", "extra"); code != exitUsage || !strings.Contains(errs, "3 key parts for pos, whose key has 2") {
+		t.Fatalf("too many key parts: exit %d %s", code, errs)
+	}
+	if _, errs, code = ops("inspect", "-as-of", "2025-01-01T00:00:00Z", "note"); code != exitUsage || !strings.Contains(errs, "no when column") {
+		t.Fatalf("-as-of on a domain without when: exit %d %s", code, errs)
+	}
+
+	// Planted faults.
+	key := func(k posKey) string {
+		rk, err := r.RedisKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rk
+	}
+	idOf := func(k posKey) string {
+		rec, err := r.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.ID.Hex()
+	}
+	rsiID := idOf(rsi)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(rdb.Set(ctx, key(btc), bson.NewObjectID().Hex(), 0).Err())                      // names no document
+	must(rdb.Set(ctx, key(eth), rsiID, 0).Err())                                         // names another key's document
+	must(rdb.Del(ctx, key(rsi)).Err())                                                   // a document without identity
+	must(rdb.Set(ctx, key(posKey{"zzz", "BTCUSDT"}), bson.NewObjectID().Hex(), 0).Err()) // an orphan
+	must(rdb.HSet(ctx, key(posKey{"yyy", "ETHUSDT"}), "f", "v").Err())                   // of the wrong type
+	must(rdb.Set(ctx, key(posKey{"xxx", "BTCUSDT"}), "not-an-id", 0).Err())              // not an _id
+	snapshot := func() map[string]string {
+		keys, err := rdb.Keys(ctx, ns+"pos_cache:*").Result()
+		must(err)
+		m := map[string]string{}
+		for _, k := range keys {
+			m[k] = rdb.Type(ctx, k).Val() + " " + rdb.Get(ctx, k).Val()
+		}
+		return m
+	}
+	before := snapshot()
+	out, errs, code = ops("audit", "-key-prefix", ns, "pos")
+	t.Log("\n" + out + errs)
+	want := map[string]int{"missing-document": 2, "other-key": 1, "no-identity": 1, "wrong-type": 2}
+	got := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Split(l, "\t"); len(f) >= 3 && f[0] == "pos" {
+			got[f[1]]++
+		}
+	}
+	if code != exitPending || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("audit: exit %d, found %v, want %v\n%s%s", code, got, want, out, errs)
+	}
+	if after := snapshot(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("audit without -repair changed Redis:\n%v\n%v", before, after)
+	}
+	if out, errs, code = ops("audit", "-key-prefix", ns, "-repair", "pos"); code != exitOK || !strings.Contains(errs, "6 repaired") {
+		t.Fatalf("audit -repair: exit %d\n%s%s", code, out, errs)
+	}
+	if out, errs, code = ops("audit", "-key-prefix", ns); code != exitOK || out != "" || !strings.Contains(errs, "audit: 0 found") {
+		t.Fatalf("audit after the repair: exit %d\n%s%s", code, out, errs)
+	}
+	for _, k := range []posKey{btc, eth, rsi} {
+		if v := rdb.Get(ctx, key(k)).Val(); v != idOf(k) {
+			t.Fatalf("after the repair, %s holds %q, its document is %s", key(k), v, idOf(k))
+		}
+	}
+	if n := len(snapshot()); n != 3 {
+		t.Fatalf("after the repair, %d identities: %v", n, snapshot())
 	}
 }
