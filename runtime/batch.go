@@ -48,7 +48,9 @@ func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks, canon []st
 // row. Round trips, for n keys and ReadChunk c: one Redis pipeline of GETs,
 // ceil(hits/c) finds by _id, ceil(misses/c) finds by key, and one Redis
 // pipeline to backfill: 4 for up to c keys, whatever the mix.
-func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) ([]*Record[K, P], error) {
+func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) (ret []*Record[K, P], retErr error) {
+	ctx, done := r.observe(ctx, opGetMany)
+	defer func() { done(retErr) }()
 	vals, rks, canon, err := r.batchKeys(opGetMany, keys)
 	if err != nil {
 		return nil, err

@@ -31,7 +31,9 @@ import (
 // inexact (FerretDB v1) or do not add up, the chunk's items are written one
 // by one instead, so that each outcome is known; and the bulk writes of one
 // Conn run one at a time there (see Conn.acquireBulk).
-func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
+func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) (retErr error) {
+	ctx, done := r.observe(ctx, opPutMany)
+	defer func() { done(retErr) }()
 	b, ctx, err := r.newBatch(ctx, opPutMany, items, false)
 	if err != nil || b == nil {
 		return err
@@ -67,7 +69,9 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) error {
 // one unordered insert, and when the server reports errors what it stored
 // is read back by key. Round trips: one bulk write (two on v1 after an
 // error) and one Redis pipeline.
-func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (int, error) {
+func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (ret int, retErr error) {
+	ctx, done := r.observe(ctx, opInsertMany)
+	defer func() { done(retErr) }()
 	b, ctx, err := r.newBatch(ctx, opInsertMany, items, true)
 	if err != nil || b == nil {
 		return 0, err

@@ -116,6 +116,10 @@ type Config struct {
 	// stores nested arrays (Capabilities.NestedArrays), documents where it
 	// does not (FerretDB v1). Reads accept both forms.
 	TupleForm TupleForm
+	// Observer, when set, watches every repository operation and MongoDB
+	// command (spans, latencies): see Observer and package telemetry. Nil,
+	// the default, costs nothing but a nil check.
+	Observer Observer
 	// LocalCacheEntries bounds the in-process tier of the local cache mode:
 	// how many rows (of all local-mode domains together) the Conn keeps,
 	// the least recently used evicted first (DefaultLocalCacheEntries,

@@ -94,7 +94,7 @@ func Open(cfg Config) (*Conn, error) {
 		dbName = DefaultDatabase
 	}
 	c := &Conn{cfg: cfg, log: cfg.Logger, mongoAddr: strings.Join(cs.Hosts, ","), mongoUser: cs.Username, ids: newIDGen(), secrets: secrets}
-	opts := options.Client().ApplyURI(cfg.MongoURI).SetMonitor(c.counters.commandMonitor())
+	opts := options.Client().ApplyURI(cfg.MongoURI).SetMonitor(c.counters.commandMonitor(cfg.Observer))
 	// On a replica set or a sharded cluster a write is acknowledged once a
 	// majority holds it (it survives a failover) unless the connection
 	// string says otherwise, and reads go to the primary, which has every

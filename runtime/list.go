@@ -52,6 +52,18 @@ type ListOptions struct {
 func (r *Repo[K, P]) List(ctx context.Context, o ListOptions) iter.Seq2[Record[K, P], error] {
 	return func(yield func(Record[K, P], error) bool) {
 		var zero Record[K, P]
+		ctx, done := r.observe(ctx, opList)
+		var listErr error
+		defer func() { done(listErr) }()
+		if r.conn.cfg.Observer != nil {
+			inner := yield
+			yield = func(rec Record[K, P], err error) bool {
+				if err != nil {
+					listErr = err
+				}
+				return inner(rec, err)
+			}
+		}
 		ctx, _, err := r.begin(ctx, opList, nil)
 		if err != nil {
 			yield(zero, err)

@@ -178,7 +178,9 @@ func (r *Repo[K, P]) miss(op opID) { r.ops[op].misses.Add(1) }
 // Get reads the row of k: Redis identity, then find by _id (and key); a stale
 // identity falls back to the compound filter; a miss finds by the compound
 // filter and backfills the identity. A soft-removed row is ErrNotFound.
-func (r *Repo[K, P]) Get(ctx context.Context, k K) (Record[K, P], error) {
+func (r *Repo[K, P]) Get(ctx context.Context, k K) (ret Record[K, P], retErr error) {
+	ctx, done := r.observe(ctx, opGet)
+	defer func() { done(retErr) }()
 	var zero Record[K, P]
 	ctx, vals, err := r.begin(ctx, opGet, &k)
 	if err != nil {
@@ -345,7 +347,9 @@ func (r *Repo[K, P]) visible(op opID, vals []any, raw bson.Raw) (Record[K, P], e
 // GetAsOf reads the row of k only if its when is at or before t; the
 // database enforces the bound. It goes straight to the compound filter (one
 // round trip): the identity cache cannot tell "absent" from "later".
-func (r *Repo[K, P]) GetAsOf(ctx context.Context, k K, t time.Time) (Record[K, P], error) {
+func (r *Repo[K, P]) GetAsOf(ctx context.Context, k K, t time.Time) (ret Record[K, P], retErr error) {
+	ctx, done := r.observe(ctx, opGetAsOf)
+	defer func() { done(retErr) }()
 	var zero Record[K, P]
 	ctx, vals, err := r.begin(ctx, opGetAsOf, &k)
 	if err != nil {
@@ -370,7 +374,9 @@ func (r *Repo[K, P]) GetAsOf(ctx context.Context, k K, t time.Time) (Record[K, P
 // identity is set. when is required for domains with a when column and must
 // be zero for the others. A duplicate key error from a racing upsert is
 // retried and never returned.
-func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
+func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr error) {
+	ctx, done := r.observe(ctx, opPut)
+	defer func() { done(retErr) }()
 	ctx, vals, err := r.begin(ctx, opPut, &k)
 	if err != nil {
 		return err
@@ -400,7 +406,9 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) error {
 
 // Insert writes p under k only if k has no row yet, first writer wins (for
 // immutable data such as candles). It reports whether it inserted.
-func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (bool, error) {
+func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (ret bool, retErr error) {
+	ctx, done := r.observe(ctx, opInsert)
+	defer func() { done(retErr) }()
 	ctx, vals, err := r.begin(ctx, opInsert, &k)
 	if err != nil {
 		return false, err
@@ -520,7 +528,9 @@ func backoff(ctx context.Context, attempt int) error {
 // the payload carries its own removed flag (Schema.PayloadRemoved) it is
 // set too, unless the stored payload is not a document (null). A write that
 // loses a race (DocumentDB's deadlocks) is retried like an upsert's.
-func (r *Repo[K, P]) Remove(ctx context.Context, k K) (bool, error) {
+func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
+	ctx, done := r.observe(ctx, opRemove)
+	defer func() { done(retErr) }()
 	ctx, vals, err := r.begin(ctx, opRemove, &k)
 	if err != nil {
 		return false, err
@@ -568,7 +578,9 @@ func isPathNotViable(err error) bool {
 }
 
 // Exists reports whether k has a row, removed or not (one round trip).
-func (r *Repo[K, P]) Exists(ctx context.Context, k K) (bool, error) {
+func (r *Repo[K, P]) Exists(ctx context.Context, k K) (ret bool, retErr error) {
+	ctx, done := r.observe(ctx, opExists)
+	defer func() { done(retErr) }()
 	ctx, vals, err := r.begin(ctx, opExists, &k)
 	if err != nil {
 		return false, err

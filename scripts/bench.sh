@@ -21,6 +21,8 @@ for rep in $(seq 1 "$REPS"); do
 	echo "== repetition $rep of $REPS"
 	BENCH_REP=$rep "$WORK/bench.test" -test.run '^$' -test.bench "${BENCH:-.}" -test.benchmem -test.count 1 -test.benchtime "$BENCHTIME" | tee -a "$OUT"
 done
+echo "== telemetry on vs off"
+go test -run '^$' -bench Telemetry -benchmem -count "$REPS" ./telemetry | tee -a "$OUT"
 echo "== generator"
 go test -run '^$' -bench Generate -benchmem -count "$REPS" ./gen | tee -a "$OUT"
 go run ./tests/bench/report -in "$OUT" -out "${BENCH_REPORT:-BENCHMARKS.md}" -benchtime "$BENCHTIME" -notes tests/bench/NOTES.md -server-note "$BACKEND: $SERVER_NOTE"

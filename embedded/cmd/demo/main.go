@@ -31,7 +31,9 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := runContext(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -42,16 +44,22 @@ type options struct {
 	symbols []string
 	days    int
 	every   time.Duration
+	metrics string
 	out     io.Writer
 }
 
-func run(args []string, out io.Writer) error {
+func run(args []string, out io.Writer) error { return runContext(context.Background(), args, out) }
+
+// runContext runs the demo until it is done, or ctx ends; with -metrics,
+// it then serves the metrics until ctx ends.
+func runContext(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	o := options{out: out}
 	fs.StringVar(&o.dataDir, "data", "", "directory for the embedded MongoDB-wire server's data (default: a temporary directory, removed at exit)")
 	symbols := fs.String("symbols", "BTCUSDT,ETHUSDT,SOLUSDT", "comma-separated symbols")
 	fs.IntVar(&o.days, "days", 3, "simulated days of 1-minute candles per symbol")
 	fs.DurationVar(&o.every, "every", 4*time.Hour, "simulated time between two strategy decisions (a window read each); smaller is longer")
+	fs.StringVar(&o.metrics, "metrics", "", "serve OpenTelemetry metrics for Prometheus at http://ADDR/metrics (host:port), and keep serving them after the replay until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,19 +71,33 @@ func run(args []string, out io.Writer) error {
 		return errors.New("-every must be whole minutes, at least 1h (the strategy reads a one-hour window)")
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	cfg, cleanup, err := pickServers(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	var m *metrics
+	if o.metrics != "" {
+		if m, err = startMetrics(o.metrics, &cfg, o.out); err != nil {
+			return err
+		}
+		defer m.stop()
+	}
 	conn, err := runtime.Open(cfg)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	return replay(ctx, conn, o)
+	if m != nil {
+		if err := m.register(conn); err != nil {
+			return err
+		}
+	}
+	if err := replay(ctx, conn, o); err != nil || m == nil {
+		return err
+	}
+	m.hold(ctx, o.out)
+	return nil
 }
 
 // pickServers returns the Config to use: upstream's environment when it

@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/persistgen/persistgen/embedded/servers"
 	"github.com/persistgen/persistgen/repo"
@@ -92,5 +98,89 @@ func TestDemoNeverPrintsSecrets(t *testing.T) {
 	}
 	if !strings.Contains(all, "servers: from the environment (MongoDB mongodb://alice:xxxxx@") {
 		t.Errorf("the servers line is missing or not redacted:\n%s", all)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the demo's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// -metrics ADDR: the demo serves its OpenTelemetry metrics for Prometheus
+// and keeps serving them after the replay until interrupted; a scrape
+// finds each domain's calls and the operations' latency histogram.
+func TestDemoServesMetricsForPrometheus(t *testing.T) {
+	t.Setenv("CC_MONGO_CONNECTION_STRING", "")
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- runContext(ctx, []string{"-days", "1", "-symbols", "BTCUSDT", "-data", t.TempDir(), "-metrics", "127.0.0.1:0"}, out)
+	}()
+	held := regexp.MustCompile(`metrics: still served at (\S+);`)
+	var url string
+	for deadline := time.Now().Add(3 * time.Minute); url == ""; time.Sleep(100 * time.Millisecond) {
+		if m := held.FindStringSubmatch(out.String()); m != nil {
+			url = m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the demo ended before serving its last metrics: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no metrics line:\n%s", out.String())
+		}
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	calls := map[string]float64{}
+	histogram := false
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "persistgen_operation_duration_seconds_bucket{") {
+			histogram = true
+		}
+		if !strings.HasPrefix(line, "persistgen_operation_calls_total{") {
+			continue
+		}
+		m := regexp.MustCompile(`persistgen_domain="([^"]+)".*persistgen_operation="([^"]+)".*\} (\S+)$`).FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("a calls line without domain and operation: %s", line)
+		}
+		v, _ := strconv.ParseFloat(m[3], 64)
+		calls[m[1]] += v
+	}
+	for _, s := range repo.Schemas() {
+		if calls[s.Domain] <= 0 {
+			t.Errorf("no calls scraped for %s: %v", s.Domain, calls)
+		}
+	}
+	if !histogram {
+		t.Errorf("no latency histogram in the scrape:\n%.2000s", body)
 	}
 }

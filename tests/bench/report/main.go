@@ -77,6 +77,7 @@ type data struct {
 	results  []*result // in first-seen order
 	gen      []*result
 	through  []*result // Throughput/N, in first-seen order
+	tele     []*result // Telemetry/workload/off|on
 	failed   int
 }
 
@@ -153,6 +154,12 @@ func parse(r io.Reader) (*data, error) {
 		slash := strings.LastIndex(name, "/")
 		if strings.HasPrefix(name, "Throughput/") {
 			r := d.get(&d.through, strings.TrimPrefix(name, "Throughput/"), "")
+			r.samples = append(r.samples, s)
+			continue
+		}
+		if rest, ok := strings.CutPrefix(name, "Telemetry/"); ok && slash > 0 {
+			w, impl, _ := strings.Cut(rest, "/")
+			r := d.get(&d.tele, w, impl)
 			r.samples = append(r.samples, s)
 			continue
 		}
@@ -399,6 +406,18 @@ func render(d *data, benchtime, notes string) string {
 			d.failed++
 		}
 		fmt.Fprintf(&b, "- %s: %s\n", t.text, mark)
+	}
+	if len(d.tele) > 0 {
+		b.WriteString("\n## Telemetry on vs off\n\n`go test -bench Telemetry ./telemetry`, in the same run: off is a Conn without an Observer (one nil check per operation); on has the OpenTelemetry Observer (a span per operation and per MongoDB command, a latency histogram), go-redis's tracing and the counters registered, with the SDK's tracer (every span sampled, a no-op exporter) and a manual metric reader. LocalGet is a local-mode warm read (no round trip: the overhead shows most); Put an identity-mode write (two round trips).\n\n| workload | time off | time on | on / off | allocs off · on |\n|---|---|---|---|---|\n")
+		for _, off := range d.tele {
+			if off.impl != "off" {
+				continue
+			}
+			on := d.get(&d.tele, off.workload, "on")
+			ns := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.ns })) }
+			al := func(r *result) float64 { return median(col(r, func(s sample) float64 { return s.allocs })) }
+			fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %.0f · %.0f |\n", off.workload, ms(ns(off)), ms(ns(on)), median(ratios(on, off)), al(off), al(on))
+		}
 	}
 	if len(d.gen) > 0 {
 		b.WriteString("\n## Generator\n\n| manifest | time per run | memory per run | allocs per run |\n|---|---|---|---|\n")

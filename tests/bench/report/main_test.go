@@ -116,3 +116,24 @@ BenchmarkThroughput/4-2 	100	 500 ns/op	 2700 ops/s
 		}
 	}
 }
+
+// Telemetry on against off, paired within each repetition.
+func TestTelemetryReport(t *testing.T) {
+	d, err := parse(strings.NewReader(`bench-env: x
+BenchmarkTelemetry/LocalGet/off-2 	100	 6000 ns/op	 1368 B/op	 20 allocs/op
+BenchmarkTelemetry/LocalGet/on-2 	100	 9000 ns/op	 3232 B/op	 38 allocs/op
+bench-env: x
+BenchmarkTelemetry/LocalGet/off-2 	100	 5000 ns/op	 1368 B/op	 20 allocs/op
+BenchmarkTelemetry/LocalGet/on-2 	100	 8000 ns/op	 3232 B/op	 38 allocs/op
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := render(d, "1x", "")
+	// ratios 1.5 and 1.6: median 1.55.
+	for _, want := range []string{"## Telemetry on vs off", "| LocalGet | " + ms(5500) + " | " + ms(8500) + " | 1.55 | 20 · 38 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
