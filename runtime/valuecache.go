@@ -140,6 +140,15 @@ end
 // until dm (a mark's life and a second from now) no write counts as alone,
 // since a lost mark may hide another writer's later commit, so no write
 // leaves its row. left(f) is what remains of window f.
+// luaUp starts every script: Redis's uptime, or the ACL's refusal of INFO
+// returned as the script's error.
+const luaUp = `
+local up = uptime()
+if type(up) == 'table' then
+  return up
+end
+`
+
 const luaServer = `
 local runid = nil
 local function uptime()
@@ -239,11 +248,7 @@ end
 // readScript: ARGV token, lease ms, grant ms (0: value mode), proc, a
 // mark's life, the longest copy life (for distrust).
 // Replies {1, v[, granted ms]} (hit), {2} (wait), {3} (lease), {4} (dirty).
-const readScript = luaNow + luaServer + luaGrant + luaReset + `
-local up = uptime()
-if type(up) == 'table' then
-  return up
-end
+const readScript = luaNow + luaServer + luaGrant + luaReset + luaUp + `
 distrust(ARGV[5], ARGV[6])
 local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
 if w[1] and tonumber(w[1]) > 0 then
@@ -283,11 +288,7 @@ return {3}
 // mark's life reports it not alone: a restart may have lost another
 // writer's mark); it commits only after wait ms, when other processes'
 // copies have expired.
-const beginScript = luaNow + luaServer + luaHolders + luaReset + `
-local up = uptime()
-if type(up) == 'table' then
-  return up
-end
+const beginScript = luaNow + luaServer + luaHolders + luaReset + luaUp + `
 distrust(ARGV[1], ARGV[5])
 local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
 if w[1] and (not w[2] or now >= tonumber(w[2])) then
@@ -325,11 +326,7 @@ return {we, writers, now, holders(ARGV[2], boot)}
 // ARGV[9] the longest copy life. Replies {installed, granted ms, wait}:
 // wait is what other processes' copies still have to live, which a restart
 // that lost the mark can leave (taken before this process's own grant).
-const endScript = luaNow + luaServer + luaGrant + luaHolders + `
-local up = uptime()
-if type(up) == 'table' then
-  return up
-end
+const endScript = luaNow + luaServer + luaGrant + luaHolders + luaUp + `
 distrust(ARGV[10], ARGV[9])
 local alien = left('dm') > 0
 local wait = holders(ARGV[7], math.max(bootWait(up, tonumber(ARGV[9])), left('dc')))
@@ -366,11 +363,7 @@ return {installed, granted, wait}
 // marks: the invalidation of a write that could not begin, after its
 // commit. ARGV[1] is the process, ARGV[2] the longest copy life; it
 // replies with the time other processes' copies still have to live.
-const clearScript = luaNow + luaServer + luaHolders + `
-local up = uptime()
-if type(up) == 'table' then
-  return up
-end
+const clearScript = luaNow + luaServer + luaHolders + luaUp + `
 distrust(ARGV[3], ARGV[2])
 redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
 return holders(ARGV[1], math.max(bootWait(up, tonumber(ARGV[2])), left('dc')))
@@ -386,11 +379,7 @@ return 1
 // fillScript: ARGV token, value, life ms, grant ms (0: value mode), proc, a
 // mark's life, the longest copy life (for distrust, which voids the lease).
 // Replies -1 when refused, else the ms of a local copy granted (0: none).
-const fillScript = luaNow + luaServer + luaGrant + `
-local up = uptime()
-if type(up) == 'table' then
-  return up
-end
+const fillScript = luaNow + luaServer + luaGrant + luaUp + `
 distrust(ARGV[6], ARGV[7])
 local h = redis.call('HMGET', KEYS[1], 'lt', 'la', 'lx')
 if h[1] ~= ARGV[1] or not h[3] or now >= tonumber(h[3]) then

@@ -30,8 +30,9 @@ func RedisCommands(mode CacheMode) []string {
 // script touches one cluster slot.
 func ValueKey(keyPrefix, redisKey string) string { return keyPrefix + "pgv:{" + redisKey + "}" }
 
-// globEscape escapes the characters Redis key patterns treat as special.
-func globEscape(s string) string {
+// GlobEscape escapes the characters Redis key patterns (ACL, SCAN MATCH)
+// treat as special.
+func GlobEscape(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		if strings.ContainsRune(`*?[]\`, r) {
@@ -54,9 +55,9 @@ func RedisKeyPatterns(keyPrefix string, schemas ...*Schema) []string {
 		case CacheNone:
 			continue
 		case CacheValue, CacheLocal:
-			p = "~" + globEscape(keyPrefix+"pgv:{"+s.RedisPrefix+":") + "*"
+			p = "~" + GlobEscape(keyPrefix+"pgv:{"+s.RedisPrefix+":") + "*"
 		default:
-			p = "~" + globEscape(keyPrefix+s.RedisPrefix+":") + "*"
+			p = "~" + GlobEscape(keyPrefix+s.RedisPrefix+":") + "*"
 		}
 		if !seen[p] {
 			seen[p] = true

@@ -185,7 +185,7 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 // cluster) and reports those naming no document, or another key's; keys
 // the document pass reported are not reported twice.
 func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *schema.Compiled, coll *mongo.Collection, reported map[string]bool) error {
-	pattern := globEscape(a.ns+s.RedisPrefix) + ":*"
+	pattern := schema.GlobEscape(a.ns+s.RedisPrefix) + ":*"
 	p := a.progress(s.Domain+": identities", -1)
 	defer p.Done()
 	check := func(ctx context.Context, rdb redis.Cmdable, keys []string) error {
@@ -371,18 +371,6 @@ func clip(v string) string {
 		return v[:40] + "..."
 	}
 	return v
-}
-
-// globEscape escapes SCAN's pattern characters in a literal prefix.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // newProgress reports a long scan's progress on stderr: a bar (or a
