@@ -53,6 +53,11 @@ func TestUseItInYourProject(t *testing.T) {
 		t.Fatalf("the README's steps are\n%s\nand this test runs\n%s\nchange both together", strings.Join(steps, "\n"), strings.Join(want, "\n"))
 	}
 	dir := t.TempDir()
+	// Offline: checksums come from this checkout's go.sum and, for modules
+	// it does not list (a dependency's test dependencies, which go mod tidy
+	// reads), from the module cache, since the checksum database is out of
+	// reach here.
+	offline := []string{"GOSUMDB=off"}
 	for _, step := range steps {
 		args := strings.Fields(step)[1:]
 		if args[0] == "get" {
@@ -61,7 +66,7 @@ func TestUseItInYourProject(t *testing.T) {
 			must(t, err)
 			must(t, os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644))
 		}
-		out := testenv.Go(t, dir, nil, args...)
+		out := testenv.Go(t, dir, offline, args...)
 		if args[0] == "tool" && !strings.Contains(out, "wrote domains.yaml") {
 			t.Fatalf("persistgen init printed:\n%s", out)
 		}
@@ -72,11 +77,11 @@ func TestUseItInYourProject(t *testing.T) {
 		}
 	}
 	// init refuses to write over what it wrote.
-	if out, err := testenv.GoErr(dir, nil, "tool", "persistgen", "init"); err == nil || !strings.Contains(out, "already exist") {
+	if out, err := testenv.GoErr(dir, offline, "tool", "persistgen", "init"); err == nil || !strings.Contains(out, "already exist") {
 		t.Fatalf("a second init: %v\n%s", err, out)
 	}
 	must(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(blocks[1][2]), 0o644))
-	testenv.Go(t, dir, nil, "mod", "tidy")
+	testenv.Go(t, dir, offline, "mod", "tidy")
 
 	u, err := url.Parse(mongoURI)
 	must(t, err)
@@ -111,7 +116,7 @@ func TestUseItInYourProject(t *testing.T) {
 			_ = r.Close()
 		}
 	})
-	out := testenv.Go(t, dir, env, "run", ".")
+	out := testenv.Go(t, dir, append(env, offline...), "run", ".")
 	if !strings.Contains(out, "found: true long 0.5 70000") {
 		t.Fatalf("the README's program printed:\n%s\nwant found: true long 0.5 70000 (as the README says)", out)
 	}
