@@ -81,6 +81,11 @@ func Open(cfg Config) (*Conn, error) {
 	if cfg.WriteChunk < 0 {
 		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "WriteChunk %d is negative: give the most operations one bulk write may carry, or 0 for the default", cfg.WriteChunk)}
 	}
+	if cfg.RedisURL == "" && cfg.Redis == nil && len(cfg.RedisClusterAddrs) == 0 && strings.ContainsAny(cfg.RedisAddr, "@/") {
+		// A URL, perhaps with a password, where a host:port belongs: said
+		// without echoing it.
+		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "the Redis address (CC_REDIS_HOST, Config.RedisAddr) holds a URL or a password, not a host: give the host in CC_REDIS_HOST, the port in CC_REDIS_PORT and the password in CC_REDIS_PASSWORD, or a URL in Config.RedisURL")}
+	}
 	secrets := scrubber(cfg.secrets())
 	cs, err := connstring.ParseAndValidate(cfg.MongoURI)
 	if err != nil {
@@ -241,8 +246,9 @@ func (c *Conn) Ready(ctx context.Context) error {
 		w = &readyWait{done: make(chan struct{})}
 		c.waiting = w
 		// Detached from this caller, whose context may end before the wait
-		// does; bounded by ReadyTimeout.
-		go c.waitReady(untracked(context.WithoutCancel(ctx)), w)
+		// does (and from its values: the wait's commands are the Conn's,
+		// not the caller's operation's span's); bounded by ReadyTimeout.
+		go c.waitReady(untracked(context.Background()), w)
 	}
 	c.readyMu.Unlock()
 	select {

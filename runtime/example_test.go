@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/persistgen/persistgen/repo"
 	"github.com/persistgen/persistgen/runtime"
 )
@@ -64,8 +66,16 @@ func open(ctx context.Context) *runtime.Conn {
 	return conn
 }
 
+// closeAndDrop drops the example's database and its Redis keys (the
+// identities, which have no expiry).
 func closeAndDrop(ctx context.Context, conn *runtime.Conn) {
 	_ = conn.Database().Drop(ctx)
+	if rdb, ok := conn.Redis().(*redis.Client); ok {
+		iter := rdb.Scan(ctx, 0, conn.Database().Name()+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			_ = rdb.Del(ctx, iter.Val()).Err()
+		}
+	}
 	_ = conn.Close(ctx)
 }
 
@@ -74,18 +84,18 @@ func closeAndDrop(ctx context.Context, conn *runtime.Conn) {
 // CC_* variables instead of a Config literal.
 func ExampleOpen() {
 	ctx := context.Background()
+	name := scratch() // a throwaway database, say example_1a2b3c4d
 	conn, err := runtime.Open(runtime.Config{
 		MongoURI:  mongoURI(), // its path names the database, unless Database does
-		Database:  "example_open",
+		Database:  name,
 		RedisURL:  redisURL(),
-		KeyPrefix: "example_open:", // namespaces every Redis key of this Conn
+		KeyPrefix: name + ":", // namespaces every Redis key of this Conn
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer conn.Close(ctx)
-	defer conn.Database().Drop(ctx)
+	defer closeAndDrop(ctx, conn)
 	if err := conn.Ready(ctx); err != nil { // both servers answer, capabilities probed
 		fmt.Println(err)
 		return

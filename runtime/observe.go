@@ -39,7 +39,14 @@ func (r *Repo[K, P]) observe(ctx context.Context, op opID) (context.Context, fun
 	if o == nil {
 		return ctx, noDone
 	}
-	return o.StartOperation(ctx, r.s.Domain, opNames[op])
+	octx, end := o.StartOperation(ctx, r.s.Domain, opNames[op])
+	if octx == nil { // an Observer's slip never breaks an operation
+		octx = ctx
+	}
+	if end == nil {
+		end = noDone
+	}
+	return octx, end
 }
 
 func noDone(error) {}
@@ -51,11 +58,18 @@ type commandObserver struct {
 	pending sync.Map // int64 request id -> func(error)
 }
 
+// The driver calls these from its own goroutines (the readiness wait's
+// too), where an Observer's panic could not be recovered by anyone: it is
+// recovered here, and the command goes unobserved.
 func (c *commandObserver) started(ctx context.Context, e *event.CommandStartedEvent) {
-	c.pending.Store(e.RequestID, c.o.StartCommand(ctx, "mongodb", e.CommandName))
+	defer func() { _ = recover() }()
+	if end := c.o.StartCommand(ctx, "mongodb", e.CommandName); end != nil {
+		c.pending.Store(e.RequestID, end)
+	}
 }
 
 func (c *commandObserver) finished(id int64, err error) {
+	defer func() { _ = recover() }()
 	if end, ok := c.pending.LoadAndDelete(id); ok {
 		end.(func(error))(err)
 	}

@@ -129,3 +129,21 @@ func TestUnparsableURIsShowNoPassword(t *testing.T) {
 		}
 	}
 }
+
+// A URL with a password in CC_REDIS_HOST is refused at Open, without the
+// password in the error (it would otherwise reach go-redis's dial errors
+// and every log line that names the address).
+func TestOpenRefusesAURLAsTheRedisHost(t *testing.T) {
+	for _, host := range []string{"redis://:S3cretRedis@127.0.0.1", "user:S3cretRedis@127.0.0.1"} {
+		cfg := configFrom(func(k string) (string, bool) {
+			if k == "CC_REDIS_HOST" {
+				return host, true
+			}
+			return "", false
+		})
+		_, err := Open(cfg)
+		if err == nil || !errors.Is(err, ErrInvalidArgument) || strings.Contains(err.Error(), "S3cretRedis") {
+			t.Errorf("CC_REDIS_HOST=%q: Open = %v", host, err)
+		}
+	}
+}

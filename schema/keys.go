@@ -261,6 +261,14 @@ func writePart(b *strings.Builder, f KeyField, v any) {
 // Redis keys so): the shortest digits that read back as x, in plain decimal
 // from 1e-6 up to 1e21, else as d.ddde±n.
 func JSNumber(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "NaN"
+	case math.IsInf(x, 1):
+		return "Infinity"
+	case math.IsInf(x, -1):
+		return "-Infinity"
+	}
 	if a := math.Abs(x); a == 0 || (a >= 1e-6 && a < 1e21) {
 		return strconv.FormatFloat(x+0, 'f', -1, 64)
 	}

@@ -576,3 +576,20 @@ func TestShardCheck(t *testing.T) {
 		t.Fatalf("Validate = %v; want the prefix rule", err)
 	}
 }
+
+// JSNumber spells every float64 as JavaScript's String(x) does, NaN and
+// the infinities included (a prefix holding one reached it through an
+// error message and panicked).
+func TestJSNumber(t *testing.T) {
+	for _, c := range []struct {
+		x    float64
+		want string
+	}{
+		{0, "0"}, {math.Copysign(0, -1), "0"}, {1.5, "1.5"}, {1e21, "1e+21"}, {1.5e-7, "1.5e-7"},
+		{123456789, "123456789"}, {math.NaN(), "NaN"}, {math.Inf(1), "Infinity"}, {math.Inf(-1), "-Infinity"},
+	} {
+		if got := JSNumber(c.x); got != c.want {
+			t.Errorf("JSNumber(%v) = %q, want %q", c.x, got, c.want)
+		}
+	}
+}

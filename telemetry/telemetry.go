@@ -7,7 +7,7 @@
 //   - InstrumentRedis adds go-redis's own OpenTelemetry tracing (redisotel)
 //     to the Conn's Redis client, whose spans nest under the operation's;
 //   - Register exports the Conn's counters (Conn.Stats: calls, errors,
-//     round trips, identity hits and misses, absorbed Redis failures, and
+//     round trips, cache hits and misses, absorbed Redis failures, and
 //     the value cache's hits, misses, lease waits, invalidations, fills
 //     rejected per cache mode) as observable counters, read only when
 //     metrics are collected: nothing on the operations' path.
@@ -125,8 +125,8 @@ func Register(conn *runtime.Conn, mp metric.MeterProvider) (metric.Registration,
 	opErrors := counter("persistgen.operation.errors", "Operations that returned an error other than not found.", "{operation}")
 	mongoRT := counter("persistgen.operation.mongodb.round_trips", "MongoDB commands sent by operations.", "{command}")
 	redisRT := counter("persistgen.operation.redis.round_trips", "Redis round trips made by operations (a pipeline counts once).", "{round_trip}")
-	idHits := counter("persistgen.identity.hits", "Keys whose Redis identity led to the document.", "{key}")
-	idMisses := counter("persistgen.identity.misses", "Keys found by the compound filter instead.", "{key}")
+	idHits := counter("persistgen.operation.cache_hits", "Keys an operation's cache answered: an identity that led to the document, or a value-cache hit (Redis or in process).", "{key}")
+	idMisses := counter("persistgen.operation.cache_misses", "Keys an operation had to find in MongoDB by their key.", "{key}")
 	failures := counter("persistgen.redis.failures", "Redis failures absorbed (the operation went on against MongoDB).", "{failure}")
 	cHits := counter("persistgen.cache.hits", "Value-cache reads answered by Redis or by the process (local hits included).", "{read}")
 	cLocal := counter("persistgen.cache.local_hits", "Value-cache reads answered by the in-process tier.", "{read}")
@@ -140,6 +140,9 @@ func Register(conn *runtime.Conn, mp metric.MeterProvider) (metric.Registration,
 	return m.RegisterCallback(func(_ context.Context, obs metric.Observer) error {
 		st := conn.Stats()
 		for name, s := range st.Ops {
+			if s.Calls == 0 && s.Errors == 0 {
+				continue // an operation never called: no series
+			}
 			domain, op, _ := strings.Cut(name, ".")
 			set := metric.WithAttributes(AttrDomain.String(domain), AttrOperation.String(op))
 			obs.ObserveInt64(calls, s.Calls, set)

@@ -211,3 +211,43 @@ func BenchmarkTelemetry(b *testing.B) {
 		})
 	}
 }
+
+// sloppy is an Observer with every slip an implementation can make: no
+// context, no end function, a panic in the driver's goroutine.
+type sloppy struct{}
+
+func (sloppy) StartOperation(context.Context, string, string) (context.Context, func(error)) {
+	return nil, nil //nolint:staticcheck // the slip under test
+}
+
+func (sloppy) StartCommand(_ context.Context, _, command string) func(error) {
+	if command == "find" {
+		panic("observer bug")
+	}
+	return nil
+}
+
+// An Observer's slips never break an operation nor the process.
+func TestASloppyObserverBreaksNothing(t *testing.T) {
+	env := testenv.New(t, func(c *runtime.Config) { c.Observer = sloppy{} })
+	ctx := context.Background()
+	if err := repo.EnsureIndexes(ctx, env.Conn); err != nil {
+		t.Fatal(err)
+	}
+	signals, err := repo.NewSignalRepo(env.Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := repo.SignalKey{Symbol: "BTCUSDT", StrategyName: "macd", ExchangeName: "binance"}
+	if err := signals.Put(ctx, k, &repo.SignalRow{ID: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := signals.Get(ctx, k); err != nil || !ok || got.ID != "s1" {
+		t.Fatalf("Get = %+v %v %v", got, ok, err)
+	}
+	for _, err := range signals.Runtime().List(ctx, runtime.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

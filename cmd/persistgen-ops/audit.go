@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/schollz/progressbar/v3"
@@ -28,7 +31,8 @@ const (
 	findOtherKey   = "other-key"        // an identity names the document of another key
 	findWrongType  = "wrong-type"       // an identity that is not a string holding a 24-hex _id
 	findNoIdentity = "no-identity"      // a document without its identity
-	findBadKey     = "bad-key"          // a document whose key fields make no valid key (not repairable here)
+	findBadKey     = "bad-key"          // a document whose _id or key fields make no valid key (not repairable here)
+	findDuplicate  = "duplicate-key"    // two documents of one key (not repairable here)
 )
 
 const auditBatch = 500
@@ -40,8 +44,12 @@ type auditor struct {
 	repair   bool
 	out      io.Writer
 	progress func(what string, total int64) progress
+	force    bool      // repair even a domain whose collection is empty
+	errOut   io.Writer // notes for the operator
+	casLua   *redis.Script
 	found    map[string]int // per kind
 	fixed    int
+	skipped  int // repairs not made: the key changed since it was read
 }
 
 type progress interface {
@@ -52,7 +60,11 @@ type progress interface {
 // auditDomain checks one identity-mode domain both ways: every document
 // has its identity, naming it; every identity names its own key's
 // document. With repair, each finding is mended: an identity set to its
-// document's _id, or deleted where its key has no document.
+// document's _id, or deleted where its key has no document; each change is
+// a compare-and-set on what was read (a key a live writer changed since is
+// left alone, and counted as skipped). Two documents of one key (written
+// before the unique index, or a key field missing) are reported and left
+// for a person.
 func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 	c, err := schema.Compile(s)
 	if err != nil {
@@ -62,6 +74,13 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 	total, err := coll.EstimatedDocumentCount(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: count: %w", s.Domain, err)
+	}
+	repair := a.repair
+	if repair && total == 0 && !a.force {
+		// An empty or absent collection whose identities would all be
+		// deleted: more likely a wrong database or key prefix than data.
+		fmt.Fprintf(a.errOut, "audit %s: collection %s.%s has no documents: reporting only, repairing nothing (check the database and -key-prefix, or give -force)\n", s.Domain, a.conn.Database().Name(), s.Collection)
+		repair = false
 	}
 	reported := map[string]bool{}
 	// Documents → identities.
@@ -84,21 +103,45 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 		if len(batch) == 0 {
 			return nil
 		}
+		// Two documents of one key in the batch: neither identity is
+		// repaired (which one the runtime reads is the person's call).
+		byKey := map[string][]int{}
+		for i, d := range batch {
+			byKey[d.key] = append(byKey[d.key], i)
+		}
 		pipe := a.rdb.Pipeline()
 		cmds := make([]*redis.StringCmd, len(batch))
 		for i, d := range batch {
 			cmds[i] = pipe.Get(ctx, d.key)
 		}
 		_, _ = pipe.Exec(ctx) // per command errors below
-		var others []bson.ObjectID
-		pointsAt := map[string]bson.ObjectID{}
+		type mismatch struct {
+			i    int
+			id   bson.ObjectID // what the identity names
+			read string
+		}
+		var wrong []mismatch
+		var named []bson.ObjectID
 		for i, d := range batch {
+			if dup := byKey[d.key]; len(dup) > 1 {
+				if dup[0] == i {
+					var ids []string
+					for _, j := range dup {
+						ids = append(ids, batch[j].id.Hex())
+					}
+					a.report(s, findDuplicate, d.key, "documents "+strings.Join(ids, ", ")+" have this one key; not repaired")
+					reported[d.key] = true
+				}
+				continue
+			}
 			v, err := cmds[i].Result()
+			expect := casAbsent
 			switch {
 			case errors.Is(err, redis.Nil):
 				a.report(s, findNoIdentity, d.key, "document "+d.id.Hex()+" has no identity")
 			case err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE"):
 				a.report(s, findWrongType, d.key, "not a string; document "+d.id.Hex())
+				expect = casWrongType
 			case err != nil:
 				return fmt.Errorf("%s: GET %s: %w", s.Domain, d.key, err)
 			default:
@@ -106,39 +149,43 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 				switch {
 				case perr != nil:
 					a.report(s, findWrongType, d.key, fmt.Sprintf("holds %q, not a 24-hex _id; document %s", clip(v), d.id.Hex()))
+					expect = casValue + v
 				case id != d.id:
-					others = append(others, id)
-					pointsAt[d.key] = id
+					wrong = append(wrong, mismatch{i, id, v})
+					named = append(named, id)
 					continue
 				default:
 					continue
 				}
 			}
 			reported[d.key] = true
-			if a.repair {
-				if err := a.set(ctx, d.key, d.id); err != nil {
+			if repair {
+				if err := a.cas(ctx, d.key, expect, d.id.Hex()); err != nil {
 					return err
 				}
 			}
 		}
-		if len(others) > 0 {
-			exists, err := a.existing(ctx, coll, others)
+		if len(wrong) > 0 {
+			owners, err := a.owners(ctx, coll, s, c, named)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.Domain, err)
 			}
-			for _, d := range batch {
-				id, ok := pointsAt[d.key]
-				if !ok {
-					continue
-				}
-				if exists[id] {
-					a.report(s, findOtherKey, d.key, "names "+id.Hex()+", another key's document; its own is "+d.id.Hex())
-				} else {
-					a.report(s, findMissing, d.key, "names "+id.Hex()+", which no document has; its own is "+d.id.Hex())
-				}
+			for _, m := range wrong {
+				d := batch[m.i]
 				reported[d.key] = true
-				if a.repair {
-					if err := a.set(ctx, d.key, d.id); err != nil {
+				own, found := owners[m.id]
+				switch {
+				case found && own == d.key:
+					// Its own key's other document (in another batch).
+					a.report(s, findDuplicate, d.key, "documents "+m.id.Hex()+", "+d.id.Hex()+" have this one key; not repaired")
+					continue
+				case found:
+					a.report(s, findOtherKey, d.key, "names "+m.id.Hex()+", the document of "+own+"; its own is "+d.id.Hex())
+				default:
+					a.report(s, findMissing, d.key, "names "+m.id.Hex()+", which no document has; its own is "+d.id.Hex())
+				}
+				if repair {
+					if err := a.cas(ctx, d.key, casValue+m.read, d.id.Hex()); err != nil {
 						return err
 					}
 				}
@@ -149,21 +196,20 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 		return nil
 	}
 	for cur.Next(ctx) {
-		var d struct {
-			ID bson.ObjectID `bson:"_id"`
-		}
-		if err := cur.Decode(&d); err != nil {
-			return fmt.Errorf("%s: %w", s.Domain, err)
+		id, ok := cur.Current.Lookup("_id").ObjectIDOK()
+		if !ok {
+			a.report(s, findBadKey, "", fmt.Sprintf("a document whose _id is a %s, not an ObjectID: %s", cur.Current.Lookup("_id").Type, clip(cur.Current.Lookup("_id").String())))
+			continue
 		}
 		vals, err := docKey(cur.Current, s)
 		if err == nil {
 			vals, err = c.Values(vals)
 		}
 		if err != nil {
-			a.report(s, findBadKey, "", fmt.Sprintf("document %s: %s", d.ID.Hex(), schema.Message(err)))
+			a.report(s, findBadKey, "", fmt.Sprintf("document %s: %s", id.Hex(), schema.Message(err)))
 			continue
 		}
-		batch = append(batch, doc{d.ID, c.RedisKey(a.ns, vals)})
+		batch = append(batch, doc{id, c.RedisKey(a.ns, vals)})
 		if len(batch) == auditBatch {
 			if err := flush(); err != nil {
 				return err
@@ -178,13 +224,55 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 	}
 	p.Done()
 	// Identities → documents: those whose key has no document of its own.
-	return a.scanIdentities(ctx, s, c, coll, reported)
+	return a.scanIdentities(ctx, s, c, coll, reported, repair)
+}
+
+// casScript replaces (ARGV[2]) or deletes (ARGV[2] empty) an identity only
+// if it still is what the audit read (ARGV[1]): "" absent, "t" a key of
+// another type, "v"+value a string holding value.
+const casScript = `
+local t = redis.call('TYPE', KEYS[1]).ok
+local seen = ''
+if t == 'string' then
+  seen = 'v' .. redis.call('GET', KEYS[1])
+elseif t ~= 'none' then
+  seen = 't'
+end
+if seen ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return 1
+`
+
+const (
+	casAbsent    = ""
+	casWrongType = "t"
+	casValue     = "v"
+)
+
+// cas sets key to value (or deletes it, value "") if it still holds what
+// the audit read.
+func (a *auditor) cas(ctx context.Context, key, expect, value string) error {
+	n, err := a.casLua.Run(ctx, a.rdb, []string{key}, expect, value).Int()
+	if err != nil {
+		return fmt.Errorf("repair %s: %w", printable(key), err)
+	}
+	if n == 1 {
+		a.fixed++
+	} else {
+		a.skipped++
+	}
+	return nil
 }
 
 // scanIdentities walks the domain's identity keys (on every master of a
 // cluster) and reports those naming no document, or another key's; keys
 // the document pass reported are not reported twice.
-func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *schema.Compiled, coll *mongo.Collection, reported map[string]bool) error {
+func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *schema.Compiled, coll *mongo.Collection, reported map[string]bool, repair bool) error {
 	pattern := schema.GlobEscape(a.ns+s.RedisPrefix) + ":*"
 	p := a.progress(s.Domain+": identities", -1)
 	defer p.Done()
@@ -196,30 +284,34 @@ func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *sche
 		}
 		_, _ = pipe.Exec(ctx)
 		ids := map[string]bson.ObjectID{}
+		reads := map[string]string{}
 		var list []bson.ObjectID
 		for i, k := range keys {
 			if reported[k] {
 				continue
 			}
 			v, err := cmds[i].Result()
+			expect := casValue + v
 			switch {
 			case errors.Is(err, redis.Nil):
 				continue // gone since the scan
 			case err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE"):
 				a.report(s, findWrongType, k, "not a string, and no document has this key")
+				expect = casWrongType
 			case err != nil:
-				return fmt.Errorf("%s: GET %s: %w", s.Domain, k, err)
+				return fmt.Errorf("%s: GET %s: %w", s.Domain, printable(k), err)
 			default:
 				id, perr := bson.ObjectIDFromHex(v)
 				if perr == nil {
 					ids[k] = id
+					reads[k] = v
 					list = append(list, id)
 					continue
 				}
 				a.report(s, findWrongType, k, fmt.Sprintf("holds %q, not a 24-hex _id, and no document has this key", clip(v)))
 			}
-			if a.repair {
-				if err := a.del(ctx, k); err != nil {
+			if repair {
+				if err := a.cas(ctx, k, expect, ""); err != nil {
 					return err
 				}
 			}
@@ -242,8 +334,8 @@ func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *sche
 			default:
 				continue
 			}
-			if a.repair {
-				if err := a.del(ctx, k); err != nil {
+			if repair {
+				if err := a.cas(ctx, k, casValue+reads[k], ""); err != nil {
 					return err
 				}
 			}
@@ -283,7 +375,11 @@ func (a *auditor) owners(ctx context.Context, coll *mongo.Collection, s *runtime
 	if len(ids) == 0 {
 		return out, nil
 	}
-	cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	proj := bson.D{{Key: "_id", Value: 1}}
+	for _, f := range s.Key {
+		proj = append(proj, bson.E{Key: f.Name, Value: 1})
+	}
+	cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetProjection(proj))
 	if err != nil {
 		return nil, err
 	}
@@ -303,31 +399,14 @@ func (a *auditor) owners(ctx context.Context, coll *mongo.Collection, s *runtime
 	return out, cur.Err()
 }
 
-// existing reports which of ids have a document.
-func (a *auditor) existing(ctx context.Context, coll *mongo.Collection, ids []bson.ObjectID) (map[bson.ObjectID]bool, error) {
-	cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, err
-	}
-	defer cur.Close(ctx)
-	out := map[bson.ObjectID]bool{}
-	for cur.Next(ctx) {
-		id, _ := cur.Current.Lookup("_id").ObjectIDOK()
-		out[id] = true
-	}
-	return out, cur.Err()
-}
-
 // docKey reads a document's key fields in key order.
 func docKey(raw bson.Raw, s *runtime.Schema) ([]any, error) {
 	vals := make([]any, len(s.Key))
 	for i, f := range s.Key {
 		v, err := raw.LookupErr(f.Name)
 		if err != nil {
-			if f.Optional {
-				vals[i] = ""
-				continue
-			}
+			// Optional fields too: the runtime writes "" and finds rows by
+			// it, so a row without the field is not the key's.
 			return nil, schema.Errorf(schema.ErrInvalidKey, "key field %q is missing", f.Name)
 		}
 		var x any
@@ -345,24 +424,16 @@ func (a *auditor) report(s *runtime.Schema, kind, key, detail string) {
 		fmt.Fprintf(a.out, "%s\t%s\t%s\n", s.Domain, kind, detail)
 		return
 	}
-	fmt.Fprintf(a.out, "%s\t%s\t%s\t%s\n", s.Domain, kind, key, detail)
+	fmt.Fprintf(a.out, "%s\t%s\t%s\t%s\n", s.Domain, kind, printable(key), detail)
 }
 
-func (a *auditor) set(ctx context.Context, key string, id bson.ObjectID) error {
-	// SET replaces a key of any type: an identity of the wrong type too.
-	if err := a.rdb.Set(ctx, key, id.Hex(), 0).Err(); err != nil {
-		return fmt.Errorf("repair: SET %s: %w", key, err)
+// printable quotes a key holding a tab, a line break or another control
+// character (or invalid UTF-8), so that a key cannot forge a report line.
+func printable(k string) string {
+	if !utf8.ValidString(k) || strings.IndexFunc(k, unicode.IsControl) >= 0 {
+		return strconv.Quote(k)
 	}
-	a.fixed++
-	return nil
-}
-
-func (a *auditor) del(ctx context.Context, key string) error {
-	if err := a.rdb.Del(ctx, key).Err(); err != nil {
-		return fmt.Errorf("repair: DEL %s: %w", key, err)
-	}
-	a.fixed++
-	return nil
+	return k
 }
 
 // clip shortens a value for a report line.

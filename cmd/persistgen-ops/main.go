@@ -42,7 +42,11 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/persistgen/persistgen/gen"
 	"github.com/persistgen/persistgen/runtime"
@@ -91,11 +95,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	keyPrefix := fs.String("key-prefix", "", "audit: the Conn's KeyPrefix, if the application sets one")
 	repair := fs.Bool("repair", false, "audit: mend what is found")
 	quiet := fs.Bool("quiet", false, "audit: no progress on stderr")
+	force := fs.Bool("force", false, "audit: repair even where a domain's collection has no documents (every identity would be deleted)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitUsage
 	}
 	if (cmd == "plan" && fs.NArg() > 0) || (cmd == "inspect" && fs.NArg() == 0) {
 		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	for _, a := range fs.Args() {
+		if strings.HasPrefix(a, "-") && len(a) > 1 && !isNumber(a) {
+			fmt.Fprintf(stderr, "persistgen-ops %s: %q after the arguments: flags go before them\n", cmd, a)
+			return exitUsage
+		}
+	}
+	if *limit < 0 {
+		fmt.Fprintf(stderr, "persistgen-ops %s: -limit %d: give 0 (all rows) or more\n", cmd, *limit)
 		return exitUsage
 	}
 	data, err := os.ReadFile(*manifest)
@@ -174,7 +189,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(picked) == 0 {
 			picked = schemas
 		}
-		return runAudit(ctx, conn, picked, *keyPrefix, *repair, newProgress(stderr, *quiet), stdout, stderr)
+		fmt.Fprintf(stderr, "audit: database %s, Redis key prefix %q\n", conn.Database().Name(), *keyPrefix)
+		a := &auditor{conn: conn, rdb: conn.Redis(), ns: *keyPrefix, repair: *repair, force: *force, out: stdout, errOut: stderr,
+			progress: newProgress(stderr, *quiet), casLua: redis.NewScript(casScript), found: map[string]int{}}
+		return runAudit(ctx, a, picked, stderr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout+time.Minute)
 	defer cancel()
@@ -193,8 +211,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // runAudit audits the identity-mode domains among schemas and prints a
 // summary on stderr.
-func runAudit(ctx context.Context, conn *runtime.Conn, schemas []*runtime.Schema, ns string, repair bool, prog func(string, int64) progress, stdout, stderr io.Writer) int {
-	a := &auditor{conn: conn, rdb: conn.Redis(), ns: ns, repair: repair, out: stdout, progress: prog, found: map[string]int{}}
+func runAudit(ctx context.Context, a *auditor, schemas []*runtime.Schema, stderr io.Writer) int {
 	for _, s := range schemas {
 		if s.Mode() != runtime.CacheIdentity {
 			fmt.Fprintf(stderr, "audit %s: skipped: cache mode %s keeps no identities\n", s.Domain, s.Mode())
@@ -209,8 +226,8 @@ func runAudit(ctx context.Context, conn *runtime.Conn, schemas []*runtime.Schema
 	for _, n := range a.found {
 		total += n
 	}
-	fmt.Fprintf(stderr, "audit: %d found %v, %d repaired\n", total, a.found, a.fixed)
-	if total > 0 && !repair || a.found[findBadKey] > 0 {
+	fmt.Fprintf(stderr, "audit: %d found %v, %d repaired, %d left (changed since read, or not repairable here)\n", total, a.found, a.fixed, a.skipped+a.found[findBadKey]+a.found[findDuplicate])
+	if total > a.fixed {
 		return exitPending
 	}
 	return exitOK
@@ -246,4 +263,10 @@ func plan(ctx context.Context, conn *runtime.Conn, schemas []*runtime.Schema, st
 		}
 	}
 	return steps, code
+}
+
+// isNumber reports a negative number given as a key part (-7).
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }

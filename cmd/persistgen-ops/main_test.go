@@ -304,4 +304,30 @@ func TestInspectAndAuditAgainstTheServers(t *testing.T) {
 	if n := len(snapshot()); n != 3 {
 		t.Fatalf("after the repair, %d identities: %v", n, snapshot())
 	}
+
+	// Documents that make no key (an _id that is no ObjectID, a key field
+	// missing) are reported and never repaired: the exit says so.
+	coll := conn.Database().Collection(s.Collection)
+	if _, err := coll.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: "text-id"}, {Key: "strategyName", Value: "q"}, {Key: "symbol", Value: "X"}},
+		bson.D{{Key: "strategyName", Value: "q"}}}); err != nil {
+		t.Fatal(err)
+	}
+	before = snapshot()
+	if out, errs, code = ops("audit", "-key-prefix", ns, "-repair", "pos"); code != exitPending || strings.Count(out, "\tbad-key\t") != 2 || !strings.Contains(errs, "0 repaired, 2 left") {
+		t.Fatalf("audit -repair with documents that make no key: exit %d\n%s%s", code, out, errs)
+	}
+	if after := snapshot(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("documents that make no key changed Redis:\n%v\n%v", before, after)
+	}
+
+	// A wrong database (its collection empty): -repair reports, and deletes
+	// nothing, unless forced.
+	u.Path = "/" + db + "_typo"
+	t.Setenv("CC_MONGO_CONNECTION_STRING", u.String())
+	if out, errs, code = ops("audit", "-key-prefix", ns, "-repair", "pos"); code != exitPending || !strings.Contains(errs, "has no documents: reporting only") || strings.Count(out, "\tmissing-document\t") != 3 {
+		t.Fatalf("audit -repair on an empty collection: exit %d\n%s%s", code, out, errs)
+	}
+	if after := snapshot(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("audit -repair on an empty collection deleted identities:\n%v\n%v", before, after)
+	}
 }

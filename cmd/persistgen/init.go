@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/persistgen/persistgen/gen"
@@ -134,25 +135,60 @@ const generateFile = `package %[1]s
 // runInit writes the starter manifest, its JSON Schema and the generated
 // package's go:generate file, refusing to overwrite any of them.
 func runInit(manifest, out string, stdout, stderr io.Writer) int {
-	pkg := filepath.Base(filepath.Clean(out))
+	absOut, err := filepath.Abs(out)
+	if err == nil {
+		manifest, err = filepath.Abs(manifest)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "persistgen init: %v\n", err)
+		return exitIO
+	}
+	pkg := filepath.Base(absOut)
 	if !token.IsIdentifier(pkg) || strings.ToLower(pkg) != pkg || pkg == "main" || pkg == "_" {
 		fmt.Fprintf(stderr, "persistgen init: -out %q: its last element %q is not a Go package name; choose a directory such as repo\n", out, pkg)
 		return exitUsage
 	}
-	rel, err := filepath.Rel(out, manifest)
+	// go generate ./... never enters these: the package would not be
+	// generated. (Checked below the working directory, where ./... starts.)
+	under := filepath.Base(absOut)
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, absOut); err == nil && r != "." && !strings.HasPrefix(r, "..") {
+			under = r
+		}
+	}
+	for _, part := range strings.Split(filepath.ToSlash(under), "/") {
+		if part == "testdata" || part == "vendor" || strings.HasPrefix(part, "_") || strings.HasPrefix(part, ".") {
+			fmt.Fprintf(stderr, "persistgen init: -out %q: go generate ./... skips directories named testdata or vendor, or starting with _ or .; choose another\n", out)
+			return exitUsage
+		}
+	}
+	if st, err := os.Stat(filepath.Dir(manifest)); err != nil || !st.IsDir() {
+		fmt.Fprintf(stderr, "persistgen init: -manifest %s: its directory does not exist; create it first\n", manifest)
+		return exitIO
+	}
+	if st, err := os.Stat(absOut); err == nil && !st.IsDir() {
+		fmt.Fprintf(stderr, "persistgen init: -out %s is a file, not a directory\n", out)
+		return exitIO
+	}
+	rel, err := filepath.Rel(absOut, manifest)
 	if err != nil {
 		fmt.Fprintf(stderr, "persistgen init: %v\n", err)
 		return exitUsage
 	}
+	// go generate splits its line at spaces unless the word is quoted.
+	relArg := filepath.ToSlash(rel)
+	if strings.ContainsAny(relArg, " \t\"") {
+		relArg = strconv.Quote(relArg)
+	}
 	schemaPath := filepath.Join(filepath.Dir(manifest), "persistgen.schema.json")
-	genPath := filepath.Join(out, "zz_generate.go")
+	genPath := filepath.Join(absOut, "zz_generate.go")
 	files := []struct {
 		path string
 		data []byte
 	}{
 		{manifest, fmt.Appendf(nil, starterManifest, pkg)},
 		{schemaPath, gen.JSONSchema()},
-		{genPath, fmt.Appendf(nil, generateFile, pkg, filepath.ToSlash(rel))},
+		{genPath, fmt.Appendf(nil, generateFile, pkg, relArg)},
 	}
 	var exist []string
 	for _, f := range files {
@@ -164,10 +200,13 @@ func runInit(manifest, out string, stdout, stderr io.Writer) int {
 		}
 	}
 	if len(exist) > 0 {
+		for i := range exist {
+			exist[i] = display(exist[i])
+		}
 		fmt.Fprintf(stderr, "persistgen init: %s already exist(s); init writes nothing over a file (move it away, or edit it instead)\n", strings.Join(exist, ", "))
 		return exitIO
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if err := os.MkdirAll(absOut, 0o755); err != nil {
 		fmt.Fprintf(stderr, "persistgen init: %v\n", err)
 		return exitIO
 	}
@@ -184,8 +223,18 @@ func runInit(manifest, out string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "persistgen init: %v\n", err)
 			return exitIO
 		}
-		fmt.Fprintf(stdout, "wrote %s\n", f.path)
+		fmt.Fprintf(stdout, "wrote %s\n", display(f.path))
 	}
 	fmt.Fprintf(stdout, "next: go generate ./...   (needs the tool: go get -tool github.com/persistgen/persistgen/cmd/persistgen)\n")
 	return exitOK
+}
+
+// display shows a path relative to the working directory when it is under it.
+func display(path string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+	}
+	return path
 }

@@ -202,3 +202,29 @@ func TestInitWritesAStarterAndNeverOverwrites(t *testing.T) {
 		t.Fatalf("a refused init wrote %d files", len(entries))
 	}
 }
+
+// init's paths: a manifest path with a space is quoted in the go:generate
+// line; an -out go generate ./... would skip, or a missing manifest
+// directory, is refused before anything is written.
+func TestInitPaths(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "my conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runIn(t, dir, "init", "-manifest", "my conf/domains.yaml", "-out", filepath.Join(dir, "store")); code != exitOK {
+		t.Fatalf("init: %d %s", code, errs)
+	}
+	gen, _ := os.ReadFile(filepath.Join(dir, "store", "zz_generate.go"))
+	if !strings.Contains(string(gen), `-manifest "../my conf/domains.yaml" -out .`) {
+		t.Fatalf("go:generate line:\n%s", gen)
+	}
+	other := t.TempDir()
+	for _, args := range [][]string{{"-out", "vendor"}, {"-out", "x/_y"}, {"-out", "testdata/repo"}, {"-manifest", "nodir/domains.yaml"}} {
+		if code, _, errs := runIn(t, other, append([]string{"init"}, args...)...); code == exitOK {
+			t.Errorf("init %v accepted: %s", args, errs)
+		}
+	}
+	if entries, _ := os.ReadDir(other); len(entries) != 0 {
+		t.Fatalf("refused inits wrote %d files", len(entries))
+	}
+}

@@ -71,17 +71,21 @@ func runContext(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("-every must be whole minutes, at least 1h (the strategy reads a one-hour window)")
 	}
 
+	var m *metrics
+	if o.metrics != "" { // a bad or taken address fails before any server starts
+		var err error
+		if m, err = startMetrics(o.metrics, o.out); err != nil {
+			return err
+		}
+		defer m.stop()
+	}
 	cfg, cleanup, err := pickServers(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	var m *metrics
-	if o.metrics != "" {
-		if m, err = startMetrics(o.metrics, &cfg, o.out); err != nil {
-			return err
-		}
-		defer m.stop()
+	if m != nil {
+		cfg.Observer = m.observer
 	}
 	conn, err := runtime.Open(cfg)
 	if err != nil {

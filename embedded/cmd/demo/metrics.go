@@ -24,27 +24,27 @@ import (
 // operations' latency histogram, through OpenTelemetry's Prometheus
 // exporter on a registry of its own.
 type metrics struct {
-	mp  *sdkmetric.MeterProvider
-	srv *http.Server
-	url string
-	reg interface{ Unregister() error }
+	mp       *sdkmetric.MeterProvider
+	observer runtime.Observer
+	srv      *http.Server
+	url      string
+	reg      interface{ Unregister() error }
 }
 
-// startMetrics listens on addr and sets cfg's Observer.
-func startMetrics(addr string, cfg *runtime.Config, out io.Writer) (*metrics, error) {
+// startMetrics listens on addr; its observer goes into the Conn's Config.
+func startMetrics(addr string, out io.Writer) (*metrics, error) {
 	reg := prometheus.NewRegistry()
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
 	if err != nil {
 		return nil, err
 	}
 	m := &metrics{mp: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))}
-	obs, err := telemetry.NewObserver(tracenoop.NewTracerProvider(), m.mp)
-	if err != nil {
+	if m.observer, err = telemetry.NewObserver(tracenoop.NewTracerProvider(), m.mp); err != nil {
 		return nil, err
 	}
-	cfg.Observer = obs
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		_ = m.mp.Shutdown(context.Background())
 		return nil, fmt.Errorf("-metrics %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
