@@ -3,6 +3,7 @@
 // tool a project pins in its go.mod pulls in no database driver).
 //
 //	persistgen-ops plan    [-manifest domains.yaml] [-apply]
+//	persistgen-ops indexes [-manifest domains.yaml] [-apply]
 //	persistgen-ops inspect [-manifest domains.yaml] [-as-of T] [-limit N] [-removed] DOMAIN [KEY PART...]
 //	persistgen-ops audit   [-manifest domains.yaml] [-key-prefix P] [-repair] [-quiet] [DOMAIN...]
 //
@@ -11,7 +12,8 @@
 // and, for domains with a shard key, the collection's sharding (shard, ok,
 // conflict, or skip where the server is not a sharded cluster). It changes
 // nothing unless -apply is given, and then only creates indexes and shards
-// collections: it never drops or changes one.
+// collections: it never drops or changes one. indexes is plan for the
+// indexes alone (no shard keys).
 //
 // inspect prints a domain's rows as JSON lines (MongoDB relaxed extended
 // JSON), newest first (by when where the domain has one, else by
@@ -66,6 +68,7 @@ const usage = `persistgen-ops: the live deployment against the manifest.
 
 Usage:
   persistgen-ops plan    [-manifest domains.yaml] [-apply]
+  persistgen-ops indexes [-manifest domains.yaml] [-apply]
   persistgen-ops inspect [-manifest domains.yaml] [-as-of T] [-limit N] [-removed] DOMAIN [KEY PART...]
   persistgen-ops audit   [-manifest domains.yaml] [-key-prefix P] [-repair] [-quiet] [DOMAIN...]
 
@@ -78,7 +81,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || !slices.Contains([]string{"plan", "inspect", "audit"}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{"plan", "indexes", "inspect", "audit"}, args[0]) {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
@@ -88,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	manifest := fs.String("manifest", "domains.yaml", "the manifest")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the servers")
-	apply := fs.Bool("apply", false, "plan: create the missing indexes and shard the collections to shard")
+	apply := fs.Bool("apply", false, "plan, indexes: create the missing indexes (plan: and shard the collections to shard)")
 	asOf := fs.String("as-of", "", "inspect: only rows whose when is at or before this time (RFC 3339 or epoch ms)")
 	limit := fs.Int("limit", 20, "inspect: at most this many rows (0: all)")
 	removed := fs.Bool("removed", false, "inspect: list removed rows too")
@@ -99,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitUsage
 	}
-	if (cmd == "plan" && fs.NArg() > 0) || (cmd == "inspect" && fs.NArg() == 0) {
+	if ((cmd == "plan" || cmd == "indexes") && fs.NArg() > 0) || (cmd == "inspect" && fs.NArg() == 0) {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
@@ -196,7 +199,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout+time.Minute)
 	defer cancel()
-	steps, code := plan(ctx, conn, schemas, stdout, stderr)
+	sharding := cmd == "plan"
+	steps, code := plan(ctx, conn, schemas, sharding, stdout, stderr)
 	if !*apply || code != exitPending { // nothing to do, a conflict or a failure: nothing is applied
 		return code
 	}
@@ -205,7 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitServer
 	}
 	fmt.Fprintln(stdout, "applied; the plan now:")
-	_, code = plan(ctx, conn, schemas, stdout, stderr)
+	_, code = plan(ctx, conn, schemas, sharding, stdout, stderr)
 	return code
 }
 
@@ -234,18 +238,20 @@ func runAudit(ctx context.Context, a *auditor, schemas []*runtime.Schema, stderr
 }
 
 // plan prints the plan, one step a line, and its exit code.
-func plan(ctx context.Context, conn *runtime.Conn, schemas []*runtime.Schema, stdout, stderr io.Writer) ([]runtime.PlanStep, int) {
-	ix, err := conn.PlanIndexes(ctx, schemas...)
+func plan(ctx context.Context, conn *runtime.Conn, schemas []*runtime.Schema, sharding bool, stdout, stderr io.Writer) ([]runtime.PlanStep, int) {
+	steps, err := conn.PlanIndexes(ctx, schemas...)
 	if err != nil {
 		fmt.Fprintf(stderr, "persistgen-ops: %v\n", err)
 		return nil, exitServer
 	}
-	sh, err := conn.PlanSharding(ctx, schemas...)
-	if err != nil {
-		fmt.Fprintf(stderr, "persistgen-ops: %v\n", err)
-		return nil, exitServer
+	if sharding {
+		sh, err := conn.PlanSharding(ctx, schemas...)
+		if err != nil {
+			fmt.Fprintf(stderr, "persistgen-ops: %v\n", err)
+			return nil, exitServer
+		}
+		steps = append(steps, sh...)
 	}
-	steps := append(ix, sh...)
 	code := exitOK
 	for _, st := range steps {
 		line := fmt.Sprintf("%-8s %s %s %s", st.Action, st.Collection, st.Name, st.What)

@@ -91,6 +91,11 @@ func TestPlanAgainstTheServer(t *testing.T) {
 	if n, _ := client.Database(db).ListCollectionNames(ctx, bson.D{}); len(n) != 0 {
 		t.Fatalf("plan without -apply created %v", n)
 	}
+	// indexes: the same for the indexes alone, no shard keys.
+	var ib, ie bytes.Buffer
+	if code := run(ctx, []string{"indexes", "-manifest", file}, &ib, &ie); code != exitPending || !strings.Contains(ib.String(), "create   bar-items exchange_1_symbol_1_interval_1_timestamp_1") || strings.Contains(ib.String(), "shard key") {
+		t.Fatalf("indexes: exit %d\n%s%s", code, ib.String(), ie.String())
+	}
 	out, code = planned("-apply")
 	if code != exitOK || strings.Contains(out, "applied; the plan now:\ncreate") || !strings.Contains(out, "ok       note-items id_1 {id: 1} unique") {
 		t.Fatalf("plan -apply, exit %d:\n%s", code, out)
