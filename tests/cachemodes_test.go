@@ -816,19 +816,43 @@ func TestLocalCacheAcrossARedisRestart(t *testing.T) {
 // mark), for tests that count on that write-through.
 func settledRedis(t *testing.T, env *testenv.Env) {
 	t.Helper()
-	info, err := env.Redis.Info(ctxT(t), "server").Result()
-	must(t, err)
-	var up int
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "uptime_in_seconds:"); ok {
-			up, _ = strconv.Atoi(v)
+	ctx := ctxT(t)
+	uptime := func(c redis.Cmdable) (int, error) {
+		info, err := c.Info(ctx, "server").Result()
+		for _, line := range strings.Split(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "uptime_in_seconds:"); ok {
+				up, _ := strconv.Atoi(v)
+				return up, err
+			}
 		}
+		return 0, err
+	}
+	// On a cluster, the youngest master (INFO on the cluster client asks
+	// any one node).
+	up := -1
+	if cc, ok := env.Redis.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		must(t, cc.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+			u, err := uptime(c)
+			mu.Lock()
+			defer mu.Unlock()
+			if up < 0 || u < up {
+				up = u
+			}
+			return err
+		}))
+	} else {
+		var err error
+		up, err = uptime(env.Redis)
+		must(t, err)
 	}
 	op := env.Config.OpTimeout
 	if op <= 0 {
 		op = 10 * time.Second
 	}
-	if need := 2*op + 2*time.Second - time.Duration(up)*time.Second; need > 0 {
+	// The scripts compare whole seconds of uptime with a mark's life (two
+	// OpTimeouts and a second) plus a second: a second more here.
+	if need := 2*op + 3*time.Second - time.Duration(up)*time.Second; need > 0 {
 		t.Logf("waiting %s for the test Redis (up %d s) to outlive a write mark", need, up)
 		time.Sleep(need)
 	}
