@@ -60,15 +60,130 @@ func opaque(t reflect.Type) bool {
 	return false
 }
 
-// cloneOf returns a deep copy of v (see clonable).
-func cloneOf[T any](v T) T {
-	src := reflect.ValueOf(&v).Elem()
-	out := reflect.New(src.Type()).Elem()
-	cloneInto(out, src)
-	return out.Interface().(T)
+// cloneOf returns a deep copy of v (see clonable), compiling its type's
+// plan first: tests and one-off copies; a Repo compiles its record's plan
+// once (newCloner).
+func cloneOf[T any](v T) T { return newCloner[T]()(v) }
+
+// newCloner compiles, once, how to deep-copy values of T (see clonable):
+// a struct is copied by one assignment, then only its fields that hold
+// pointers, slices, maps or interfaces are copied deeply (their plans
+// compiled too), so that a hit does no reflection over field names.
+func newCloner[T any]() func(T) T {
+	c := compileClone(reflect.TypeFor[T](), map[reflect.Type]*cloner{})
+	return func(v T) T {
+		src := reflect.ValueOf(&v).Elem()
+		if c.shallow {
+			return v
+		}
+		out := reflect.New(src.Type()).Elem()
+		c.copy(out, src)
+		return out.Interface().(T)
+	}
 }
 
-// cloneInto sets dst, a settable value of src's type, to a deep copy of src.
+// cloner copies one type: shallow when an assignment is a deep copy.
+type cloner struct {
+	shallow bool
+	copy    func(dst, src reflect.Value)
+}
+
+func compileClone(t reflect.Type, seen map[reflect.Type]*cloner) *cloner {
+	if c, ok := seen[t]; ok {
+		return c // a recursive type: its plan, filled in below
+	}
+	c := &cloner{}
+	seen[t] = c
+	assign := func(dst, src reflect.Value) { dst.Set(src) }
+	switch t.Kind() {
+	case reflect.Pointer:
+		elem := compileClone(t.Elem(), seen)
+		c.copy = func(dst, src reflect.Value) {
+			if src.IsNil() {
+				return
+			}
+			p := reflect.New(src.Type().Elem())
+			if elem.shallow {
+				p.Elem().Set(src.Elem())
+			} else {
+				elem.copy(p.Elem(), src.Elem())
+			}
+			dst.Set(p)
+		}
+	case reflect.Interface:
+		c.copy = func(dst, src reflect.Value) {
+			if src.IsNil() {
+				return
+			}
+			e := src.Elem()
+			v := reflect.New(e.Type()).Elem()
+			cloneInto(v, e)
+			dst.Set(v)
+		}
+	case reflect.Slice:
+		elem := compileClone(t.Elem(), seen)
+		c.copy = func(dst, src reflect.Value) {
+			if src.IsNil() {
+				return
+			}
+			s := reflect.MakeSlice(src.Type(), src.Len(), src.Len())
+			if elem.shallow {
+				reflect.Copy(s, src)
+			} else {
+				for i := range src.Len() {
+					elem.copy(s.Index(i), src.Index(i))
+				}
+			}
+			dst.Set(s)
+		}
+	case reflect.Map:
+		c.copy = func(dst, src reflect.Value) { cloneInto(dst, src) }
+	case reflect.Array:
+		elem := compileClone(t.Elem(), seen)
+		if elem.shallow {
+			c.shallow, c.copy = true, assign
+			break
+		}
+		c.copy = func(dst, src reflect.Value) {
+			for i := range src.Len() {
+				elem.copy(dst.Index(i), src.Index(i))
+			}
+		}
+	case reflect.Struct:
+		if opaque(t) {
+			c.shallow, c.copy = true, assign
+			break
+		}
+		var deep []int
+		var plans []*cloner
+		for i := range t.NumField() {
+			f := compileClone(t.Field(i).Type, seen)
+			if !f.shallow || f.copy == nil {
+				deep = append(deep, i)
+				plans = append(plans, f)
+			}
+		}
+		if len(deep) == 0 {
+			c.shallow, c.copy = true, assign
+			break
+		}
+		c.copy = func(dst, src reflect.Value) {
+			dst.Set(src)
+			for j, i := range deep {
+				if p := plans[j]; !p.shallow {
+					p.copy(dst.Field(i), src.Field(i))
+				}
+			}
+		}
+	default:
+		c.shallow, c.copy = plain(t), assign
+	}
+	return c
+}
+
+// cloneInto sets dst, a settable value of src's type, to a deep copy of src
+// (by reflection on the value: interfaces' and maps' contents, whose types
+// are known only then).
 func cloneInto(dst, src reflect.Value) {
 	switch src.Kind() {
 	case reflect.Pointer:

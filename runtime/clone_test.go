@@ -85,3 +85,22 @@ func TestClonableRefusesWhatItCannotCopy(t *testing.T) {
 type plainKey struct{ A string }
 
 func (k plainKey) KeyValues() []any { return []any{k.A} }
+
+type node struct {
+	V    int
+	Next *node
+	Kids []node
+}
+
+// A recursive type's plan refers to itself; the copy is deep at every level.
+func TestCloneOfARecursiveType(t *testing.T) {
+	orig := node{V: 1, Next: &node{V: 2, Next: &node{V: 3}}, Kids: []node{{V: 4, Next: &node{V: 5}}}}
+	c := cloneOf(orig)
+	if diff := cmp.Diff(orig, c); diff != "" {
+		t.Fatalf("clone differs:\n%s", diff)
+	}
+	c.Next.Next.V, c.Kids[0].Next.V = 30, 50
+	if orig.Next.Next.V != 3 || orig.Kids[0].Next.V != 5 {
+		t.Fatalf("changing the clone changed the original: %+v", orig)
+	}
+}

@@ -79,11 +79,12 @@ type Repo[K Key, P any] struct {
 	ids    *identityCache
 	values *valueDomain
 	vkPre  string // the value keys' constant part (value and local modes)
-	// clonable: local-mode hits hand out copies of a record decoded once
-	// (see clone.go) rather than decoding each time.
-	clonable bool
-	ops      [numOps]*opCounters
-	enc      func(p P, tuplesAsDocuments bool) any
+	// clone, where the record's type can be copied (see clone.go): local-
+	// mode hits hand out copies of a record decoded once rather than
+	// decoding each time; nil otherwise.
+	clone func(Record[K, P]) Record[K, P]
+	ops   [numOps]*opCounters
+	enc   func(p P, tuplesAsDocuments bool) any
 }
 
 // SetPayloadEncoder makes writes store enc(p, tuplesAsDocuments) instead of
@@ -111,7 +112,9 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 				"%s uses the %s cache, which every writer must invalidate, and this Conn has no Redis (DisableRedis): give it Redis, or use the identity or none mode", s.Domain, s.Mode())}
 		}
 		r.values = c.values.domain(s, &c.counters)
-		r.clonable = clonable(reflect.TypeFor[Record[K, P]]())
+		if clonable(reflect.TypeFor[Record[K, P]]()) {
+			r.clone = newCloner[Record[K, P]]()
+		}
 		r.vkPre = valueKeyPrefix(c.cfg.KeyPrefix, s.RedisPrefix, c.db.Name(), s.Collection)
 	}
 	for i := range r.ops {
@@ -236,7 +239,7 @@ func (r *Repo[K, P]) getValue(ctx context.Context, vals []any) (Record[K, P], er
 		if got.absent {
 			return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
 		}
-		if got.dec != nil && r.clonable {
+		if got.dec != nil && r.clone != nil {
 			return r.fromCopy(vals, got)
 		}
 		return r.visible(opGet, vals, got.raw)
@@ -275,7 +278,7 @@ func (r *Repo[K, P]) fromCopy(vals []any, got readOutcome) (Record[K, P], error)
 	if rec.Removed {
 		return zero, r.argErr(opGet, vals, ErrNotFound)
 	}
-	return cloneOf(rec), nil
+	return r.clone(rec), nil
 }
 
 // beginWrite marks keys dirty in the value cache before a write (value
