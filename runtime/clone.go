@@ -71,11 +71,11 @@ func cloneOf[T any](v T) T { return newCloner[T]()(v) }
 // compiled too), so that a hit does no reflection over field names.
 func newCloner[T any]() func(T) T {
 	c := compileClone(reflect.TypeFor[T](), map[reflect.Type]*cloner{})
+	if c.shallow {
+		return func(v T) T { return v }
+	}
 	return func(v T) T {
 		src := reflect.ValueOf(&v).Elem()
-		if c.shallow {
-			return v
-		}
 		out := reflect.New(src.Type()).Elem()
 		c.copy(out, src)
 		return out.Interface().(T)
@@ -103,11 +103,7 @@ func compileClone(t reflect.Type, seen map[reflect.Type]*cloner) *cloner {
 				return
 			}
 			p := reflect.New(src.Type().Elem())
-			if elem.shallow {
-				p.Elem().Set(src.Elem())
-			} else {
-				elem.copy(p.Elem(), src.Elem())
-			}
+			elem.copy(p.Elem(), src.Elem()) // a shallow elem's copy is an assignment
 			dst.Set(p)
 		}
 	case reflect.Interface:

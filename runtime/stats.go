@@ -272,26 +272,23 @@ func (c *counters) count(ctx context.Context, mongo bool) *Trace {
 // commandMonitor counts MongoDB commands and, given an Observer, reports
 // each from start to reply.
 func (c *counters) commandMonitor(o Observer) *event.CommandMonitor {
-	m := &event.CommandMonitor{
-		Started: func(ctx context.Context, e *event.CommandStartedEvent) {
-			if t := c.count(ctx, true); t != nil {
-				t.record(true, e.CommandName)
-			}
-		},
-	}
-	if o == nil {
-		return m
-	}
-	co := &commandObserver{o: o}
-	m.Started = func(ctx context.Context, e *event.CommandStartedEvent) {
+	count := func(ctx context.Context, e *event.CommandStartedEvent) {
 		if t := c.count(ctx, true); t != nil {
 			t.record(true, e.CommandName)
 		}
-		co.started(ctx, e)
 	}
-	m.Succeeded = func(_ context.Context, e *event.CommandSucceededEvent) { co.finished(e.RequestID, nil) }
-	m.Failed = func(_ context.Context, e *event.CommandFailedEvent) { co.finished(e.RequestID, e.Failure) }
-	return m
+	if o == nil {
+		return &event.CommandMonitor{Started: count}
+	}
+	co := &commandObserver{o: o}
+	return &event.CommandMonitor{
+		Started: func(ctx context.Context, e *event.CommandStartedEvent) {
+			count(ctx, e)
+			co.started(ctx, e)
+		},
+		Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) { co.finished(e.RequestID, nil) },
+		Failed:    func(_ context.Context, e *event.CommandFailedEvent) { co.finished(e.RequestID, e.Failure) },
+	}
 }
 
 // redisHook counts round trips: one per command, one per pipeline.
