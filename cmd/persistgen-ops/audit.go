@@ -109,18 +109,15 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 		for i, d := range batch {
 			byKey[d.key] = append(byKey[d.key], i)
 		}
-		pipe := a.rdb.Pipeline()
-		cmds := make([]*redis.StringCmd, len(batch))
+		keys := make([]string, len(batch))
 		for i, d := range batch {
-			cmds[i] = pipe.Get(ctx, d.key)
+			keys[i] = d.key
 		}
-		_, _ = pipe.Exec(ctx) // per command errors below
-		type mismatch struct {
-			i    int
-			id   bson.ObjectID // what the identity names
-			read string
+		idents, err := readIdentities(ctx, a.rdb, keys)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Domain, err)
 		}
-		var wrong []mismatch
+		var wrong []int // batch indexes whose identity names another _id
 		var named []bson.ObjectID
 		for i, d := range batch {
 			if dup := byKey[d.key]; len(dup) > 1 {
@@ -134,33 +131,22 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 				}
 				continue
 			}
-			v, err := cmds[i].Result()
-			expect := casAbsent
+			idn := idents[i]
 			switch {
-			case errors.Is(err, redis.Nil):
+			case idn.absent:
 				a.report(s, findNoIdentity, d.key, "document "+d.id.Hex()+" has no identity")
-			case err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE"):
-				a.report(s, findWrongType, d.key, "not a string; document "+d.id.Hex())
-				expect = casWrongType
-			case err != nil:
-				return fmt.Errorf("%s: GET %s: %w", s.Domain, d.key, err)
+			case idn.problem != "":
+				a.report(s, findWrongType, d.key, idn.problem+"; document "+d.id.Hex())
+			case idn.id != d.id:
+				wrong = append(wrong, i)
+				named = append(named, idn.id)
+				continue
 			default:
-				id, perr := bson.ObjectIDFromHex(v)
-				switch {
-				case perr != nil:
-					a.report(s, findWrongType, d.key, fmt.Sprintf("holds %q, not a 24-hex _id; document %s", clip(v), d.id.Hex()))
-					expect = casValue + v
-				case id != d.id:
-					wrong = append(wrong, mismatch{i, id, v})
-					named = append(named, id)
-					continue
-				default:
-					continue
-				}
+				continue
 			}
 			reported[d.key] = true
 			if repair {
-				if err := a.cas(ctx, d.key, expect, d.id.Hex()); err != nil {
+				if err := a.cas(ctx, d.key, idn.expect, d.id.Hex()); err != nil {
 					return err
 				}
 			}
@@ -170,22 +156,22 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.Domain, err)
 			}
-			for _, m := range wrong {
-				d := batch[m.i]
+			for _, i := range wrong {
+				d, idn := batch[i], idents[i]
 				reported[d.key] = true
-				own, found := owners[m.id]
+				own, found := owners[idn.id]
 				switch {
 				case found && own == d.key:
 					// Its own key's other document (in another batch).
-					a.report(s, findDuplicate, d.key, "documents "+m.id.Hex()+", "+d.id.Hex()+" have this one key; not repaired")
+					a.report(s, findDuplicate, d.key, "documents "+idn.id.Hex()+", "+d.id.Hex()+" have this one key; not repaired")
 					continue
 				case found:
-					a.report(s, findOtherKey, d.key, "names "+m.id.Hex()+", the document of "+own+"; its own is "+d.id.Hex())
+					a.report(s, findOtherKey, d.key, "names "+idn.id.Hex()+", the document of "+own+"; its own is "+d.id.Hex())
 				default:
-					a.report(s, findMissing, d.key, "names "+m.id.Hex()+", which no document has; its own is "+d.id.Hex())
+					a.report(s, findMissing, d.key, "names "+idn.id.Hex()+", which no document has; its own is "+d.id.Hex())
 				}
 				if repair {
-					if err := a.cas(ctx, d.key, casValue+m.read, d.id.Hex()); err != nil {
+					if err := a.cas(ctx, d.key, idn.expect, d.id.Hex()); err != nil {
 						return err
 					}
 				}
@@ -201,15 +187,12 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 			a.report(s, findBadKey, "", fmt.Sprintf("a document whose _id is a %s, not an ObjectID: %s", cur.Current.Lookup("_id").Type, clip(cur.Current.Lookup("_id").String())))
 			continue
 		}
-		vals, err := docKey(cur.Current, s)
-		if err == nil {
-			vals, err = c.Values(vals)
-		}
+		key, err := a.identityKey(cur.Current, s, c)
 		if err != nil {
 			a.report(s, findBadKey, "", fmt.Sprintf("document %s: %s", id.Hex(), schema.Message(err)))
 			continue
 		}
-		batch = append(batch, doc{id, c.RedisKey(a.ns, vals)})
+		batch = append(batch, doc{id, key})
 		if len(batch) == auditBatch {
 			if err := flush(); err != nil {
 				return err
@@ -277,41 +260,23 @@ func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *sche
 	p := a.progress(s.Domain+": identities", -1)
 	defer p.Done()
 	check := func(ctx context.Context, rdb redis.Cmdable, keys []string) error {
-		pipe := rdb.Pipeline()
-		cmds := make([]*redis.StringCmd, len(keys))
-		for i, k := range keys {
-			cmds[i] = pipe.Get(ctx, k)
+		idents, err := readIdentities(ctx, rdb, keys)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Domain, err)
 		}
-		_, _ = pipe.Exec(ctx)
-		ids := map[string]bson.ObjectID{}
-		reads := map[string]string{}
 		var list []bson.ObjectID
 		for i, k := range keys {
-			if reported[k] {
+			switch idn := idents[i]; {
+			case reported[k] || idn.absent: // reported by the document pass, or gone since the scan
 				continue
-			}
-			v, err := cmds[i].Result()
-			expect := casValue + v
-			switch {
-			case errors.Is(err, redis.Nil):
-				continue // gone since the scan
-			case err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE"):
-				a.report(s, findWrongType, k, "not a string, and no document has this key")
-				expect = casWrongType
-			case err != nil:
-				return fmt.Errorf("%s: GET %s: %w", s.Domain, printable(k), err)
+			case idn.problem == "":
+				list = append(list, idn.id)
+				continue
 			default:
-				id, perr := bson.ObjectIDFromHex(v)
-				if perr == nil {
-					ids[k] = id
-					reads[k] = v
-					list = append(list, id)
-					continue
-				}
-				a.report(s, findWrongType, k, fmt.Sprintf("holds %q, not a 24-hex _id, and no document has this key", clip(v)))
+				a.report(s, findWrongType, k, idn.problem+", and no document has this key")
 			}
 			if repair {
-				if err := a.cas(ctx, k, expect, ""); err != nil {
+				if err := a.cas(ctx, k, idents[i].expect, ""); err != nil {
 					return err
 				}
 			}
@@ -320,22 +285,22 @@ func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *sche
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Domain, err)
 		}
-		for _, k := range keys {
-			id, ok := ids[k]
-			if !ok {
+		for i, k := range keys {
+			idn := idents[i]
+			if reported[k] || idn.absent || idn.problem != "" {
 				continue
 			}
-			own, found := owners[id]
+			own, found := owners[idn.id]
 			switch {
 			case !found:
-				a.report(s, findMissing, k, "names "+id.Hex()+", which no document has")
+				a.report(s, findMissing, k, "names "+idn.id.Hex()+", which no document has")
 			case own != k:
-				a.report(s, findOtherKey, k, "names "+id.Hex()+", the document of "+own)
+				a.report(s, findOtherKey, k, "names "+idn.id.Hex()+", the document of "+own)
 			default:
 				continue
 			}
 			if repair {
-				if err := a.cas(ctx, k, casValue+reads[k], ""); err != nil {
+				if err := a.cas(ctx, k, idn.expect, ""); err != nil {
 					return err
 				}
 			}
@@ -386,17 +351,64 @@ func (a *auditor) owners(ctx context.Context, coll *mongo.Collection, s *runtime
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		id, _ := cur.Current.Lookup("_id").ObjectIDOK()
-		vals, err := docKey(cur.Current, s)
-		if err == nil {
-			vals, err = c.Values(vals)
-		}
+		key, err := a.identityKey(cur.Current, s, c)
 		if err != nil {
-			out[id] = "(an invalid key)"
-			continue
+			key = "(an invalid key)"
 		}
-		out[id] = c.RedisKey(a.ns, vals)
+		out[id] = key
 	}
 	return out, cur.Err()
+}
+
+// identity is what a GET read under an identity key: absent; a string
+// holding a 24-hex _id (id); or, in problem, why it is none. expect is
+// what a repair's compare-and-set compares with.
+type identity struct {
+	absent  bool
+	id      bson.ObjectID
+	problem string
+	expect  string
+}
+
+// readIdentities GETs keys in one pipeline.
+func readIdentities(ctx context.Context, rdb interface{ Pipeline() redis.Pipeliner }, keys []string) ([]identity, error) {
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	_, _ = pipe.Exec(ctx) // per command errors below
+	out := make([]identity, len(keys))
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			out[i] = identity{absent: true, expect: casAbsent}
+		case err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE"):
+			out[i] = identity{problem: "not a string", expect: casWrongType}
+		case err != nil:
+			return nil, fmt.Errorf("GET %s: %w", printable(keys[i]), err)
+		default:
+			out[i].expect = casValue + v
+			if out[i].id, err = bson.ObjectIDFromHex(v); err != nil {
+				out[i].problem = fmt.Sprintf("holds %q, not a 24-hex _id", clip(v))
+			}
+		}
+	}
+	return out, nil
+}
+
+// identityKey is the identity key of a document's key, or why its key
+// fields make none.
+func (a *auditor) identityKey(raw bson.Raw, s *runtime.Schema, c *schema.Compiled) (string, error) {
+	vals, err := docKey(raw, s)
+	if err == nil {
+		vals, err = c.Values(vals)
+	}
+	if err != nil {
+		return "", err
+	}
+	return c.RedisKey(a.ns, vals), nil
 }
 
 // docKey reads a document's key fields in key order.
