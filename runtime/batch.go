@@ -6,6 +6,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/persistgen/persistgen/internal/cache"
 	"github.com/persistgen/persistgen/schema"
 )
 
@@ -28,8 +29,8 @@ func (r *Repo[K, P]) storableKeys(vals [][]any) error {
 	return nil
 }
 
-// batchKeys validates every key of a batch and computes its Redis key and
-// its canonical form (see canonKey).
+// batchKeys validates every key of a batch and computes its cache key
+// (Mode.Key) and its canonical form (see canonKey).
 func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks, canon []string, err error) {
 	vals = make([][]any, len(keys))
 	rks = make([]string, len(keys))
@@ -39,7 +40,7 @@ func (r *Repo[K, P]) batchKeys(op opID, keys []K) (vals [][]any, rks, canon []st
 		if err != nil {
 			return nil, nil, nil, r.argErr(op, nil, errorf(ErrInvalidKey, "item %d: %s", i, schema.Message(err)))
 		}
-		vals[i], rks[i], canon[i] = v, r.s.RedisKey(r.conn.cfg.KeyPrefix, v), schema.Canon(v)
+		vals[i], rks[i], canon[i] = v, r.cache.Key(v), schema.Canon(v)
 	}
 	return vals, rks, canon, nil
 }
@@ -64,7 +65,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) (ret []*Record[K, P]
 	}
 	out := make([]*Record[K, P], len(keys))
 	resolved := make([]bool, len(keys))
-	ids, found := r.ids.getMany(ctx, rks)
+	ids, found := r.cache.Identities(ctx, rks)
 
 	// Phase 1: identities. A document must also carry the requested key.
 	byID := make(map[bson.ObjectID][]int)
@@ -114,7 +115,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) (ret []*Record[K, P]
 		}
 		byKey[canon[i]] = append(byKey[canon[i]], i)
 	}
-	var backfill []identity
+	var backfill []cache.Identity
 	for start := 0; start < len(missing); start += r.conn.cfg.ReadChunk {
 		chunk := missing[start:min(start+r.conn.cfg.ReadChunk, len(missing))]
 		chunkVals := make([][]any, len(chunk))
@@ -130,7 +131,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) (ret []*Record[K, P]
 			if err != nil {
 				return err
 			}
-			backfill = append(backfill, identity{key: rks[idx[0]], id: rec.ID})
+			backfill = append(backfill, cache.Identity{Key: rks[idx[0]], ID: rec.ID})
 			for _, i := range idx {
 				resolved[i] = true
 				r.miss(opGetMany)
@@ -153,7 +154,7 @@ func (r *Repo[K, P]) GetMany(ctx context.Context, keys []K) (ret []*Record[K, P]
 			r.miss(opGetMany)
 		}
 	}
-	r.ids.writeMany(ctx, backfill, stale)
+	r.cache.Remember(ctx, backfill, stale)
 	return out, nil
 }
 

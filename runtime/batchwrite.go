@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/persistgen/persistgen/internal/cache"
 	"github.com/persistgen/persistgen/schema"
 )
 
@@ -50,7 +51,7 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) (retErr er
 		}
 		b.models[i] = mongo.NewUpdateOneModel().SetFilter(r.s.filter(b.vals[i])).SetUpdate(upsertUpdate(set, b.ids[i])).SetUpsert(true)
 	}
-	b.cw = r.beginWrite(ctx, b.repVals()...)
+	b.cw = r.cache.Begin(ctx, b.repKeys())
 	b.upsertAll(ctx)
 	return b.finish(ctx)
 }
@@ -93,7 +94,7 @@ func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (ret in
 			b.models[i] = mongo.NewInsertOneModel().SetDocument(d)
 		}
 	}
-	b.cw = r.beginWrite(ctx, b.repVals()...)
+	b.cw = r.cache.Begin(ctx, b.repKeys())
 	if exact {
 		b.upsertAll(ctx)
 	} else {
@@ -125,8 +126,8 @@ type batch[K Key, P any] struct {
 	outcome []Outcome
 	refused map[int]error
 	cause   error
-	set     []identity
-	cw      cacheWrite // the value cache's side (value mode)
+	set     []cache.Identity
+	cw      cache.Write // the cache's side of the write
 }
 
 // newBatch validates the items' keys, runs the guard and picks the
@@ -197,7 +198,7 @@ func (b *batch[K, P]) inserted(res *mongo.BulkWriteResult, pending []int) {
 		if oid, ok := id.(bson.ObjectID); ok {
 			if i, ok := byID[oid]; ok && b.outcome[i] == 0 {
 				b.outcome[i] = Stored
-				b.set = append(b.set, identity{key: b.rks[i], id: oid})
+				b.set = append(b.set, cache.Identity{Key: b.rks[i], ID: oid})
 			}
 		}
 	}
@@ -353,7 +354,7 @@ func (b *batch[K, P]) oneByOne(ctx context.Context, pending []int, raced bool) b
 				if res.UpsertedID != nil {
 					if id, ok := res.UpsertedID.(bson.ObjectID); ok && id == b.ids[i] {
 						b.done(i, Stored)
-						b.set = append(b.set, identity{key: b.rks[i], id: id})
+						b.set = append(b.set, cache.Identity{Key: b.rks[i], ID: id})
 						break
 					}
 				}
@@ -401,7 +402,7 @@ func (b *batch[K, P]) insertAll(ctx context.Context, docs []bson.D) {
 		if err == nil && res != nil && int(res.InsertedCount) == len(pending) {
 			for _, i := range pending {
 				b.done(i, Stored)
-				b.set = append(b.set, identity{key: b.rks[i], id: b.ids[i]})
+				b.set = append(b.set, cache.Identity{Key: b.rks[i], ID: b.ids[i]})
 			}
 			return
 		}
@@ -450,7 +451,7 @@ func (b *batch[K, P]) confirmInserts(ctx context.Context, pending []int) (rest [
 			rest = append(rest, i)
 		case id == b.ids[i]:
 			b.done(i, Stored)
-			b.set = append(b.set, identity{key: b.rks[i], id: id})
+			b.set = append(b.set, cache.Identity{Key: b.rks[i], ID: id})
 		default:
 			b.done(i, Kept)
 		}
@@ -469,7 +470,7 @@ func (b *batch[K, P]) insertOneByOne(ctx context.Context, pending []int, docs []
 			switch {
 			case err == nil:
 				b.done(i, Stored)
-				b.set = append(b.set, identity{key: b.rks[i], id: b.ids[i]})
+				b.set = append(b.set, cache.Identity{Key: b.rks[i], ID: b.ids[i]})
 			case kind == raceDuplicate:
 				// The key's row was there first, unless the duplicate is in
 				// another unique index of the collection: the read tells.
@@ -515,15 +516,12 @@ func (b *batch[K, P]) keyExists(ctx context.Context, i int) (bool, error) {
 // invalidates every item's cached value (value mode), gives duplicates
 // their representative's outcome, and returns nil or the batch error.
 func (b *batch[K, P]) finish(ctx context.Context) error {
-	b.r.ids.writeMany(ctx, b.set, nil)
-	var notInvalidated error
-	if b.r.values != nil {
-		// Every item sent may have changed its row, the unknown ones too;
-		// after an error some may still land (their marks stay).
-		notInvalidated = b.r.endWrite(ctx, b.cw, b.cause, nil)
-		if errors.Is(notInvalidated, b.cause) {
-			notInvalidated = nil // the batch's own error, reported below
-		}
+	b.r.cache.Remember(ctx, b.set, nil)
+	// Every item sent may have changed its row, the unknown ones too;
+	// after an error some may still land (their marks stay).
+	notInvalidated := b.r.cache.End(ctx, b.cw, b.cause, nil)
+	if errors.Is(notInvalidated, b.cause) {
+		notInvalidated = nil // the batch's own error, reported below
 	}
 	if err := b.result(ctx); err != nil || notInvalidated != nil {
 		// The items' outcomes stand either way; ErrNotInvalidated says
@@ -545,11 +543,11 @@ func (b *batch[K, P]) finish(ctx context.Context) error {
 	return nil
 }
 
-// repVals are the key values of the representatives: one per distinct key.
-func (b *batch[K, P]) repVals() [][]any {
-	keys := make([][]any, len(b.reps))
+// repKeys are the cache keys of the representatives: one per distinct key.
+func (b *batch[K, P]) repKeys() []string {
+	keys := make([]string, len(b.reps))
 	for j, i := range b.reps {
-		keys[j] = b.vals[i]
+		keys[j] = b.rks[i]
 	}
 	return keys
 }

@@ -17,6 +17,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/persistgen/persistgen/internal/cache"
 )
 
 // ServerInfo describes the MongoDB-wire server, known once Ready succeeded.
@@ -47,9 +49,11 @@ type Conn struct {
 	redisUser string
 	// secrets are the passwords of the configuration: no error or log line
 	// the Conn produces shows them.
-	secrets  scrubber
-	cache    *identityCache
-	values   *valueCache
+	secrets scrubber
+	// breaker absorbs Redis failures for every cache mode; values is the
+	// Conn's part of the value and local modes (both nil without Redis).
+	breaker  *cache.Breaker
+	values   *cache.Shared
 	log      *slog.Logger
 	counters counters
 	ids      *idGen
@@ -159,9 +163,9 @@ func Open(cfg Config) (*Conn, error) {
 			}
 		}
 		c.rdb.AddHook(redisHook{&c.counters})
-		c.cache = &identityCache{rdb: c.rdb, ns: cfg.KeyPrefix, retryAfter: cfg.RedisRetryAfter, log: c.log, counters: &c.counters,
-			explain: func(err error) error { return c.secrets.scrub(c.explainRedis(err)) }}
-		c.values = newValueCache(c.rdb, c.cache, cfg.OpTimeout, cfg.LocalCacheEntries)
+		c.breaker = cache.NewBreaker(c.rdb, cache.BreakerConfig{RetryAfter: cfg.RedisRetryAfter, Log: c.log, OnFailure: c.counters.redisFailure,
+			Explain: func(err error) error { return c.secrets.scrub(c.explainRedis(err)) }})
+		c.values = cache.NewShared(c.rdb, c.breaker, cache.SharedConfig{OpTimeout: cfg.OpTimeout, LocalEntries: cfg.LocalCacheEntries})
 	}
 	return c, nil
 }
@@ -176,9 +180,8 @@ func (c *Conn) Redis() RedisClient { return c.rdb }
 // Stats returns a snapshot of the counters.
 func (c *Conn) Stats() Stats {
 	s := c.counters.snapshot()
-	if c.values != nil && c.values.local != nil {
-		l := c.values.local
-		s.Local = LocalStats{Entries: l.lru.Len(), Evictions: l.evicted.Load()}
+	if c.values != nil {
+		s.Local.Entries, s.Local.Evictions = c.values.LocalStats()
 	}
 	return s
 }
@@ -283,7 +286,7 @@ func (c *Conn) waitReady(ctx context.Context, w *readyWait) {
 	case redisErr != nil && c.cfg.RedisRequired:
 		w.err = c.secrets.scrubOp(&OpError{Op: "ready", Err: redisErr})
 	case redisErr != nil:
-		c.cache.fail(ctx, "ready", redisErr) // logs why, once
+		c.breaker.Fail(ctx, "Redis cache", "ready", redisErr) // logs why, once
 	}
 	c.readyMu.Lock()
 	if w.err == nil {
@@ -379,6 +382,7 @@ func (c *Conn) waitRedis(ctx context.Context) error {
 	for {
 		last := c.rdb.Ping(wctx).Err()
 		if last == nil {
+			c.values.Ready(wctx) // the scripts, loaded before the first operation needs them
 			return nil
 		}
 		if redisAuthKind(last) != "" || tlsTrustError(last) || tlsToPlain(last) {

@@ -22,14 +22,16 @@ var (
 	// ErrUnavailable: MongoDB (or Redis, where it is required) did not answer.
 	ErrUnavailable = errors.New("server unavailable")
 	// ErrUnauthorized: a server answered and refused: wrong credentials, or
-	// a user without a privilege the runtime needs (README, "Least
-	// privilege"). Never retried: waiting does not fix credentials.
-	ErrUnauthorized = errors.New("unauthorized")
-	// ErrNotInvalidated: a write to a value-cache domain is stored, but the
-	// caller's context ended before Redis could be reached to invalidate
-	// the cached row; other processes may read the previous row until the
-	// cache TTL has passed. The write itself succeeded.
-	ErrNotInvalidated = errors.New("stored, cache not invalidated")
+	// a user without a privilege the runtime needs (docs/security.md,
+	// "Least privilege"). Never retried: waiting does not fix credentials.
+	// The same value as schema.ErrUnauthorized.
+	ErrUnauthorized = schema.ErrUnauthorized
+	// ErrNotInvalidated: a write to a value- or local-mode domain is
+	// stored, but the caller's context ended before the cache could be
+	// brought up to date; other processes may read the previous row for a
+	// bounded time, which the error's text gives. The write itself
+	// succeeded. The same value as schema.ErrNotInvalidated.
+	ErrNotInvalidated = schema.ErrNotInvalidated
 	// ErrIndexConflict: an index with the wanted name exists with another
 	// definition. The runtime never drops or changes indexes on its own.
 	ErrIndexConflict = errors.New("index conflict")

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/persistgen/persistgen/internal/cache"
 	"github.com/persistgen/persistgen/schema"
 )
 
@@ -74,14 +75,11 @@ type Repo[K Key, P any] struct {
 	conn *Conn
 	s    *compiled
 	coll *mongo.Collection
-	// ids is the identity cache (identity mode), values the value cache
-	// (value and local modes); the other is nil, and both are for mode none.
-	ids    *identityCache
-	values *valueDomain
-	vkPre  string // the value keys' constant part (value and local modes)
-	// clone, where the record's type can be copied (see clone.go): local-
-	// mode hits hand out copies of a record decoded once rather than
-	// decoding each time; nil otherwise.
+	// cache is the domain's cache mode (internal/cache).
+	cache cache.Mode
+	// clone, where the record's type can be copied (cache.Clonable):
+	// local-mode hits hand out copies of a record decoded once rather
+	// than decoding each time; nil otherwise.
 	clone func(Record[K, P]) Record[K, P]
 	ops   [numOps]*opCounters
 	enc   func(p P, tuplesAsDocuments bool) any
@@ -102,20 +100,22 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 		}
 		return nil, &OpError{Op: "NewRepo", Domain: domain, Err: err}
 	}
-	r := &Repo[K, P]{conn: c, s: cs, coll: c.db.Collection(s.Collection)}
+	r := &Repo[K, P]{conn: c, s: cs, coll: c.db.Collection(s.Collection), cache: cache.None{}}
 	switch s.Mode() {
 	case schema.CacheIdentity:
-		r.ids = c.cache
+		if c.rdb != nil { // without Redis, identity mode has nothing to remember
+			r.cache = cache.NewIdentity(c.rdb, c.breaker, c.cfg.KeyPrefix, cs.Compiled)
+		}
 	case schema.CacheValue, schema.CacheLocal:
 		if c.values == nil {
 			return nil, &OpError{Op: "NewRepo", Domain: s.Domain, Err: errorf(ErrInvalidArgument,
 				"%s uses the %s cache, which every writer must invalidate, and this Conn has no Redis (DisableRedis): give it Redis, or use the identity or none mode", s.Domain, s.Mode())}
 		}
-		r.values = c.values.domain(s, &c.counters)
-		if clonable(reflect.TypeFor[Record[K, P]]()) {
-			r.clone = newCloner[Record[K, P]]()
+		r.cache = c.values.Value(cache.ValueDomain{Mode: s.Mode(), KeyPrefix: c.cfg.KeyPrefix, RedisPrefix: s.RedisPrefix,
+			Database: c.db.Name(), Collection: s.Collection, TTL: s.CacheTTL, LocalTTL: s.LocalTTL, Counters: c.counters.cache(s.Mode())})
+		if cache.Clonable(reflect.TypeFor[Record[K, P]]()) {
+			r.clone = cache.NewCloner[Record[K, P]]()
 		}
-		r.vkPre = valueKeyPrefix(c.cfg.KeyPrefix, s.RedisPrefix, c.db.Name(), s.Collection)
 	}
 	for i := range r.ops {
 		r.ops[i] = c.counters.op(s.Domain + "." + opNames[i])
@@ -189,17 +189,24 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (ret Record[K, P], retErr err
 	if err != nil {
 		return zero, err
 	}
-	if r.values != nil {
-		return r.getValue(ctx, vals)
+	key := r.cache.Key(vals)
+	l := r.cache.Read(ctx, key)
+	if l.Hit { // a value key names the database, collection and exact key: no check needed
+		r.hit(opGet)
+		if l.Absent {
+			return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
+		}
+		if l.Decoded != nil && r.clone != nil {
+			return r.fromCopy(vals, l)
+		}
+		return r.visible(opGet, vals, l.Raw)
 	}
-	rk := r.s.RedisKey(r.conn.cfg.KeyPrefix, vals)
 	filter := r.s.filter(vals)
-	stale := false
-	if id, ok := r.ids.get(ctx, rk); ok {
+	if l.HasID {
 		// The key fields in the filter make a wrong identity (another
 		// engine's colliding key, a recreated document) a miss, never a
 		// wrong answer.
-		byID := append(bson.D{{Key: FieldID, Value: id}}, filter...)
+		byID := append(bson.D{{Key: FieldID, Value: l.ID}}, filter...)
 		raw, err := r.findOne(ctx, byID)
 		switch {
 		case err == nil:
@@ -208,72 +215,38 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (ret Record[K, P], retErr err
 		case !errors.Is(err, mongo.ErrNoDocuments):
 			return zero, r.opErr(ctx, opGet, vals, err)
 		}
-		stale = true
-		r.conn.log.Debug("persistgen: stale identity", "key", rk)
+		r.conn.log.Debug("persistgen: stale identity", "key", key)
 	}
 	r.miss(opGet)
 	raw, err := r.findOne(ctx, filter)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		if stale {
-			r.ids.del(ctx, rk)
-		}
-		return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
-	}
-	if err != nil {
-		return zero, r.opErr(ctx, opGet, vals, err)
-	}
-	if id, ok := raw.Lookup(FieldID).ObjectIDOK(); ok {
-		r.ids.set(ctx, rk, id)
-	}
-	return r.visible(opGet, vals, raw)
-}
-
-// getValue is Get through the value cache: a hit answers from Redis alone;
-// a lease reads MongoDB and fills; anything else reads MongoDB.
-func (r *Repo[K, P]) getValue(ctx context.Context, vals []any) (Record[K, P], error) {
-	var zero Record[K, P]
-	vk := r.valueKey(vals)
-	got := r.values.get(ctx, vk)
-	if got.hit { // the key names the database, collection and exact key: no check needed
-		r.hit(opGet)
-		if got.absent {
-			return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
-		}
-		if got.dec != nil && r.clone != nil {
-			return r.fromCopy(vals, got)
-		}
-		return r.visible(opGet, vals, got.raw)
-	}
-	r.miss(opGet)
-	raw, err := r.findOne(ctx, r.s.filter(vals))
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
-		r.values.put(ctx, vk, got, nil)
+		r.cache.Found(ctx, key, l, nil)
 		return zero, r.opErr(ctx, opGet, vals, ErrNotFound)
 	case err != nil:
-		r.values.giveBack(vk, got.token)
+		r.cache.Failed(key, l)
 		return zero, r.opErr(ctx, opGet, vals, err)
 	}
-	r.values.put(ctx, vk, got, raw)
+	r.cache.Found(ctx, key, l, raw)
 	return r.visible(opGet, vals, raw)
 }
 
 // fromCopy answers a local-mode hit: a copy of the record decoded by the
 // first hit on the same in-process copy, or decoded now and kept there.
-func (r *Repo[K, P]) fromCopy(vals []any, got readOutcome) (Record[K, P], error) {
+func (r *Repo[K, P]) fromCopy(vals []any, got cache.Lookup) (Record[K, P], error) {
 	var zero Record[K, P]
-	p := got.dec.Load()
+	p := got.Decoded.Load()
 	rec, ok := zero, false
 	if p != nil {
 		rec, ok = (*p).(Record[K, P]) // another Repo of the collection may have another P
 	}
 	if !ok {
 		var err error
-		if rec, err = r.decode(got.raw); err != nil {
+		if rec, err = r.decode(got.Raw); err != nil {
 			return zero, r.argErr(opGet, vals, err)
 		}
 		kept := any(rec)
-		got.dec.Store(&kept)
+		got.Decoded.Store(&kept)
 	}
 	if rec.Removed {
 		return zero, r.argErr(opGet, vals, ErrNotFound)
@@ -281,30 +254,13 @@ func (r *Repo[K, P]) fromCopy(vals []any, got readOutcome) (Record[K, P], error)
 	return r.clone(rec), nil
 }
 
-// beginWrite marks keys dirty in the value cache before a write (value
-// and local modes; nothing otherwise): readers go to MongoDB until the
-// write ends, or, when its outcome stays unknown, until the mark's
-// deadline, by which it has landed or never will (see
-// valueDomain.beginWrite).
-func (r *Repo[K, P]) beginWrite(ctx context.Context, keys ...[]any) cacheWrite {
-	if r.values == nil || len(keys) == 0 {
-		return cacheWrite{}
-	}
-	vks := make([]string, len(keys))
+// cacheKeys are the cache keys of the rows under keys.
+func (r *Repo[K, P]) cacheKeys(keys ...[]any) []string {
+	out := make([]string, len(keys))
 	for i, vals := range keys {
-		vks[i] = r.valueKey(vals)
+		out[i] = r.cache.Key(vals)
 	}
-	return r.values.beginWrite(ctx, vks)
-}
-
-// endWrite ends a write in the value cache (see valueDomain.endWrite); row
-// is the row a single-key write left, to keep in the cache, or nil. werr is
-// the write's own error, which wins.
-func (r *Repo[K, P]) endWrite(ctx context.Context, w cacheWrite, werr error, row bson.Raw) error {
-	if len(w.keys) == 0 {
-		return werr
-	}
-	return r.values.endWrite(ctx, w, werr, row)
+	return out
 }
 
 // CacheKey returns the Redis key that caches k in the domain's cache mode,
@@ -319,14 +275,11 @@ func (r *Repo[K, P]) CacheKey(k K) (string, error) {
 	switch r.s.Mode() {
 	case schema.CacheNone:
 		return "", nil
-	case schema.CacheValue, schema.CacheLocal:
-		return r.valueKey(vals), nil
+	case schema.CacheIdentity:
+		return r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), nil
 	}
-	return r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), nil
+	return r.cache.Key(vals), nil
 }
-
-// valueKey is the value-cache key of a row of this domain.
-func (r *Repo[K, P]) valueKey(vals []any) string { return valueKey(r.vkPre, vals) }
 
 // findOne is one FindOne, bounded by Config.OpTimeout.
 func (r *Repo[K, P]) findOne(ctx context.Context, filter bson.D, opts ...options.Lister[options.FindOneOptions]) (bson.Raw, error) {
@@ -393,17 +346,18 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 	// this process made them, whichever method made them.
 	update := upsertUpdate(set, r.conn.ids.next())
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
-	if r.values == nil {
+	if !r.cache.KeepsRows() {
 		opts = r.conn.returnIDOnly(opts)
 	}
-	cw := r.beginWrite(ctx, vals)
+	keys := r.cacheKeys(vals)
+	cw := r.cache.Begin(ctx, keys)
 	id, row, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
 	// The value cache keeps the row written (it comes back whole): the
 	// next read is a hit, when this write was the key's last.
-	if err := r.endWrite(ctx, cw, err, row); err != nil {
+	if err := r.cache.End(ctx, cw, err, row); err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}
-	r.ids.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
+	r.cache.Remember(ctx, []cache.Identity{{Key: keys[0], ID: id}}, nil)
 	return nil
 }
 
@@ -423,18 +377,19 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (ret 
 	newID := doc[0].Value.(bson.ObjectID)
 	update := bson.D{{Key: "$setOnInsert", Value: doc}}
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before))
-	cw := r.beginWrite(ctx, vals)
+	keys := r.cacheKeys(vals)
+	cw := r.cache.Begin(ctx, keys)
 	id, before, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
 	existed := before != nil
 	// Invalidated even when the row existed: Insert's answer is a read,
 	// and a later Get must agree with it.
-	if err := r.endWrite(ctx, cw, err, nil); err != nil {
+	if err := r.cache.End(ctx, cw, err, nil); err != nil {
 		return !existed && errors.Is(err, ErrNotInvalidated), r.opErr(ctx, opInsert, vals, err)
 	}
 	if !existed {
 		id = newID
 	}
-	r.ids.set(ctx, r.s.RedisKey(r.conn.cfg.KeyPrefix, vals), id)
+	r.cache.Remember(ctx, []cache.Identity{{Key: keys[0], ID: id}}, nil)
 	return !existed, nil
 }
 
@@ -544,7 +499,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 	filter := append(r.s.filter(vals), bson.E{Key: FieldRemoved, Value: bson.D{{Key: "$ne", Value: true}}})
 	set := bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: r.now()}}
 	withPayload := r.s.PayloadRemoved
-	cw := r.beginWrite(ctx, vals)
+	cw := r.cache.Begin(ctx, r.cacheKeys(vals))
 	for attempt := 0; ; attempt++ {
 		update := set
 		if withPayload {
@@ -555,7 +510,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 		cancel()
 		switch {
 		case err == nil:
-			if err := r.endWrite(ctx, cw, nil, nil); err != nil {
+			if err := r.cache.End(ctx, cw, nil, nil); err != nil {
 				return false, r.opErr(ctx, opRemove, vals, err)
 			}
 			return res.MatchedCount > 0, nil
@@ -565,10 +520,10 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 			if berr := backoff(ctx, attempt); berr != nil {
 				// The lost race wrote nothing, but an earlier attempt's
 				// outcome is as unknown as any failed write's.
-				return false, r.opErr(ctx, opRemove, vals, r.endWrite(ctx, cw, berr, nil))
+				return false, r.opErr(ctx, opRemove, vals, r.cache.End(ctx, cw, berr, nil))
 			}
 		default:
-			return false, r.opErr(ctx, opRemove, vals, r.endWrite(ctx, cw, err, nil))
+			return false, r.opErr(ctx, opRemove, vals, r.cache.End(ctx, cw, err, nil))
 		}
 	}
 }

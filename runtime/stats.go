@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/event"
 
+	"github.com/persistgen/persistgen/internal/cache"
 	"github.com/persistgen/persistgen/schema"
 )
 
@@ -86,14 +87,11 @@ type CacheStats struct {
 	WriterWaits int64
 }
 
-type cacheCounters struct {
-	hits, misses, leaseWaits, invalidations, fillsRejected, waitOuts atomic.Int64
-	localHits, installs, writerWaits                                 atomic.Int64
-}
-
-func (c *cacheCounters) snapshot() CacheStats {
-	return CacheStats{c.hits.Load(), c.misses.Load(), c.leaseWaits.Load(), c.invalidations.Load(), c.fillsRejected.Load(), c.waitOuts.Load(),
-		c.localHits.Load(), c.installs.Load(), c.writerWaits.Load()}
+// cacheStats reads a mode's counters.
+func cacheStats(c *cache.Counters) CacheStats {
+	return CacheStats{Hits: c.Hits.Load(), Misses: c.Misses.Load(), LeaseWaits: c.LeaseWaits.Load(), Invalidations: c.Invalidations.Load(),
+		FillsRejected: c.FillsRejected.Load(), WaitOuts: c.WaitOuts.Load(), LocalHits: c.LocalHits.Load(), Installs: c.Installs.Load(),
+		WriterWaits: c.WriterWaits.Load()}
 }
 
 // Names returns the keys of Ops in sorted order.
@@ -118,7 +116,7 @@ func (c *opCounters) snapshot() OpStats {
 type counters struct {
 	mu            sync.Mutex
 	ops           map[string]*opCounters
-	caches        map[schema.CacheMode]*cacheCounters
+	caches        map[schema.CacheMode]*cache.Counters
 	mongo, redis  atomic.Int64
 	redisFailures atomic.Int64
 }
@@ -137,15 +135,15 @@ func (c *counters) op(name string) *opCounters {
 	return oc
 }
 
-func (c *counters) cache(mode schema.CacheMode) *cacheCounters {
+func (c *counters) cache(mode schema.CacheMode) *cache.Counters {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.caches == nil {
-		c.caches = make(map[schema.CacheMode]*cacheCounters)
+		c.caches = make(map[schema.CacheMode]*cache.Counters)
 	}
 	cc := c.caches[mode]
 	if cc == nil {
-		cc = new(cacheCounters)
+		cc = new(cache.Counters)
 		c.caches[mode] = cc
 	}
 	return cc
@@ -161,7 +159,7 @@ func (c *counters) snapshot() Stats {
 	if len(c.caches) > 0 {
 		s.Cache = make(map[string]CacheStats, len(c.caches))
 		for m, cc := range c.caches {
-			s.Cache[string(m)] = cc.snapshot()
+			s.Cache[string(m)] = cacheStats(cc)
 		}
 	}
 	return s
@@ -245,6 +243,15 @@ func withOp(ctx context.Context, op *opCounters) context.Context {
 // round trips belong to the Conn and not to the operation that triggered it).
 func untracked(ctx context.Context) context.Context {
 	return context.WithValue(ctx, trackKey{}, (*tracking)(nil))
+}
+
+// redisFailure counts an absorbed Redis failure, on the Conn and on the
+// operation under ctx (the caches' breaker calls it).
+func (c *counters) redisFailure(ctx context.Context) {
+	c.redisFailures.Add(1)
+	if tr, _ := ctx.Value(trackKey{}).(*tracking); tr != nil && tr.op != nil {
+		tr.op.redisFailures.Add(1)
+	}
 }
 
 // count counts one round trip and returns the caller's Trace, if any, so that

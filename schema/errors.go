@@ -13,6 +13,16 @@ var (
 	ErrInvalidKey = errors.New("invalid key")
 	// ErrSchema: a domain description is inconsistent.
 	ErrSchema = errors.New("invalid schema")
+	// ErrUnauthorized: a server answered and refused: wrong credentials, or
+	// a user without a privilege the runtime needs (docs/security.md,
+	// "Least privilege"). Never retried: waiting does not fix credentials.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrNotInvalidated: a write to a value- or local-mode domain is
+	// stored, but the caller's context ended before the cache could be
+	// brought up to date; other processes may read the previous row for a
+	// bounded time, which the error's text gives. The write itself
+	// succeeded.
+	ErrNotInvalidated = errors.New("stored, cache not invalidated")
 )
 
 // DetailError attaches a sentinel to a specific message: errors.Is sees the

@@ -1,4 +1,4 @@
-package runtime
+package cache
 
 import (
 	"hash/maphash"
@@ -11,15 +11,15 @@ import (
 )
 
 // localTier is a Conn's in-process copies of rows of the local cache mode
-// (schema.CacheLocal), keyed by value key: at most Config.LocalCacheEntries
-// of them, the least recently used evicted first.
+// (schema.CacheLocal), keyed by value key: at most a configured number of
+// them (Config.LocalEntries), the least recently used evicted first.
 //
 // A copy is only ever made from a Redis reply that granted one (READ's hit,
 // FILL, a write's END), and lives until the request's send time plus the
 // granted time less 1% (the clock-rate allowance): Redis recorded the grant
 // at or after the send, so the copy dies before Redis's record of it does,
 // and a writer in another process waits for that record to pass before it
-// commits (design/value-cache.md §7.4, §7.5).
+// commits.
 //
 // A write in this process does not wait for this process's copies: it
 // evicts them instead, and fences its keys, so that no reply to a request
@@ -52,7 +52,7 @@ type localStripe struct {
 }
 
 // localEntry is a copy: the document (raw), or a row known to be absent,
-// and the record decoded from raw by the first hit (see clone.go).
+// and the record decoded from raw by the first hit (see Lookup.Decoded).
 type localEntry struct {
 	raw    bson.Raw
 	absent bool
@@ -65,16 +65,16 @@ func newLocalEntry(raw bson.Raw, until time.Time) localEntry {
 	return localEntry{raw: raw, absent: raw == nil, until: until, dec: new(atomic.Pointer[any])}
 }
 
-// DefaultLocalCacheEntries is the in-process tier's size when
-// Config.LocalCacheEntries is zero.
-const DefaultLocalCacheEntries = 10_000
+// DefaultLocalEntries is the in-process tier's size when
+// Config.LocalEntries is zero.
+const DefaultLocalEntries = 10_000
 
 func newLocalTier(entries int) *localTier {
 	if entries < 0 {
 		return nil
 	}
 	if entries == 0 {
-		entries = DefaultLocalCacheEntries
+		entries = DefaultLocalEntries
 	}
 	l := &localTier{seed: maphash.MakeSeed()}
 	l.lru, _ = lru.New[string, localEntry](entries) // only a size <= 0 is refused

@@ -1,4 +1,4 @@
-package runtime
+package cache
 
 import (
 	"reflect"
@@ -25,23 +25,39 @@ type clonePayload struct {
 	Raw   bson.Raw
 	ID    bson.ObjectID
 	Extra bson.D
-	Shape Shape
+	Shape shape
+}
+
+// record stands for a repository's record type (runtime.Record), which
+// this package cannot import.
+type record[K, P any] struct {
+	ID      bson.ObjectID
+	Key     K
+	Payload P
+	When    time.Time
+	Removed bool
+}
+
+// shape stands for runtime.Shape, which generated payloads carry.
+type shape struct {
+	Absent []string
+	Null   []string
 }
 
 // A clone equals its original and shares nothing mutable with it: every
 // change to the clone, at any depth, leaves the original as it was.
 func TestCloneIsDeep(t *testing.T) {
-	build := func() Record[plainKey, *clonePayload] {
+	build := func() record[plainKey, *clonePayload] {
 		n := 7
-		return Record[plainKey, *clonePayload]{Payload: &clonePayload{
+		return record[plainKey, *clonePayload]{Payload: &clonePayload{
 			Name: "x", P: &cloneInner{N: 1, S: []string{"a"}, At: time.Unix(5, 0)}, L: []cloneInner{{N: 2, S: []string{"b"}}},
 			M: map[string][]int{"k": {1, 2}}, Any: bson.D{{Key: "d", Value: bson.A{int32(1), bson.D{{Key: "e", Value: "f"}}}}},
 			Arr: [2]*int{&n, nil}, Raw: bson.Raw{5, 0, 0, 0, 0}, ID: bson.ObjectID{1, 2, 3},
-			Extra: bson.D{{Key: "u", Value: []any{"v"}}}, Shape: Shape{Absent: []string{"z"}},
+			Extra: bson.D{{Key: "u", Value: []any{"v"}}}, Shape: shape{Absent: []string{"z"}},
 		}, When: time.Unix(9, 0)}
 	}
 	orig, keep := build(), build() // keep shares nothing with orig
-	if !clonable(reflect.TypeOf(orig)) {
+	if !Clonable(reflect.TypeOf(orig)) {
 		t.Fatal("a record of exported fields, slices, maps, pointers and bson values should be clonable")
 	}
 	c := cloneOf(orig)
@@ -72,19 +88,17 @@ var _ = withHidden{hidden: nil} // the field exists to be unexported
 
 func TestClonableRefusesWhatItCannotCopy(t *testing.T) {
 	for _, v := range []any{withHidden{}, struct{ C chan int }{}, struct{ F func() }{}, map[string]withHidden{}} {
-		if clonable(reflect.TypeOf(v)) {
+		if Clonable(reflect.TypeOf(v)) {
 			t.Errorf("%T reported clonable", v)
 		}
 	}
 	type self struct{ Next *self }
-	if !clonable(reflect.TypeFor[self]()) {
+	if !Clonable(reflect.TypeFor[self]()) {
 		t.Error("a recursive type of exported fields should be clonable")
 	}
 }
 
 type plainKey struct{ A string }
-
-func (k plainKey) KeyValues() []any { return []any{k.A} }
 
 type node struct {
 	V    int

@@ -1,4 +1,4 @@
-package runtime
+package cache
 
 import (
 	"reflect"
@@ -8,14 +8,14 @@ import (
 // A local-mode hit hands out a deep copy of the record decoded once per
 // copy, instead of decoding the document again: decoding is most of a hit's
 // cost, and a caller that changes what it got must not change what the
-// next caller gets. clonable reports the types this copy handles; for the
+// next caller gets. Clonable reports the types this copy handles; for the
 // others every hit decodes.
 
-// clonable reports whether cloneValue copies values of t completely: no
+// Clonable reports whether a cloner copies values of t completely: no
 // channels, functions or unsafe pointers, and no unexported fields except
 // in time.Time (immutable) and the bson package's value types (no
 // pointers).
-func clonable(t reflect.Type) bool { return clonableSeen(t, map[reflect.Type]bool{}) }
+func Clonable(t reflect.Type) bool { return clonableSeen(t, map[reflect.Type]bool{}) }
 
 func clonableSeen(t reflect.Type, seen map[reflect.Type]bool) bool {
 	if seen[t] {
@@ -60,16 +60,16 @@ func opaque(t reflect.Type) bool {
 	return false
 }
 
-// cloneOf returns a deep copy of v (see clonable), compiling its type's
+// cloneOf returns a deep copy of v (see Clonable), compiling its type's
 // plan first: tests and one-off copies; a Repo compiles its record's plan
-// once (newCloner).
-func cloneOf[T any](v T) T { return newCloner[T]()(v) }
+// once (NewCloner).
+func cloneOf[T any](v T) T { return NewCloner[T]()(v) }
 
-// newCloner compiles, once, how to deep-copy values of T (see clonable):
+// NewCloner compiles, once, how to deep-copy values of T (see Clonable):
 // a struct is copied by one assignment, then only its fields that hold
 // pointers, slices, maps or interfaces are copied deeply (their plans
 // compiled too), so that a hit does no reflection over field names.
-func newCloner[T any]() func(T) T {
+func NewCloner[T any]() func(T) T {
 	c := compileClone(reflect.TypeFor[T](), map[reflect.Type]*cloner{})
 	if c.shallow {
 		return func(v T) T { return v }

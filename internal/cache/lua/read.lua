@@ -1,0 +1,34 @@
+local proc = ARGV[1]                 -- the reading process (its copies' name)
+local mark_ms = tonumber(ARGV[2])    -- a write mark's life
+local copy_ms = tonumber(ARGV[3])    -- the longest copy life any process may hold
+local token = ARGV[4]                -- the lease this reader would hold
+local lease_ms = tonumber(ARGV[5])   -- the lease's life
+local grant_ms = tonumber(ARGV[6])   -- a local copy's life asked for (0: value mode)
+
+-- READ: a live value is a hit {1, value[, granted ms]}; a key marked by a
+-- writer is {4} (read MongoDB, fill nothing); another reader's live lease
+-- is {2} (wait for its fill); otherwise this reader gets the lease {3}.
+distrust(mark_ms, copy_ms)
+local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
+if w[1] and tonumber(w[1]) > 0 then
+  if w[2] and now < tonumber(w[2]) then
+    return {4}
+  end
+  resetMark()
+end
+local h = redis.call('HMGET', KEYS[1], 'v', 'vx', 'lt', 'lx')
+if h[1] and h[2] and now < tonumber(h[2]) then
+  if grant_ms > 0 then
+    return {1, h[1], grant(tonumber(h[2]), grant_ms, proc)}
+  end
+  return {1, h[1]}
+end
+if h[3] and h[4] and now < tonumber(h[4]) then
+  return {2}
+end
+local lx = now + lease_ms
+redis.call('HDEL', KEYS[1], 'v', 'vx')
+redis.call('HSET', KEYS[1], 'lt', token, 'la', now, 'lx', lx)
+mine()
+keepUntil(lx)
+return {3}
