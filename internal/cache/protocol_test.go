@@ -1,0 +1,316 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/persistgen/persistgen/schema"
+)
+
+// The protocol's tests run the scripts on a real Redis (the one `make
+// test` starts, PERSIST_TEST_REDIS_URL), each under a key prefix of its
+// own, deleted at its end. They drive the modes as a repository does,
+// with MongoDB's answers played by the test.
+
+// testRedis returns a client of the test Redis and a fresh key prefix.
+func testRedis(t *testing.T) (*redis.Client, string) {
+	t.Helper()
+	url := os.Getenv("PERSIST_TEST_REDIS_URL")
+	if url == "" {
+		if os.Getenv("PERSIST_TEST_REQUIRE") == "1" {
+			t.Fatal("PERSIST_TEST_REDIS_URL is not set (make test sets it)")
+		}
+		t.Skip("no Redis: set PERSIST_TEST_REDIS_URL (make test does)")
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("PERSIST_TEST_REDIS_URL: %v", err)
+	}
+	rdb := redis.NewClient(opt)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	prefix := "cachetest_" + hex.EncodeToString(b[:]) + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		_ = rdb.Close()
+	})
+	return rdb, prefix
+}
+
+// process is one Conn's Shared on the test Redis: a process of its own.
+func process(t *testing.T, rdb Client) *Shared {
+	t.Helper()
+	return NewShared(rdb, NewBreaker(rdb, BreakerConfig{RetryAfter: time.Second}), SharedConfig{OpTimeout: time.Second})
+}
+
+func domain(s *Shared, mode schema.CacheMode, prefix string, c *Counters) Mode {
+	return s.Value(ValueDomain{Mode: mode, KeyPrefix: prefix, RedisPrefix: "t", Database: "db", Collection: "c",
+		TTL: time.Minute, LocalTTL: 2 * time.Second, Counters: c})
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// row is a document as MongoDB would return it.
+func row(v string) bson.Raw {
+	b, _ := bson.Marshal(bson.D{{Key: "v", Value: v}})
+	return b
+}
+
+func rowValue(t *testing.T, l Lookup) string {
+	t.Helper()
+	if !l.Hit || l.Absent {
+		t.Fatalf("want a hit with a row, got %+v", l)
+	}
+	return l.Raw.Lookup("v").StringValue()
+}
+
+// A cold read takes the lease, fills, and the next read is a hit; a
+// reader that finds another's lease waits for its fill instead of reading
+// MongoDB; absence is cached too.
+func TestLeaseFillThenHit(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	ctx := ctxT(t)
+	var c Counters
+	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
+	k := m.Key([]any{"a"})
+	first := m.Read(ctx, k)
+	if first.Hit || first.token == "" {
+		t.Fatalf("a cold read = %+v, want a lease", first)
+	}
+	waited := make(chan Lookup)
+	go func() { waited <- m.Read(ctx, k) }()
+	for c.LeaseWaits.Load() == 0 { // the second reader found the lease
+		time.Sleep(time.Millisecond)
+	}
+	m.Found(ctx, k, first, row("one"))
+	if got := rowValue(t, <-waited); got != "one" {
+		t.Fatalf("the waiting reader got %q, want the fill", got)
+	}
+	if got := rowValue(t, m.Read(ctx, k)); got != "one" || c.Hits.Load() != 2 || c.Misses.Load() != 1 {
+		t.Fatalf("warm read %q, hits %d, misses %d; want one, 2, 1", got, c.Hits.Load(), c.Misses.Load())
+	}
+	absent := m.Key([]any{"none"})
+	l := m.Read(ctx, absent)
+	m.Found(ctx, absent, l, nil)
+	if l := m.Read(ctx, absent); !l.Hit || !l.Absent {
+		t.Fatalf("a row known absent = %+v, want an absent hit", l)
+	}
+}
+
+// A holder whose MongoDB read failed gives its lease back: the next reader
+// gets a lease at once instead of waiting for a fill that never comes.
+func TestReleasedLeaseIsTakenAtOnce(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	ctx := ctxT(t)
+	var c Counters
+	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
+	k := m.Key([]any{"a"})
+	l := m.Read(ctx, k)
+	m.Failed(k, l)
+	if l2 := m.Read(ctx, k); l2.token == "" || c.LeaseWaits.Load() != 0 {
+		t.Fatalf("after a release: %+v with %d lease waits; want a lease and no wait", l2, c.LeaseWaits.Load())
+	}
+}
+
+// A write that begins between a reader's lease and its fill voids the
+// lease: the fill is refused, so what the reader read before the write is
+// never stored; while the mark is up no read hits or takes a lease.
+func TestFillAfterAWriteBeganIsRefused(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	ctx := ctxT(t)
+	var c Counters
+	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
+	k := m.Key([]any{"a"})
+	l := m.Read(ctx, k)
+	w := m.Begin(ctx, []string{k})
+	if !w.began {
+		t.Fatal("BEGIN did not run")
+	}
+	m.Found(ctx, k, l, row("old"))
+	if c.FillsRejected.Load() != 1 {
+		t.Fatalf("fills rejected = %d, want 1", c.FillsRejected.Load())
+	}
+	if during := m.Read(ctx, k); during.Hit || during.token != "" {
+		t.Fatalf("a read under the mark = %+v, want MongoDB with no lease", during)
+	}
+	if err := m.End(ctx, w, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if after := m.Read(ctx, k); after.Hit || after.token == "" {
+		t.Fatalf("a read after END = %+v, want a lease (nothing stored)", after)
+	}
+}
+
+// END keeps the row a single-key write returned when that write was the
+// key's only writer; two writers in flight together keep nothing, and the
+// key reads MongoDB next.
+func TestEndKeepsTheRowOfALoneWriterOnly(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	ctx := ctxT(t)
+	var c Counters
+	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
+	k := m.Key([]any{"a"})
+	w := m.Begin(ctx, []string{k})
+	if err := m.End(ctx, w, nil, row("mine")); err != nil {
+		t.Fatal(err)
+	}
+	if got := rowValue(t, m.Read(ctx, k)); got != "mine" || c.Installs.Load() != 1 {
+		t.Fatalf("after a lone write: %q, %d installs; want mine, 1", got, c.Installs.Load())
+	}
+	w1 := m.Begin(ctx, []string{k})
+	w2 := m.Begin(ctx, []string{k})
+	if err := m.End(ctx, w2, nil, row("second")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.End(ctx, w1, nil, row("first")); err != nil {
+		t.Fatal(err)
+	}
+	if l := m.Read(ctx, k); l.Hit || c.Installs.Load() != 1 {
+		t.Fatalf("after two overlapping writers: %+v, %d installs; want a miss, still 1", l, c.Installs.Load())
+	}
+}
+
+// A write whose outcome is unknown (its MongoDB call failed) leaves its
+// mark: readers keep going to MongoDB until the mark's deadline.
+func TestAnUnknownOutcomeLeavesTheMark(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	ctx := ctxT(t)
+	m := domain(process(t, rdb), schema.CacheValue, prefix, nil)
+	k := m.Key([]any{"a"})
+	w := m.Begin(ctx, []string{k})
+	if err := m.End(ctx, w, context.DeadlineExceeded, nil); err != context.DeadlineExceeded {
+		t.Fatalf("End = %v, want the write's own error", err)
+	}
+	if l := m.Read(ctx, k); l.Hit || l.token != "" {
+		t.Fatalf("a read after an unknown outcome = %+v, want MongoDB with no lease", l)
+	}
+	if wd, _ := rdb.HGet(ctx, k, "wd").Int64(); wd == 0 {
+		t.Fatal("the mark's deadline is gone")
+	}
+}
+
+// State another Redis process stored (a failover's promoted replica, a
+// restart, a migrated slot) is not trusted: its value is not served, and
+// a write on it is not alone, so it leaves no row.
+func TestStateAnotherServerStoredIsDistrusted(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	ctx := ctxT(t)
+	var c Counters
+	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
+	k := m.Key([]any{"a"})
+	w := m.Begin(ctx, []string{k})
+	must(t, m.End(ctx, w, nil, row("kept")))
+	if got := rowValue(t, m.Read(ctx, k)); got != "kept" {
+		t.Fatalf("own row = %q", got)
+	}
+	rdb.HSet(ctx, k, "n", strings.Repeat("0", 24)) // as if another server stored it
+	if l := m.Read(ctx, k); l.Hit {
+		t.Fatalf("a value another server stored was served: %+v", l)
+	}
+	if dm, _ := rdb.HGet(ctx, k, "dm").Int64(); dm == 0 {
+		t.Fatal("no distrust window opened")
+	}
+	w = m.Begin(ctx, []string{k})
+	if w.alone {
+		t.Fatal("a write inside the distrust window counts as alone")
+	}
+	must(t, m.End(ctx, w, nil, row("new")))
+	if l := m.Read(ctx, k); l.Hit {
+		t.Fatalf("a write inside the window left its row: %+v", l)
+	}
+}
+
+// Local mode: a hit grants the reading process a copy, recorded in the
+// key (g:<process>); the next read is answered in process; a writer in
+// another process waits for that copy to expire before it commits, and the
+// reader's own write evicts its copy instead of waiting.
+func TestGrantsAreRecordedAndWaitedOut(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	ctx := ctxT(t)
+	var rc, wc Counters
+	reader := process(t, rdb)
+	writer := process(t, rdb)
+	rm := reader.Value(ValueDomain{Mode: schema.CacheLocal, KeyPrefix: prefix, RedisPrefix: "t", Database: "db", Collection: "c",
+		TTL: time.Minute, LocalTTL: 50 * time.Millisecond, Counters: &rc})
+	wm := domain(writer, schema.CacheLocal, prefix, &wc)
+	k := rm.Key([]any{"a"})
+	l := rm.Read(ctx, k)
+	rm.Found(ctx, k, l, row("one"))
+	if g, _ := rdb.HGet(ctx, k, "g:"+reader.proc).Int64(); g == 0 {
+		t.Fatal("the fill granted no copy")
+	}
+	if got := rowValue(t, rm.Read(ctx, k)); got != "one" || rc.LocalHits.Load() != 1 {
+		t.Fatalf("second read %q with %d local hits; want one from the process", got, rc.LocalHits.Load())
+	}
+	w := wm.Begin(ctx, []string{k})
+	if wc.WriterWaits.Load() != 1 {
+		t.Fatalf("the writer of another process waited %d times for live copies, want 1", wc.WriterWaits.Load())
+	}
+	must(t, wm.End(ctx, w, nil, nil))
+	// The reader's own write: its copy is evicted, nothing waited for.
+	l = rm.Read(ctx, k)
+	rm.Found(ctx, k, l, row("two"))
+	if got := rowValue(t, rm.Read(ctx, k)); got != "two" {
+		t.Fatalf("after refill: %q", got)
+	}
+	w = rm.Begin(ctx, []string{k})
+	if rc.WriterWaits.Load() != 0 {
+		t.Fatal("a process waited for its own copy")
+	}
+	if _, ok := reader.local.get(k); ok {
+		t.Fatal("the writing process kept its copy")
+	}
+	must(t, rm.End(ctx, w, nil, nil))
+}
+
+// Identity mode remembers a found row's _id and forgets one that led to
+// no row; another type under the key reads as a miss, not a failure.
+func TestIdentityRemembersAndForgets(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	ctx := ctxT(t)
+	keys, err := schema.Compile(&schema.Schema{Domain: "d", Collection: "c", RedisPrefix: "t", Key: []schema.KeyField{{Name: "a", Type: schema.TypeString}}})
+	must(t, err)
+	b := NewBreaker(rdb, BreakerConfig{RetryAfter: time.Second})
+	m := NewIdentity(rdb, b, prefix, keys)
+	k := m.Key([]any{"x"})
+	if !strings.HasPrefix(k, prefix) {
+		t.Fatalf("identity key %q lacks the Conn's prefix", k)
+	}
+	id := bson.NewObjectID()
+	doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: id}})
+	m.Found(ctx, k, m.Read(ctx, k), doc)
+	if l := m.Read(ctx, k); !l.HasID || l.ID != id {
+		t.Fatalf("after a find: %+v, want the _id %s", l, id.Hex())
+	}
+	m.Found(ctx, k, m.Read(ctx, k), nil)
+	if l := m.Read(ctx, k); l.HasID {
+		t.Fatalf("a stale identity was kept: %+v", l)
+	}
+	rdb.HSet(ctx, k, "f", "v")
+	if l := m.Read(ctx, k); l.HasID || !b.Usable() {
+		t.Fatalf("a hash under the key: %+v, breaker usable %v; want a miss, Redis still in use", l, b.Usable())
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
