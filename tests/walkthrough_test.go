@@ -9,7 +9,7 @@ import (
 	"github.com/persistgen/persistgen/tests/testenv"
 )
 
-// The README's walkthrough for adding a domain, done by a test: a copy of
+// docs/generator.md's walkthrough for adding a domain, done by a test: a copy of
 // domains.yaml gains a seventeenth domain, `persistgen generate` writes the
 // package, and a program that uses the new repository runs against the
 // servers.

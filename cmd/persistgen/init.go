@@ -75,7 +75,7 @@ domains:
     redis: {prefix: position_cache}
     when: true
     payload: {type: Position, nullable: true}
-    # cache: {mode: value, writers: persistgen-only, ttl: 1m}  # 1 Redis round trip a warm read; see the README's "Cache modes"
+    # cache: {mode: value, writers: persistgen-only, ttl: 1m}  # 1 Redis round trip a warm read; see persistgen's docs/cache-modes.md
 
   # family series: an immutable time series, written once per element (first
   # writer wins) and read in windows by one range query.
