@@ -13,8 +13,8 @@
 #        PERSIST_TEST_BACKEND forces one of the others;
 #     2. documentdb: FerretDB v2 + DocumentDB, the faithful server, built and
 #        started by the kit's start.sh when the kit is present (development
-#        and CI machines): $PERSIST_TEST_DOCUMENTDB_KIT, ../shared/documentdb
-#        beside the checkout, or /work/shared/documentdb
+#        and CI machines): $PERSIST_TEST_DOCUMENTDB_KIT, else
+#        ../shared/documentdb beside the checkout
 #        (PERSIST_TEST_DOCUMENTDB_KIT=none acts as a machine without it);
 #     3. ferretdb-pg: the embedded FerretDB v1 (embedded/cmd/ferretdb-test)
 #        on a temporary PostgreSQL database, when 127.0.0.1:5432 answers;
@@ -127,9 +127,10 @@ start_redis_node() {
 
 # documentdb_kit prints the faithful server's start.sh, if the kit is here.
 # A kit given by PERSIST_TEST_DOCUMENTDB_KIT is the only one looked at (none:
-# as on a machine without it). Otherwise: beside the checkout, then where the
-# development machines of this project keep it (/work/shared), for clones
-# made elsewhere on them, such as CI's.
+# as on a machine without it). Otherwise the shared/ folder beside the
+# checkout (where the development machines and CI have it; a clone made
+# elsewhere names its kit with PERSIST_TEST_DOCUMENTDB_KIT). No path of one
+# particular machine is looked at.
 documentdb_kit() {
 	local d
 	case "${PERSIST_TEST_DOCUMENTDB_KIT:-}" in
@@ -141,10 +142,9 @@ documentdb_kit() {
 		return 0
 		;;
 	esac
-	for d in "$ROOT/../shared/documentdb" /work/shared/documentdb; do
-		[ -x "$d/start.sh" ] && { echo "$(cd "$d" && pwd)/start.sh"; return 0; }
-	done
-	return 1
+	d="$ROOT/../shared/documentdb"
+	[ -x "$d/start.sh" ] || return 1
+	echo "$(cd "$d" && pwd)/start.sh"
 }
 
 # start_redis: the Redis of the run in PERSIST_TEST_REDIS_URL: the one
@@ -224,12 +224,19 @@ start_documentdb() {
 	SERVER_NOTE="FerretDB v2 + DocumentDB ($(basename "${tarball:-documentdb}" .tar.gz)), the faithful server"
 	echo "== the faithful server is a machine-wide service and stays running ($(dirname "$kit")/stop.sh stops it)"
 	export PERSIST_TEST_EXPECT_CAPABILITIES="bulk_results,findandmodify_projection,infinity,nan,nested_arrays,nul_in_strings,rare_types"
-	# The kit's FerretDB binary and PostgreSQL, for the test that starts a
-	# TLS listener of its own on them (TestMongoOverTLS).
-	local bin="${DOCUMENTDB_DIR:-/tmp/documentdb}/bin/ferretdb"
-	if [ -x "$bin" ]; then
-		export PERSIST_TEST_FERRETDB2_BIN="$bin"
-		export PERSIST_TEST_FERRETDB2_PG="postgres://postgres@127.0.0.1:${PGPORT:-5499}/postgres"
+	# The kit's FerretDB binary and PostgreSQL, for the tests that start a
+	# FerretDB of their own on them (a TLS listener, logins required), where
+	# the kit built them: its ready line names its PostgreSQL and its log
+	# under its work directory ("(postgres HOST:PORT, log DIR/run/postgres.log)"),
+	# wherever DOCUMENTDB_DIR and PGPORT put them.
+	local pg dir
+	pg=$(echo "$out" | sed -n 's/^.*ready: mongodb:[^ ]* *(postgres \([^,]*\), log \(.*\)\/run\/postgres\.log).*$/\1/p' | tail -n 1)
+	dir=$(echo "$out" | sed -n 's/^.*ready: mongodb:[^ ]* *(postgres \([^,]*\), log \(.*\)\/run\/postgres\.log).*$/\2/p' | tail -n 1)
+	if [ -n "$pg" ] && [ -x "$dir/bin/ferretdb" ]; then
+		export PERSIST_TEST_FERRETDB2_BIN="$dir/bin/ferretdb"
+		export PERSIST_TEST_FERRETDB2_PG="postgres://postgres@$pg/postgres"
+	else
+		echo "== the kit's ready line names no PostgreSQL and work directory with a bin/ferretdb: the tests that start a FerretDB v2 of their own (TLS, logins) will be skipped" >&2
 	fi
 }
 
