@@ -97,16 +97,17 @@ loopback_port() {
 # answer (say, its port was taken first) is retried on another port, five
 # times, each failure's log shown, and then it returns 1.
 start_redis_node() {
+	# (${a[@]+"${a[@]}"}: an empty array under set -u, in any bash)
 	local name=$1 bus=$2 used=() args=() p dir pid try
 	shift 2
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do used+=("$1"); shift; done
 	[ $# -gt 0 ] && shift
 	args=("$@")
 	for try in 1 2 3 4 5; do
-		p=$(loopback_port "$bus" "${used[@]}") || return 1
+		p=$(loopback_port "$bus" ${used[@]+"${used[@]}"}) || return 1
 		dir="$WORK/$name-$p"
 		mkdir -p "$dir"
-		redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" "${args[@]}" >"$dir/redis.log" 2>&1 &
+		redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" ${args[@]+"${args[@]}"} >"$dir/redis.log" 2>&1 &
 		pid=$!
 		PIDS+=("$pid")
 		for _ in $(seq 1 100); do
@@ -157,7 +158,8 @@ start_redis() {
 	fi
 	if ! command -v redis-server >/dev/null; then
 		cat >&2 <<-'MSG'
-		make test starts a Redis of its own and needs redis-server for it, which is not installed:
+		make test and make bench start a Redis of their own and need redis-server for it,
+		which is not installed here. Install it:
 		  apt-get install redis-server    (Debian, Ubuntu; brew install redis on macOS)
 		or set PERSIST_TEST_REDIS_URL to a Redis the tests may write to,
 		  e.g. PERSIST_TEST_REDIS_URL=redis://127.0.0.1:6379/0 make test
@@ -181,7 +183,7 @@ start_redis_cluster() {
 	command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { echo "== no redis-server or redis-cli: no Redis Cluster" >&2; return 1; }
 	local ports=() addrs=() p
 	for _ in 1 2 3 4 5 6; do
-		start_redis_node cluster bus "${ports[@]}" -- --cluster-enabled yes --cluster-config-file nodes.conf \
+		start_redis_node cluster bus ${ports[@]+"${ports[@]}"} -- --cluster-enabled yes --cluster-config-file nodes.conf \
 			--cluster-node-timeout 2000 --repl-diskless-sync-delay 0 || return 1
 		p=$NODE_PORT
 		ports+=("$p")
