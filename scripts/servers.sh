@@ -3,15 +3,18 @@
 # PERSIST_TEST_MONGO_URI, starting them when needed, and stops what it
 # started on exit (except the faithful server, a machine-wide service).
 #
-#   Redis:   $PERSIST_TEST_REDIS_URL; else the Redis on 127.0.0.1:6379 if it
-#            answers; else a redis-server started on a free port.
+#   Redis:   $PERSIST_TEST_REDIS_URL; else a redis-server of the run's own,
+#            started on a free loopback port with nothing saved or loaded
+#            (so no keys and no scripts from earlier runs), stopped on exit.
+#            Never whatever answers on 127.0.0.1:6379: a run must not depend
+#            on what earlier runs left there.
 #   MongoDB, the first that applies:
 #     1. $PERSIST_TEST_MONGO_URI (a real MongoDB, say), unless
 #        PERSIST_TEST_BACKEND forces one of the others;
 #     2. documentdb: FerretDB v2 + DocumentDB, the faithful server, built and
 #        started by the kit's start.sh when the kit is present (development
-#        and CI machines): $PERSIST_TEST_DOCUMENTDB_KIT, ../shared/documentdb
-#        beside the checkout, or /work/shared/documentdb
+#        and CI machines): $PERSIST_TEST_DOCUMENTDB_KIT, else
+#        ../shared/documentdb beside the checkout
 #        (PERSIST_TEST_DOCUMENTDB_KIT=none acts as a machine without it);
 #     3. ferretdb-pg: the embedded FerretDB v1 (embedded/cmd/ferretdb-test)
 #        on a temporary PostgreSQL database, when 127.0.0.1:5432 answers;
@@ -45,30 +48,90 @@ trap 'exit 130' INT TERM
 # answers HOST PORT: true when something accepts TCP connections there.
 answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-redis_pong() {
+# redis_process_id PORT: prints the process id of the Redis answering on
+# 127.0.0.1:PORT (INFO server; nothing when it is not a Redis, or one that
+# wants a password), so that a server found there is known to be ours.
+redis_process_id() (
 	local line
-	exec 3<>"/dev/tcp/$1/$2" || return 1
-	printf 'PING\r\n' >&3
-	IFS= read -r -t 2 line <&3 || true
-	exec 3>&- 3<&-
-	[[ "$line" == +PONG* ]]
+	exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+	printf 'INFO server\r\n' >&3
+	while IFS= read -r -t 2 line <&3; do
+		line=${line%$'\r'}
+		case "$line" in
+		process_id:*) echo "${line#process_id:}"; break ;;
+		-*) break ;;
+		esac
+	done
+)
+
+# loopback_port BUS USED...: prints a port of 127.0.0.1 that nothing
+# listens on, drawn from 12000-21999: below the kernel's ephemeral range
+# (32768 up), so that no outgoing connection of the suite can take it
+# between now and the server's bind, and apart from USED (servers started
+# that may not listen yet). BUS=bus wants the cluster bus port (port +
+# 10000, so 22000-31999: still below that range) free too; BUS=- does not.
+loopback_port() {
+	local bus=$1 p u clash
+	shift
+	for _ in $(seq 1 200); do
+		p=$((12000 + RANDOM % 10000))
+		clash=0
+		for u in "$@"; do [ "$u" = "$p" ] && clash=1; done
+		[ "$clash" = 0 ] || continue
+		answers 127.0.0.1 "$p" && continue
+		[ "$bus" = bus ] && answers 127.0.0.1 $((p + 10000)) && continue
+		echo "$p"
+		return 0
+	done
+	echo "== no free loopback port in 12000-21999" >&2
+	return 1
 }
 
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 20000))
-		answers 127.0.0.1 "$p" || { echo "$p"; return 0; }
+# start_redis_node NAME BUS USED... [-- ARGS...]: starts a redis-server of
+# this run's own on a free loopback port (loopback_port BUS USED...), with
+# nothing saved or loaded, in a directory of its own under WORK, with ARGS
+# added to its command line, and sets NODE_PORT to its port (not printed:
+# the server's pid must reach PIDS in this shell, not in a subshell). The
+# server is taken once the process answering on the port is the one
+# started (not another that took the port meanwhile); one that does not
+# answer (say, its port was taken first) is retried on another port, five
+# times, each failure's log shown, and then it returns 1.
+start_redis_node() {
+	# (${a[@]+"${a[@]}"}: an empty array under set -u, in any bash)
+	local name=$1 bus=$2 used=() args=() p dir pid try
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do used+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	args=("$@")
+	for try in 1 2 3 4 5; do
+		p=$(loopback_port "$bus" ${used[@]+"${used[@]}"}) || return 1
+		dir="$WORK/$name-$p"
+		mkdir -p "$dir"
+		redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" ${args[@]+"${args[@]}"} >"$dir/redis.log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			if [ "$(redis_process_id "$p" 2>/dev/null)" = "$pid" ]; then
+				NODE_PORT=$p
+				return 0
+			fi
+			sleep 0.1
+		done
+		kill -TERM "$pid" 2>/dev/null || true
+		used+=("$p")
+		echo "== redis-server ($name) did not start on 127.0.0.1:$p (try $try of 5); its log:" >&2
+		tail -n 20 "$dir/redis.log" | sed 's/^/   /' >&2
 	done
-	echo "no free port found" >&2
 	return 1
 }
 
 # documentdb_kit prints the faithful server's start.sh, if the kit is here.
 # A kit given by PERSIST_TEST_DOCUMENTDB_KIT is the only one looked at (none:
-# as on a machine without it). Otherwise: beside the checkout, then where the
-# development machines of this project keep it (/work/shared), for clones
-# made elsewhere on them, such as CI's.
+# as on a machine without it). Otherwise the shared/ folder beside the
+# checkout (where the development machines and CI have it; a clone made
+# elsewhere names its kit with PERSIST_TEST_DOCUMENTDB_KIT). No path of one
+# particular machine is looked at.
 documentdb_kit() {
 	local d
 	case "${PERSIST_TEST_DOCUMENTDB_KIT:-}" in
@@ -80,66 +143,35 @@ documentdb_kit() {
 		return 0
 		;;
 	esac
-	for d in "$ROOT/../shared/documentdb" /work/shared/documentdb; do
-		[ -x "$d/start.sh" ] && { echo "$(cd "$d" && pwd)/start.sh"; return 0; }
-	done
-	return 1
+	d="$ROOT/../shared/documentdb"
+	[ -x "$d/start.sh" ] || return 1
+	echo "$(cd "$d" && pwd)/start.sh"
 }
 
+# start_redis: the Redis of the run in PERSIST_TEST_REDIS_URL: the one
+# given there, else a redis-server of the run's own (start_redis_node),
+# empty: no keys and no scripts from earlier runs.
 start_redis() {
-	if [ -n "${PERSIST_TEST_REDIS_URL:-}" ]; then return; fi
-	if redis_pong 127.0.0.1 6379 2>/dev/null; then
-		export PERSIST_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
-		return
+	if [ -n "${PERSIST_TEST_REDIS_URL:-}" ]; then
+		echo "== Redis: given by PERSIST_TEST_REDIS_URL"
+		return 0
 	fi
-	command -v redis-server >/dev/null || { echo "no Redis on 127.0.0.1:6379 and no redis-server to start: apt-get install redis-server, or set PERSIST_TEST_REDIS_URL" >&2; exit 1; }
-	local port
-	port=$(free_port)
-	redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 1 100); do redis_pong 127.0.0.1 "$port" 2>/dev/null && break; sleep 0.1; done
-	redis_pong 127.0.0.1 "$port" || { echo "redis-server did not start:"; cat "$WORK/redis.log"; exit 1; } >&2
-	export PERSIST_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
-}
-
-# start_cluster_node USED...: starts one cluster-enabled redis-server and
-# sets NODE_PORT to its port (not printed: the node's pid must reach PIDS in
-# this shell, not in a subshell). Ports are drawn below the kernel's ephemeral range
-# (32768 up), so that neither a node's port nor its cluster bus (port +
-# 10000) can be taken by an outgoing connection of the suite, and apart
-# from USED (nodes that may not listen yet); a node that does not answer
-# is retried on another port, five times, then its log is shown.
-start_cluster_node() {
-	local p dir pid u clash found
-	for _ in 1 2 3 4 5; do
-		found=0
-		for _ in $(seq 1 200); do
-			p=$((12000 + RANDOM % 10000))
-			clash=0
-			for u in "$@"; do [ "$u" = "$p" ] && clash=1; done
-			if [ "$clash" = 0 ] && ! answers 127.0.0.1 "$p" && ! answers 127.0.0.1 $((p + 10000)); then found=1; break; fi
-		done
-		[ "$found" = 1 ] || continue
-		dir="$WORK/cluster-$p"
-		mkdir -p "$dir"
-		redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
-			--cluster-node-timeout 2000 --repl-diskless-sync-delay 0 --save "" --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
-		pid=$!
-		PIDS+=("$pid")
-		for _ in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			# the node answering is ours, not another server that took the port
-			if redis_pong 127.0.0.1 "$p" 2>/dev/null && redis-cli -p "$p" info server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$pid"; then
-				NODE_PORT=$p
-				return 0
-			fi
-			sleep 0.1
-		done
-		kill -TERM "$pid" 2>/dev/null || true
-		echo "== a Redis Cluster node did not start on port $p:" >&2
-		tail -n 5 "$dir/redis.log" >&2
-	done
-	return 1
+	if ! command -v redis-server >/dev/null; then
+		cat >&2 <<-'MSG'
+		make test and make bench start a Redis of their own and need redis-server for it,
+		which is not installed here. Install it:
+		  apt-get install redis-server    (Debian, Ubuntu; brew install redis on macOS)
+		or set PERSIST_TEST_REDIS_URL to a Redis the tests may write to,
+		  e.g. PERSIST_TEST_REDIS_URL=redis://127.0.0.1:6379/0 make test
+		MSG
+		exit 1
+	fi
+	start_redis_node redis - || {
+		echo "redis-server did not start (see its log above); or set PERSIST_TEST_REDIS_URL to a Redis the tests may use" >&2
+		exit 1
+	}
+	export PERSIST_TEST_REDIS_URL="redis://127.0.0.1:$NODE_PORT/0"
+	echo "== Redis: a redis-server of this run's own on 127.0.0.1:$NODE_PORT (empty, saves nothing; stopped on exit)"
 }
 
 # start_redis_cluster: a loopback Redis Cluster of 3 masters with one
@@ -151,7 +183,8 @@ start_redis_cluster() {
 	command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { echo "== no redis-server or redis-cli: no Redis Cluster" >&2; return 1; }
 	local ports=() addrs=() p
 	for _ in 1 2 3 4 5 6; do
-		start_cluster_node "${ports[@]}" || return 1
+		start_redis_node cluster bus ${ports[@]+"${ports[@]}"} -- --cluster-enabled yes --cluster-config-file nodes.conf \
+			--cluster-node-timeout 2000 --repl-diskless-sync-delay 0 || return 1
 		p=$NODE_PORT
 		ports+=("$p")
 		addrs+=("127.0.0.1:$p")
@@ -193,12 +226,19 @@ start_documentdb() {
 	SERVER_NOTE="FerretDB v2 + DocumentDB ($(basename "${tarball:-documentdb}" .tar.gz)), the faithful server"
 	echo "== the faithful server is a machine-wide service and stays running ($(dirname "$kit")/stop.sh stops it)"
 	export PERSIST_TEST_EXPECT_CAPABILITIES="bulk_results,findandmodify_projection,infinity,nan,nested_arrays,nul_in_strings,rare_types"
-	# The kit's FerretDB binary and PostgreSQL, for the test that starts a
-	# TLS listener of its own on them (TestMongoOverTLS).
-	local bin="${DOCUMENTDB_DIR:-/tmp/documentdb}/bin/ferretdb"
-	if [ -x "$bin" ]; then
-		export PERSIST_TEST_FERRETDB2_BIN="$bin"
-		export PERSIST_TEST_FERRETDB2_PG="postgres://postgres@127.0.0.1:${PGPORT:-5499}/postgres"
+	# The kit's FerretDB binary and PostgreSQL, for the tests that start a
+	# FerretDB of their own on them (a TLS listener, logins required), where
+	# the kit built them: its ready line names its PostgreSQL and its log
+	# under its work directory ("(postgres HOST:PORT, log DIR/run/postgres.log)"),
+	# wherever DOCUMENTDB_DIR and PGPORT put them.
+	local pg dir
+	pg=$(echo "$out" | sed -n 's/^.*ready: mongodb:[^ ]* *(postgres \([^,]*\), log \(.*\)\/run\/postgres\.log).*$/\1/p' | tail -n 1)
+	dir=$(echo "$out" | sed -n 's/^.*ready: mongodb:[^ ]* *(postgres \([^,]*\), log \(.*\)\/run\/postgres\.log).*$/\2/p' | tail -n 1)
+	if [ -n "$pg" ] && [ -x "$dir/bin/ferretdb" ]; then
+		export PERSIST_TEST_FERRETDB2_BIN="$dir/bin/ferretdb"
+		export PERSIST_TEST_FERRETDB2_PG="postgres://postgres@$pg/postgres"
+	else
+		echo "== the kit's ready line names no PostgreSQL and work directory with a bin/ferretdb: the tests that start a FerretDB v2 of their own (TLS, logins) will be skipped" >&2
 	fi
 }
 

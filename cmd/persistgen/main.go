@@ -146,7 +146,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
-	files, err := gen.Generate(m, gen.Options{ImportPath: *importPath})
+	files, err := gen.Generate(m, gen.Options{ImportPath: *importPath, Manifest: headerManifest(*manifest, *out)})
 	if err != nil {
 		fmt.Fprintf(stderr, "persistgen: %v\n", err)
 		return exitManifest
@@ -214,4 +214,35 @@ func modulePath(gomod string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s has no module line", gomod)
+}
+
+// headerManifest names the manifest in the generated files' header: the
+// path from the generated package's directory to it (../domains.yaml, as
+// repo/'s go:generate line gives it), the same whichever directory
+// persistgen runs in; its base name when the manifest is outside the
+// module holding that directory, where the path would depend on the
+// machine's layout.
+func headerManifest(manifest, out string) string {
+	base := filepath.Base(manifest)
+	absManifest, err1 := filepath.Abs(manifest)
+	absOut, err2 := filepath.Abs(out)
+	if err1 != nil || err2 != nil {
+		return base
+	}
+	for d := absOut; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			if r, err := filepath.Rel(d, absManifest); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+				return base
+			}
+			break
+		}
+		if filepath.Dir(d) == d {
+			return base
+		}
+	}
+	rel, err := filepath.Rel(absOut, absManifest)
+	if err != nil {
+		return base
+	}
+	return filepath.ToSlash(rel)
 }
