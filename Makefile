@@ -24,8 +24,8 @@ vet:
 	cd embedded && go vet ./...
 
 # MongoDB 8, Redis 7.4 and the demo against them (needs a Docker engine).
-# The passwords are files under .secrets/ (made once, random; see README,
-# "Secrets"), never variables or command-line arguments.
+# The passwords are files under .secrets/ (made once, random; see
+# docs/deployment.md, "Secrets"), never variables or command-line arguments.
 up: secrets
 	$(COMPOSE) up --build
 

@@ -2,7 +2,7 @@ package gen
 
 import "github.com/dave/jennifer/jen"
 
-// family is one family of operations (SPEC §3): everything the generator
+// family is one family of operations (docs/manifest.md, "Families"): everything the generator
 // knows about it is in its row of familyTable. Adding a family is adding a
 // row.
 type family struct {

@@ -47,7 +47,7 @@ func (c *Conn) mongoAuthError(err error) error {
 	}
 	if mongoAuthCode(err) == codeUnauthorized {
 		return &causeError{kind: ErrUnauthorized, cause: fmt.Errorf(
-			"mongodb at %s: user %q lacks a privilege the runtime needs (%w); grant the actions README lists under \"Least privilege\", or give the user in CC_MONGO_CONNECTION_STRING",
+			"mongodb at %s: user %q lacks a privilege the runtime needs (%w); grant the actions docs/security.md lists under \"Least privilege\", or give the user in CC_MONGO_CONNECTION_STRING",
 			c.mongoAddr, user, err)}
 	}
 	return &causeError{kind: ErrUnauthorized, cause: fmt.Errorf(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the passwords docker-compose.yml reads as Docker secrets, once: a
 # random password per file under .secrets/ (git-ignored). It never prints
-# them. To rotate one, see README, "Secrets".
+# them. To rotate one, see docs/deployment.md, "Rotating a password".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 umask 077
