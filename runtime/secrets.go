@@ -8,40 +8,40 @@ import (
 	"strings"
 )
 
-// Redacted replaces a secret wherever the runtime shows a configuration.
-const Redacted = "xxxxx"
+// redacted replaces a secret wherever the runtime shows a configuration.
+const redacted = "xxxxx"
 
 // RedactURI returns a connection string with its password replaced by
-// Redacted, by position: the password of the userinfo (everything between
+// redacted, by position: the password of the userinfo (everything between
 // the first ':' after the scheme and the last '@', as the drivers read it,
 // also when it holds an unescaped '?', '/' or '#'), and the values of query
 // options that carry one (password, tlsCertificateKeyFilePassword,
 // authMechanismProperties...). Nothing else changes: the user name and
 // hosts stay, to say which account and server a message is about. A string
 // that is not a connection string at all is returned whole when it holds no
-// '@' and no password option, else Redacted.
+// '@' and no password option, else redacted.
 func RedactURI(s string) string {
 	u, ok := splitURI(s)
 	if !ok {
 		if strings.Contains(s, "@") || len(u.values) > 0 {
-			return Redacted
+			return redacted
 		}
 		return s
 	}
 	out := u.head
 	if u.password != "" {
-		out += Redacted
+		out += redacted
 	}
 	out += u.tail
 	for k := len(u.spans) - 1; k >= 0; k-- { // from the end: earlier spans stay valid
-		out = out[:u.spans[k].start] + Redacted + out[u.spans[k].end:]
+		out = out[:u.spans[k].start] + redacted + out[u.spans[k].end:]
 	}
 	return out
 }
 
 // uri is a connection string cut where its secrets are: head (scheme, and
 // "user:" when there is a password), password, tail (from the last '@'),
-// and the secret options' values with their spans in head+Redacted+tail.
+// and the secret options' values with their spans in head+redacted+tail.
 type uri struct {
 	head, password, tail string
 	values               []string
@@ -72,7 +72,7 @@ func splitURI(s string) (u uri, ok bool) {
 	u.tail = rest
 	base := len(u.head)
 	if u.password != "" {
-		base += len(Redacted)
+		base += len(redacted)
 	}
 	u.values, u.spans = secretOptions(u.tail, base)
 	return u, true
@@ -116,7 +116,7 @@ func uriSecrets(s string) []string {
 	}
 	var out []string
 	for _, v := range append([]string{u.password}, u.values...) {
-		if v == "" || v == Redacted {
+		if v == "" || v == redacted {
 			continue
 		}
 		out = append(out, v)
@@ -140,7 +140,7 @@ func (c Config) secrets() []string {
 	return out
 }
 
-// redacted is c with every secret replaced by Redacted (a password file's
+// redacted is c with every secret replaced by redacted (a password file's
 // path too: it is not secret, but an operator may put the password there by
 // mistake).
 func (c Config) redacted() Config {
@@ -148,7 +148,7 @@ func (c Config) redacted() Config {
 	c.RedisURL = RedactURI(c.RedisURL)
 	for _, p := range []*string{&c.RedisPassword, &c.MongoPasswordFile, &c.RedisPasswordFile} {
 		if *p != "" {
-			*p = Redacted
+			*p = redacted
 		}
 	}
 	return c
@@ -216,14 +216,14 @@ func (s scrubber) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String()
 func (s scrubber) scrubString(v string) string {
 	for _, p := range s {
 		if len(p) >= minScrubbed {
-			v = strings.ReplaceAll(v, p, Redacted)
+			v = strings.ReplaceAll(v, p, redacted)
 		}
 	}
 	return v
 }
 
 // scrub returns err, or an error of the same chain whose text has every
-// secret replaced by Redacted.
+// secret replaced by redacted.
 func (s scrubber) scrub(err error) error {
 	if err == nil || len(s) == 0 {
 		return err

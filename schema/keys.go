@@ -103,14 +103,14 @@ func (c *Compiled) part(i int, v any, emptyOK bool) (any, error) {
 			nv = int64(x)
 		}
 	}
-	if f.Type != "" && TypeOf(nv) != f.Type {
-		return nil, Errorf(ErrInvalidKey, "key field %q is a %s, not a %s (%v)", f.Name, f.Type, TypeOf(nv), v)
+	if f.Type != "" && typeOf(nv) != f.Type {
+		return nil, Errorf(ErrInvalidKey, "key field %q is a %s, not a %s (%v)", f.Name, f.Type, typeOf(nv), v)
 	}
 	return nv, nil
 }
 
-// TypeOf returns the key type of a normalised value, or "".
-func TypeOf(v any) KeyType {
+// typeOf returns the key type of a normalised value, or "".
+func typeOf(v any) KeyType {
 	switch v.(type) {
 	case string:
 		return TypeString
@@ -253,14 +253,14 @@ func writePart(b *strings.Builder, f KeyField, v any) {
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
 	case float64:
-		b.WriteString(JSNumber(x))
+		b.WriteString(jsNumber(x))
 	}
 }
 
-// JSNumber spells x as JavaScript's String(x) does (upstream builds its
+// jsNumber spells x as JavaScript's String(x) does (upstream builds its
 // Redis keys so): the shortest digits that read back as x, in plain decimal
 // from 1e-6 up to 1e21, else as d.ddde±n.
-func JSNumber(x float64) string {
+func jsNumber(x float64) string {
 	switch {
 	case math.IsNaN(x):
 		return "NaN"

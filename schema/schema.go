@@ -21,14 +21,14 @@ const (
 	FieldRemoved     = "removed"
 )
 
-// Reserved lists the document fields persistgen manages: no key field, payload
+// reserved lists the document fields persistgen manages: no key field, payload
 // field or inline payload field may take one of these names.
-func Reserved() []string {
+func reserved() []string {
 	return []string{FieldID, FieldCreateDate, FieldUpdatedDate, FieldWhen, FieldRemoved}
 }
 
-// IsReserved reports whether name is one of Reserved.
-func IsReserved(name string) bool { return slices.Contains(Reserved(), name) }
+// IsReserved reports whether name is one of reserved.
+func IsReserved(name string) bool { return slices.Contains(reserved(), name) }
 
 // KeyType is the type of a key field's values.
 type KeyType string
@@ -205,8 +205,8 @@ const (
 	MaxLocalTTL     = 2 * time.Second
 )
 
-// CacheModes lists the modes a manifest may name.
-func CacheModes() []CacheMode { return []CacheMode{CacheIdentity, CacheNone, CacheValue, CacheLocal} }
+// cacheModes lists the modes a manifest may name.
+func cacheModes() []CacheMode { return []CacheMode{CacheIdentity, CacheNone, CacheValue, CacheLocal} }
 
 // ValueCached reports a domain whose rows Redis holds (CacheValue and
 // CacheLocal).
@@ -286,7 +286,7 @@ func (s *Schema) Validate() error {
 			return bad("an extra index needs a Name and Keys")
 		}
 	}
-	if !slices.Contains(CacheModes(), s.Mode()) {
+	if !slices.Contains(cacheModes(), s.Mode()) {
 		return bad("cache mode %q: use identity, none, value or local", s.Cache)
 	}
 	if s.CacheTTL != 0 && (!s.ValueCached() || s.CacheTTL < MinCacheTTL || s.CacheTTL > MaxCacheTTL) {

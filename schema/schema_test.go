@@ -78,7 +78,7 @@ func TestValidateRejects(t *testing.T) {
 		{"index without name", func(s *Schema) { s.Indexes[0].Name = "" }, "an extra index needs a Name and Keys"},
 		{"index without keys", func(s *Schema) { s.Indexes[0].Keys = nil }, "an extra index needs a Name and Keys"},
 	}
-	for _, r := range Reserved() {
+	for _, r := range reserved() {
 		cases = append(cases,
 			tcase{"reserved key " + r, func(s *Schema) { s.Key[0].Name = r; s.RedisOrder = nil }, `key field "` + r + `" is a reserved field name`},
 			tcase{"reserved payload " + r, func(s *Schema) { s.Payload = r }, `payload field "` + r + `" collides`})
@@ -106,8 +106,8 @@ func TestValidateErrorText(t *testing.T) {
 
 func TestReserved(t *testing.T) {
 	want := []string{"_id", "createDate", "updatedDate", "when", "removed"}
-	if diff := cmp.Diff(want, Reserved()); diff != "" {
-		t.Fatalf("Reserved (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, reserved()); diff != "" {
+		t.Fatalf("reserved (-want +got):\n%s", diff)
 	}
 	for _, n := range want {
 		if !IsReserved(n) {
@@ -350,8 +350,8 @@ func TestTypeOf(t *testing.T) {
 		v    any
 		want KeyType
 	}{{"", TypeString}, {true, TypeBool}, {int64(1), TypeInt64}, {1.0, TypeFloat64}, {1, ""}, {nil, ""}} {
-		if got := TypeOf(tc.v); got != tc.want {
-			t.Errorf("TypeOf(%#v) = %q, want %q", tc.v, got, tc.want)
+		if got := typeOf(tc.v); got != tc.want {
+			t.Errorf("typeOf(%#v) = %q, want %q", tc.v, got, tc.want)
 		}
 	}
 }
@@ -577,7 +577,7 @@ func TestShardCheck(t *testing.T) {
 	}
 }
 
-// JSNumber spells every float64 as JavaScript's String(x) does, NaN and
+// jsNumber spells every float64 as JavaScript's String(x) does, NaN and
 // the infinities included (a prefix holding one reached it through an
 // error message and panicked).
 func TestJSNumber(t *testing.T) {
@@ -588,8 +588,8 @@ func TestJSNumber(t *testing.T) {
 		{0, "0"}, {math.Copysign(0, -1), "0"}, {1.5, "1.5"}, {1e21, "1e+21"}, {1.5e-7, "1.5e-7"},
 		{123456789, "123456789"}, {math.NaN(), "NaN"}, {math.Inf(1), "Infinity"}, {math.Inf(-1), "-Infinity"},
 	} {
-		if got := JSNumber(c.x); got != c.want {
-			t.Errorf("JSNumber(%v) = %q, want %q", c.x, got, c.want)
+		if got := jsNumber(c.x); got != c.want {
+			t.Errorf("jsNumber(%v) = %q, want %q", c.x, got, c.want)
 		}
 	}
 }
