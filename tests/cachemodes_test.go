@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 func memorySchemaIn(mode runtime.CacheMode, ttl time.Duration) *runtime.Schema {

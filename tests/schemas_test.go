@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 // The runtime tests use hand-written schemas shaped like four of SPEC's

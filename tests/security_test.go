@@ -18,9 +18,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
 	"github.com/persistgen/persistgen/schema"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 // logBuffer is a slog destination the test reads back: every record with
@@ -343,8 +343,8 @@ func TestCommandsNeverPrintSecrets(t *testing.T) {
 	for i, args := range [][]string{
 		{"run", "./cmd/persistgen", "validate"},
 		{"run", "./cmd/persistgen", "acl"},
-		{"run", "./tests/testenv/serverinfo"},
-		{"run", "./tests/testenv/serverinfo", "-mongo", "mongodb://alice:" + url.QueryEscape(mongoPW) + "@127.0.0.1:notaport/x"},
+		{"run", "./internal/testenv/serverinfo"},
+		{"run", "./internal/testenv/serverinfo", "-mongo", "mongodb://alice:" + url.QueryEscape(mongoPW) + "@127.0.0.1:notaport/x"},
 	} {
 		out, err := testenv.GoErr(root, env, args...)
 		what := "go run " + args[1] + " (case " + strconv.Itoa(i) + ")" // the arguments hold the secret
