@@ -1,0 +1,76 @@
+package tests
+
+// The infrastructure guard (Conn.Ready): the wait for the servers on a
+// Conn's first operation, what it reports, and what bounds it.
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/persistgen/persistgen/internal/testenv"
+	"github.com/persistgen/persistgen/runtime"
+)
+
+// Found by the correctness review (issue 9); it failed before its fix.
+// Finding 8: with MongoDB unreachable, a second caller of the guard with a
+// short deadline queued behind the first caller's wait. It returns with its
+// own deadline's error while the first still waits.
+func TestGuardReturnsAtEachCallersOwnDeadline(t *testing.T) {
+	t.Parallel()
+	mongoURI, _ := testenv.URIs(t)
+	host := hostOf(t, mongoURI)
+	proxy := testenv.NewProxy(t, host)
+	proxy.Cut()
+	env := testenv.New(t, func(c *runtime.Config) {
+		c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
+		c.ReadyTimeout = 20 * time.Second
+	})
+	first := make(chan error, 1)
+	go func() { first <- env.Conn.Ready(ctxT(t)) }()
+	for proxy.Accepted() == 0 { // the first caller's wait is under way
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := env.Conn.Ready(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrUnavailable) {
+		t.Fatalf("second caller: %v; want its own deadline, not ErrUnavailable", err)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first caller's wait ended with the second caller's: %v", err)
+	default:
+	}
+	proxy.Restore()
+	if err := <-first; err != nil {
+		t.Fatalf("the first caller's wait, once MongoDB is back: %v", err)
+	}
+}
+
+// Found by the second review (of the batch outcomes and the guarantees);
+// it failed before its fix.
+// A probe cut off after its writes (the server stops answering during the
+// clean-up) does not hold the guard beyond its bound.
+func TestAProbeCleanUpOnASilentServerIsBounded(t *testing.T) {
+	t.Parallel()
+	mongoURI, _ := testenv.URIs(t)
+	host := hostOf(t, mongoURI)
+	proxy := testenv.NewMongoProxy(t, host)
+	env := testenv.New(t, func(c *runtime.Config) {
+		c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
+		c.ReadyTimeout = 3 * time.Second
+		c.DisableRedis = true
+	})
+	proxy.FreezeOn("delete") // the server stops answering as the clean-up starts
+	done := make(chan error, 1)
+	go func() { done <- env.Conn.Ready(context.Background()) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Ready still blocked 20s into a probe whose clean-up met a silent server (ReadyTimeout 3s)")
+	}
+	proxy.Restore()
+}
