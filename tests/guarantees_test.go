@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -240,81 +239,6 @@ func TestRedisCutMidRunReadsAndWritesGoOnAndCacheReturns(t *testing.T) {
 	}
 }
 
-func TestRedisDownAtStartIsAbsorbedUnlessRequired(t *testing.T) {
-	t.Parallel()
-	_, redisURL := testenv.URIs(t)
-	proxy := testenv.NewProxy(t, strings.TrimSuffix(strings.TrimPrefix(redisURL, "redis://"), "/0"))
-	proxy.Cut()
-	opt := func(c *runtime.Config) {
-		c.RedisURL = "redis://" + proxy.Addr() + "/0"
-		c.ReadyTimeout = 500 * time.Millisecond
-	}
-	env := testenv.New(t, opt)
-	ctx := ctxT(t)
-	r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
-	must(t, r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "x"}, time.Time{}))
-	got, err := r.Get(ctx, sigKey{"a", "b", "c"})
-	must(t, err)
-	if got.Payload.ID != "x" {
-		t.Fatalf("got %+v", got.Payload)
-	}
-
-	strict := env.Open(t, opt, func(c *runtime.Config) { c.RedisRequired = true })
-	err = strict.Ready(ctx)
-	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "redis at "+proxy.Addr()) {
-		t.Fatalf("required Redis down: %v; want ErrUnavailable naming %s", err, proxy.Addr())
-	}
-	proxy.Restore()
-	must(t, strict.Ready(ctx)) // a failed wait can be retried
-}
-
-func TestGuardNamesMongoAddressAndCanBeRetried(t *testing.T) {
-	t.Parallel()
-	mongoURI, _ := testenv.URIs(t)
-	host := hostOf(t, mongoURI)
-	proxy := testenv.NewProxy(t, host)
-	proxy.Cut()
-	env := testenv.New(t, func(c *runtime.Config) {
-		c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
-		c.ReadyTimeout = 700 * time.Millisecond
-	})
-	ctx := ctxT(t)
-	r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
-	_, err := r.Get(ctx, sigKey{"a", "b", "c"})
-	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "mongodb at "+proxy.Addr()) {
-		t.Fatalf("Mongo down: %v; want ErrUnavailable naming %s", err, proxy.Addr())
-	}
-	proxy.Restore()
-	must(t, r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "up"}, time.Time{}))
-	got, err := r.Get(ctx, sigKey{"a", "b", "c"})
-	must(t, err)
-	if got.Payload.ID != "up" {
-		t.Fatalf("got %+v", got.Payload)
-	}
-	// Once ready, the guard costs nothing: a warm read is still 2 round trips.
-	tctx, tr := runtime.WithTrace(ctx)
-	_, err = r.Get(tctx, sigKey{"a", "b", "c"})
-	must(t, err)
-	if tr.Total() != 2 {
-		t.Fatalf("warm read after the guard: %v", tr.Commands())
-	}
-}
-
-func hostOf(t *testing.T, uri string) string {
-	t.Helper()
-	rest := uri[strings.Index(uri, "://")+3:]
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		rest = rest[at+1:]
-	}
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		rest = rest[:i]
-	}
-	if strings.Contains(rest, ",") {
-		t.Skip("the proxy test needs a single-host connection string")
-	}
-	return rest
-}
-
 func TestRoundTripBudgets(t *testing.T) {
 	env := setup(t, memorySchema(), candleSchema())
 	ctx := ctxT(t)
@@ -420,23 +344,6 @@ func TestStatsCountCallsRoundTripsAndCacheHits(t *testing.T) {
 	if st.Mongo < get.Mongo+put.Mongo {
 		t.Fatalf("total Mongo %d below the per-op sum", st.Mongo)
 	}
-}
-
-func TestGuardReportsTheCallersCancellationAsSuch(t *testing.T) {
-	t.Parallel()
-	mongoURI, _ := testenv.URIs(t)
-	host := hostOf(t, mongoURI)
-	proxy := testenv.NewProxy(t, host)
-	proxy.Cut()
-	env := testenv.New(t, func(c *runtime.Config) { c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1) })
-	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
-	defer cancel()
-	err := env.Conn.Ready(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrUnavailable) {
-		t.Fatalf("Ready with the caller's deadline passing first: %v; want context.DeadlineExceeded, not ErrUnavailable", err)
-	}
-	proxy.Restore()
-	must(t, env.Conn.Ready(ctxT(t)))
 }
 
 func TestWithoutRedisEveryOperationGoesToMongoDB(t *testing.T) {

@@ -14,6 +14,83 @@ import (
 	"github.com/persistgen/persistgen/runtime"
 )
 
+func TestGuardNamesMongoAddressAndCanBeRetried(t *testing.T) {
+	t.Parallel()
+	mongoURI, _ := testenv.URIs(t)
+	host := hostOf(t, mongoURI)
+	proxy := testenv.NewProxy(t, host)
+	proxy.Cut()
+	env := testenv.New(t, func(c *runtime.Config) {
+		c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
+		c.ReadyTimeout = 700 * time.Millisecond
+	})
+	ctx := ctxT(t)
+	r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
+	_, err := r.Get(ctx, sigKey{"a", "b", "c"})
+	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "mongodb at "+proxy.Addr()) {
+		t.Fatalf("Mongo down: %v; want ErrUnavailable naming %s", err, proxy.Addr())
+	}
+	proxy.Restore()
+	must(t, r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "up"}, time.Time{}))
+	got, err := r.Get(ctx, sigKey{"a", "b", "c"})
+	must(t, err)
+	if got.Payload.ID != "up" {
+		t.Fatalf("got %+v", got.Payload)
+	}
+	// Once ready, the guard costs nothing: a warm read is still 2 round trips.
+	tctx, tr := runtime.WithTrace(ctx)
+	_, err = r.Get(tctx, sigKey{"a", "b", "c"})
+	must(t, err)
+	if tr.Total() != 2 {
+		t.Fatalf("warm read after the guard: %v", tr.Commands())
+	}
+}
+
+func TestGuardReportsTheCallersCancellationAsSuch(t *testing.T) {
+	t.Parallel()
+	mongoURI, _ := testenv.URIs(t)
+	host := hostOf(t, mongoURI)
+	proxy := testenv.NewProxy(t, host)
+	proxy.Cut()
+	env := testenv.New(t, func(c *runtime.Config) { c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1) })
+	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
+	defer cancel()
+	err := env.Conn.Ready(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrUnavailable) {
+		t.Fatalf("Ready with the caller's deadline passing first: %v; want context.DeadlineExceeded, not ErrUnavailable", err)
+	}
+	proxy.Restore()
+	must(t, env.Conn.Ready(ctxT(t)))
+}
+
+func TestRedisDownAtStartIsAbsorbedUnlessRequired(t *testing.T) {
+	t.Parallel()
+	_, redisURL := testenv.URIs(t)
+	proxy := testenv.NewProxy(t, strings.TrimSuffix(strings.TrimPrefix(redisURL, "redis://"), "/0"))
+	proxy.Cut()
+	opt := func(c *runtime.Config) {
+		c.RedisURL = "redis://" + proxy.Addr() + "/0"
+		c.ReadyTimeout = 500 * time.Millisecond
+	}
+	env := testenv.New(t, opt)
+	ctx := ctxT(t)
+	r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
+	must(t, r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "x"}, time.Time{}))
+	got, err := r.Get(ctx, sigKey{"a", "b", "c"})
+	must(t, err)
+	if got.Payload.ID != "x" {
+		t.Fatalf("got %+v", got.Payload)
+	}
+
+	strict := env.Open(t, opt, func(c *runtime.Config) { c.RedisRequired = true })
+	err = strict.Ready(ctx)
+	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "redis at "+proxy.Addr()) {
+		t.Fatalf("required Redis down: %v; want ErrUnavailable naming %s", err, proxy.Addr())
+	}
+	proxy.Restore()
+	must(t, strict.Ready(ctx)) // a failed wait can be retried
+}
+
 // Found by the correctness review (issue 9); it failed before its fix.
 // Finding 8: with MongoDB unreachable, a second caller of the guard with a
 // short deadline queued behind the first caller's wait. It returns with its

@@ -5,6 +5,7 @@ package tests
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -23,4 +24,21 @@ func storedDoc(t *testing.T, ctx context.Context, env *testenv.Env, coll string,
 	}
 	must(t, err)
 	return raw, true
+}
+
+// hostOf returns the host:port of a single-host connection string (a
+// proxy's target), skipping the test when it names several.
+func hostOf(t *testing.T, uri string) string {
+	t.Helper()
+	rest := uri[strings.Index(uri, "://")+3:]
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		rest = rest[at+1:]
+	}
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		rest = rest[:i]
+	}
+	if strings.Contains(rest, ",") {
+		t.Skip("the proxy test needs a single-host connection string")
+	}
+	return rest
 }
