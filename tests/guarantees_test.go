@@ -219,7 +219,7 @@ func TestRedisCutMidRunReadsAndWritesGoOnAndCacheReturns(t *testing.T) {
 		}
 		proxy.Restore()
 		// Back: within a bounded wait a read is served from the identity again.
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(patience)
 		for {
 			tctx, tr := runtime.WithTrace(ctx)
 			if got, err := r.Get(tctx, memKey{"s", "new-" + outage.name, "4"}); err != nil || got.Payload.Value != 204 {
@@ -421,7 +421,7 @@ func TestRedisFailuresAreLoggedThroughTheCallersLogger(t *testing.T) {
 		t.Fatalf("no warning logged: %v", rec.msgs)
 	}
 	proxy.Restore()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(patience)
 	for !rec.has("INFO persistgen: redis answers again") {
 		if time.Now().After(deadline) {
 			t.Fatalf("recovery not logged: %v", rec.msgs)

@@ -6,6 +6,7 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,36 +15,45 @@ import (
 	"github.com/persistgen/persistgen/runtime"
 )
 
+// The ReadyTimeout is short, so that the wait for the cut MongoDB ends
+// soon. When it also ends the wait for the restored MongoDB's probe (a busy
+// machine), the test starts again with a longer one (shortReadyTimeouts);
+// a guard that cannot be retried fails every round.
 func TestGuardNamesMongoAddressAndCanBeRetried(t *testing.T) {
 	t.Parallel()
 	mongoURI, _ := testenv.URIs(t)
 	host := hostOf(t, mongoURI)
 	proxy := testenv.NewProxy(t, host)
-	proxy.Cut()
-	env := testenv.New(t, func(c *runtime.Config) {
-		c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
-		c.ReadyTimeout = 700 * time.Millisecond
+	shortReadyTimeouts(t, 700*time.Millisecond, func(readyTimeout time.Duration) error {
+		proxy.Cut()
+		env := testenv.New(t, func(c *runtime.Config) {
+			c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
+			c.ReadyTimeout = readyTimeout
+		})
+		ctx := ctxT(t)
+		r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
+		_, err := r.Get(ctx, sigKey{"a", "b", "c"})
+		if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "mongodb at "+proxy.Addr()) {
+			t.Fatalf("Mongo down: %v; want ErrUnavailable naming %s", err, proxy.Addr())
+		}
+		proxy.Restore()
+		if err := r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "up"}, time.Time{}); err != nil {
+			return fmt.Errorf("the first write once MongoDB is back: %w", err)
+		}
+		got, err := r.Get(ctx, sigKey{"a", "b", "c"})
+		must(t, err)
+		if got.Payload.ID != "up" {
+			t.Fatalf("got %+v", got.Payload)
+		}
+		// Once ready, the guard costs nothing: a warm read is still 2 round trips.
+		tctx, tr := runtime.WithTrace(ctx)
+		_, err = r.Get(tctx, sigKey{"a", "b", "c"})
+		must(t, err)
+		if tr.Total() != 2 {
+			t.Fatalf("warm read after the guard: %v", tr.Commands())
+		}
+		return nil
 	})
-	ctx := ctxT(t)
-	r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
-	_, err := r.Get(ctx, sigKey{"a", "b", "c"})
-	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "mongodb at "+proxy.Addr()) {
-		t.Fatalf("Mongo down: %v; want ErrUnavailable naming %s", err, proxy.Addr())
-	}
-	proxy.Restore()
-	must(t, r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "up"}, time.Time{}))
-	got, err := r.Get(ctx, sigKey{"a", "b", "c"})
-	must(t, err)
-	if got.Payload.ID != "up" {
-		t.Fatalf("got %+v", got.Payload)
-	}
-	// Once ready, the guard costs nothing: a warm read is still 2 round trips.
-	tctx, tr := runtime.WithTrace(ctx)
-	_, err = r.Get(tctx, sigKey{"a", "b", "c"})
-	must(t, err)
-	if tr.Total() != 2 {
-		t.Fatalf("warm read after the guard: %v", tr.Commands())
-	}
 }
 
 func TestGuardReportsTheCallersCancellationAsSuch(t *testing.T) {
@@ -52,7 +62,10 @@ func TestGuardReportsTheCallersCancellationAsSuch(t *testing.T) {
 	host := hostOf(t, mongoURI)
 	proxy := testenv.NewProxy(t, host)
 	proxy.Cut()
-	env := testenv.New(t, func(c *runtime.Config) { c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1) })
+	env := testenv.New(t, func(c *runtime.Config) {
+		c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
+		c.ReadyTimeout = patience // only the caller's deadline ends its wait; the restored MongoDB's probe has all the time it needs
+	})
 	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
 	defer cancel()
 	err := env.Conn.Ready(ctx)
@@ -63,32 +76,45 @@ func TestGuardReportsTheCallersCancellationAsSuch(t *testing.T) {
 	must(t, env.Conn.Ready(ctxT(t)))
 }
 
+// The ReadyTimeout is short, so that the wait for Redis ends soon; it
+// bounds MongoDB's probe too, which a busy machine can make slower: the
+// test then starts again with a longer one (shortReadyTimeouts).
 func TestRedisDownAtStartIsAbsorbedUnlessRequired(t *testing.T) {
 	t.Parallel()
 	_, redisURL := testenv.URIs(t)
 	proxy := testenv.NewProxy(t, strings.TrimSuffix(strings.TrimPrefix(redisURL, "redis://"), "/0"))
-	proxy.Cut()
-	opt := func(c *runtime.Config) {
-		c.RedisURL = "redis://" + proxy.Addr() + "/0"
-		c.ReadyTimeout = 500 * time.Millisecond
-	}
-	env := testenv.New(t, opt)
-	ctx := ctxT(t)
-	r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
-	must(t, r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "x"}, time.Time{}))
-	got, err := r.Get(ctx, sigKey{"a", "b", "c"})
-	must(t, err)
-	if got.Payload.ID != "x" {
-		t.Fatalf("got %+v", got.Payload)
-	}
+	shortReadyTimeouts(t, 500*time.Millisecond, func(readyTimeout time.Duration) error {
+		proxy.Cut()
+		opt := func(c *runtime.Config) {
+			c.RedisURL = "redis://" + proxy.Addr() + "/0"
+			c.ReadyTimeout = readyTimeout
+		}
+		env := testenv.New(t, opt)
+		ctx := ctxT(t)
+		r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
+		if err := r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "x"}, time.Time{}); err != nil {
+			return fmt.Errorf("a write with Redis down: %w", err)
+		}
+		got, err := r.Get(ctx, sigKey{"a", "b", "c"})
+		must(t, err)
+		if got.Payload.ID != "x" {
+			t.Fatalf("got %+v", got.Payload)
+		}
 
-	strict := env.Open(t, opt, func(c *runtime.Config) { c.RedisRequired = true })
-	err = strict.Ready(ctx)
-	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "redis at "+proxy.Addr()) {
-		t.Fatalf("required Redis down: %v; want ErrUnavailable naming %s", err, proxy.Addr())
-	}
-	proxy.Restore()
-	must(t, strict.Ready(ctx)) // a failed wait can be retried
+		strict := env.Open(t, opt, func(c *runtime.Config) { c.RedisRequired = true })
+		err = strict.Ready(ctx)
+		if mongoWaitEnded(err) {
+			return err
+		}
+		if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "redis at "+proxy.Addr()) {
+			t.Fatalf("required Redis down: %v; want ErrUnavailable naming %s", err, proxy.Addr())
+		}
+		proxy.Restore()
+		if err := strict.Ready(ctx); err != nil { // a failed wait can be retried
+			return fmt.Errorf("the wait again, once Redis is back: %w", err)
+		}
+		return nil
+	})
 }
 
 // Found by the correctness review (issue 9); it failed before its fix.
@@ -103,7 +129,7 @@ func TestGuardReturnsAtEachCallersOwnDeadline(t *testing.T) {
 	proxy.Cut()
 	env := testenv.New(t, func(c *runtime.Config) {
 		c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
-		c.ReadyTimeout = 20 * time.Second
+		c.ReadyTimeout = patience // the first caller's wait outlasts the second's, and the restored MongoDB's probe, however busy the machine
 	})
 	first := make(chan error, 1)
 	go func() { first <- env.Conn.Ready(ctxT(t)) }()
@@ -146,8 +172,8 @@ func TestAProbeCleanUpOnASilentServerIsBounded(t *testing.T) {
 	go func() { done <- env.Conn.Ready(context.Background()) }()
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("Ready still blocked 20s into a probe whose clean-up met a silent server (ReadyTimeout 3s)")
+	case <-time.After(patience):
+		t.Fatalf("Ready still blocked %s into a probe whose clean-up met a silent server (ReadyTimeout 3s)", patience)
 	}
 	proxy.Restore()
 }

@@ -458,7 +458,7 @@ func TestRedisRefusalAfterAnOutageIsLogged(t *testing.T) {
 	}
 	testenv.StartRedisServerOn(t, port, "--requirepass", "the-rotated-pw")
 	testenv.WaitPort(t, port)
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "refused the credentials"); {
+	for deadline := time.Now().Add(patience); !strings.Contains(logs.String(), "refused the credentials"); {
 		if time.Now().After(deadline) {
 			t.Fatalf("the refusal after the outage was not logged:\n%s", logs.String())
 		}
