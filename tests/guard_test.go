@@ -64,7 +64,9 @@ func TestGuardReportsTheCallersCancellationAsSuch(t *testing.T) {
 	proxy.Cut()
 	env := testenv.New(t, func(c *runtime.Config) {
 		c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
-		c.ReadyTimeout = patience // only the caller's deadline ends its wait; the restored MongoDB's probe has all the time it needs
+		// Only the caller's deadline is to end its wait: the restored
+		// MongoDB's probe has all the time a busy machine needs.
+		c.ReadyTimeout = patience
 	})
 	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
 	defer cancel()
@@ -129,7 +131,9 @@ func TestGuardReturnsAtEachCallersOwnDeadline(t *testing.T) {
 	proxy.Cut()
 	env := testenv.New(t, func(c *runtime.Config) {
 		c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
-		c.ReadyTimeout = patience // the first caller's wait outlasts the second's, and the restored MongoDB's probe, however busy the machine
+		// The first caller's wait outlasts the second's deadline, and the
+		// restored MongoDB's probe, however busy the machine.
+		c.ReadyTimeout = patience
 	})
 	first := make(chan error, 1)
 	go func() { first <- env.Conn.Ready(ctxT(t)) }()
