@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/persistgen/persistgen/tests/testenv"
+	"github.com/persistgen/persistgen/internal/testenv"
 )
 
 // The property: any manifest that Load accepts generates code that

@@ -76,3 +76,26 @@ func TestAWriteConcernErrorIsNotARefusal(t *testing.T) {
 		t.Fatal("a write error does not count as a refusal")
 	}
 }
+
+func TestRaceOfCodes(t *testing.T) {
+	for _, tc := range []struct {
+		code int32
+		msg  string
+		want race
+	}{
+		{12582, "", raceDuplicate},
+		{pgUniqueViolation, "", raceDuplicate},
+		{pgExclusionViolation, "", raceDuplicate},
+		{pgSerialization, "", raceTransient},
+		{1, "ERROR: could not serialize access due to read/write dependencies", raceTransient},
+		{0, "duplicate key value violates unique constraint", noRace},
+		{11002, "", noRace},
+	} {
+		if got := raceOf(tc.code, tc.msg); got != tc.want {
+			t.Errorf("raceOf(%d, %q) = %v, want %v", tc.code, tc.msg, got, tc.want)
+		}
+	}
+	if pgState("23P01") != pgExclusionViolation || pgState("40001") != 16777220 || pgState("00000") != 0 {
+		t.Fatalf("pgState")
+	}
+}

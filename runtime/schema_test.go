@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 func testSchema() *Schema {
@@ -261,5 +262,20 @@ func TestRedisClusterConfig(t *testing.T) {
 	c.RedisClusterAddrs = []string{"nohost"}
 	if _, err := c.redisCluster(o); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "host:port") {
 		t.Fatalf("a bad cluster address: %v", err)
+	}
+}
+
+func TestCompiledFilter(t *testing.T) {
+	// testSchema's RedisOrder differs from its index order; the filter
+	// follows the index.
+	c := mustCompile(t, testSchema())
+	got := c.filter([]any{"BTC", "macd", "binance", "", true})
+	want := bson.D{{Key: "symbol", Value: "BTC"}, {Key: "strategyName", Value: "macd"}, {Key: "exchangeName", Value: "binance"},
+		{Key: "frameName", Value: ""}, {Key: "backtest", Value: true}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("filter (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(bson.D{{Key: "symbol", Value: "BTC"}}, c.filter([]any{"BTC"})); diff != "" {
+		t.Fatalf("prefix filter (-want +got):\n%s", diff)
 	}
 }

@@ -354,7 +354,7 @@ start_mongo_fallback() {
 # passwords).
 describe_servers() {
 	echo "== MongoDB wire ($BACKEND): $SERVER_NOTE"
-	(cd "$ROOT" && go run ./tests/testenv/serverinfo) | sed 's/^/== /'
+	(cd "$ROOT" && go run ./internal/testenv/serverinfo) | sed 's/^/== /'
 }
 
 start_servers() {

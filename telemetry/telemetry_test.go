@@ -11,10 +11,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/repo"
 	"github.com/persistgen/persistgen/runtime"
 	"github.com/persistgen/persistgen/telemetry"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 type otelSetup struct {

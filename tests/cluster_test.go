@@ -8,8 +8,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 // On a Redis Cluster (PERSIST_TEST_REDIS_CLUSTER, which `make test` starts:

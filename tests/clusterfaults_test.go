@@ -15,8 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 // The Redis Cluster under faults, on a cluster of the test's own (3
@@ -364,7 +364,7 @@ func killBusiestMaster(t *testing.T, ctx context.Context, admin *redis.ClusterCl
 	}
 	must(t, syscall.Kill(pid, syscall.SIGKILL))
 	killed := time.Now()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		after, _ := slotOwners(t, ctx, admin)
 		promoted := true
@@ -377,7 +377,7 @@ func killBusiestMaster(t *testing.T, ctx context.Context, admin *redis.ClusterCl
 			return fmt.Sprintf("master %s (%d of %d slots) killed, its replica took over after %s", victim, count[victim], len(slots), time.Since(killed).Round(100*time.Millisecond))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the replica of %s did not take over within 30 s", victim)
+			t.Fatalf("the replica of %s did not take over within %s", victim, patience)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

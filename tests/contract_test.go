@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/repo"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 func candlesFrom(startMs int64, n int, interval time.Duration) []repo.Candle {
@@ -313,5 +314,44 @@ func TestLastWriterWinsAndAsOfThroughGeneratedRepos(t *testing.T) {
 		if ok != tc.ok || (ok && got.ID != "restart") {
 			t.Errorf("as of %d: %v %+v", tc.at, ok, got)
 		}
+	}
+}
+
+// Found by the correctness review (issue 9); it failed before its fix.
+// Finding 15: Remove set the document's removed flag but left
+// payload.removed false; upstream sets both.
+func TestRemoveSetsThePayloadsRemovedFlagToo(t *testing.T) {
+	env, r := openRepos(t)
+	ctx := ctxT(t)
+	k := repo.MeasureKey{Bucket: "b", EntryKey: "e"}
+	must(t, r.Measure.Put(ctx, k, repo.MeasureEntry{ID: "e", Data: 1}))
+	removed, err := r.Measure.Remove(ctx, k)
+	must(t, err)
+	if !removed {
+		t.Fatal("nothing removed")
+	}
+	raw, _ := storedDoc(t, ctx, env, "measure-items", bson.D{{Key: "bucket", Value: "b"}})
+	if !raw.Lookup("removed").Boolean() || !raw.Lookup("payload", "removed").Boolean() {
+		t.Fatalf("after Remove: removed=%v payload.removed=%v; want both true", raw.Lookup("removed"), raw.Lookup("payload", "removed"))
+	}
+}
+
+// Found by the second review (of the batch outcomes and the guarantees);
+// it failed before its fix.
+// A row whose payload is null can be removed in a domain whose payload
+// carries a removed flag (the document's flag is set; the null stays).
+func TestRemoveOfARowWithANullPayload(t *testing.T) {
+	env, r := openRepos(t)
+	ctx := ctxT(t)
+	_, err := env.Conn.Database().Collection("measure-items").InsertOne(ctx, bson.D{{Key: "bucket", Value: "b"}, {Key: "entryKey", Value: "e"},
+		{Key: "payload", Value: nil}, {Key: "removed", Value: false}})
+	must(t, err)
+	removed, err := r.Measure.Remove(ctx, repo.MeasureKey{Bucket: "b", EntryKey: "e"})
+	if err != nil || !removed {
+		t.Fatalf("Remove of a row with a null payload = %v, %v", removed, err)
+	}
+	raw, _ := storedDoc(t, ctx, env, "measure-items", bson.D{{Key: "bucket", Value: "b"}})
+	if !raw.Lookup("removed").Boolean() || raw.Lookup("payload").Type != bson.TypeNull {
+		t.Fatalf("after Remove: %v", raw)
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/persistgen/persistgen/tests/testenv"
+	"github.com/persistgen/persistgen/internal/testenv"
 )
 
 // composeCommand returns docker compose (v2) or docker-compose (v1), or

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,8 +11,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 func TestReadAfterWriteAcrossTwoInstances(t *testing.T) {
@@ -220,7 +219,7 @@ func TestRedisCutMidRunReadsAndWritesGoOnAndCacheReturns(t *testing.T) {
 		}
 		proxy.Restore()
 		// Back: within a bounded wait a read is served from the identity again.
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(patience)
 		for {
 			tctx, tr := runtime.WithTrace(ctx)
 			if got, err := r.Get(tctx, memKey{"s", "new-" + outage.name, "4"}); err != nil || got.Payload.Value != 204 {
@@ -238,81 +237,6 @@ func TestRedisCutMidRunReadsAndWritesGoOnAndCacheReturns(t *testing.T) {
 			check(memKey{"s", "b", itoa(i)}, 100+i)
 		}
 	}
-}
-
-func TestRedisDownAtStartIsAbsorbedUnlessRequired(t *testing.T) {
-	t.Parallel()
-	_, redisURL := testenv.URIs(t)
-	proxy := testenv.NewProxy(t, strings.TrimSuffix(strings.TrimPrefix(redisURL, "redis://"), "/0"))
-	proxy.Cut()
-	opt := func(c *runtime.Config) {
-		c.RedisURL = "redis://" + proxy.Addr() + "/0"
-		c.ReadyTimeout = 500 * time.Millisecond
-	}
-	env := testenv.New(t, opt)
-	ctx := ctxT(t)
-	r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
-	must(t, r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "x"}, time.Time{}))
-	got, err := r.Get(ctx, sigKey{"a", "b", "c"})
-	must(t, err)
-	if got.Payload.ID != "x" {
-		t.Fatalf("got %+v", got.Payload)
-	}
-
-	strict := env.Open(t, opt, func(c *runtime.Config) { c.RedisRequired = true })
-	err = strict.Ready(ctx)
-	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "redis at "+proxy.Addr()) {
-		t.Fatalf("required Redis down: %v; want ErrUnavailable naming %s", err, proxy.Addr())
-	}
-	proxy.Restore()
-	must(t, strict.Ready(ctx)) // a failed wait can be retried
-}
-
-func TestGuardNamesMongoAddressAndCanBeRetried(t *testing.T) {
-	t.Parallel()
-	mongoURI, _ := testenv.URIs(t)
-	host := hostOf(t, mongoURI)
-	proxy := testenv.NewProxy(t, host)
-	proxy.Cut()
-	env := testenv.New(t, func(c *runtime.Config) {
-		c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1)
-		c.ReadyTimeout = 700 * time.Millisecond
-	})
-	ctx := ctxT(t)
-	r := newRepo[sigKey, *sigRow](t, env.Conn, signalSchema())
-	_, err := r.Get(ctx, sigKey{"a", "b", "c"})
-	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "mongodb at "+proxy.Addr()) {
-		t.Fatalf("Mongo down: %v; want ErrUnavailable naming %s", err, proxy.Addr())
-	}
-	proxy.Restore()
-	must(t, r.Put(ctx, sigKey{"a", "b", "c"}, &sigRow{ID: "up"}, time.Time{}))
-	got, err := r.Get(ctx, sigKey{"a", "b", "c"})
-	must(t, err)
-	if got.Payload.ID != "up" {
-		t.Fatalf("got %+v", got.Payload)
-	}
-	// Once ready, the guard costs nothing: a warm read is still 2 round trips.
-	tctx, tr := runtime.WithTrace(ctx)
-	_, err = r.Get(tctx, sigKey{"a", "b", "c"})
-	must(t, err)
-	if tr.Total() != 2 {
-		t.Fatalf("warm read after the guard: %v", tr.Commands())
-	}
-}
-
-func hostOf(t *testing.T, uri string) string {
-	t.Helper()
-	rest := uri[strings.Index(uri, "://")+3:]
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		rest = rest[at+1:]
-	}
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		rest = rest[:i]
-	}
-	if strings.Contains(rest, ",") {
-		t.Skip("the proxy test needs a single-host connection string")
-	}
-	return rest
 }
 
 func TestRoundTripBudgets(t *testing.T) {
@@ -422,23 +346,6 @@ func TestStatsCountCallsRoundTripsAndCacheHits(t *testing.T) {
 	}
 }
 
-func TestGuardReportsTheCallersCancellationAsSuch(t *testing.T) {
-	t.Parallel()
-	mongoURI, _ := testenv.URIs(t)
-	host := hostOf(t, mongoURI)
-	proxy := testenv.NewProxy(t, host)
-	proxy.Cut()
-	env := testenv.New(t, func(c *runtime.Config) { c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1) })
-	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
-	defer cancel()
-	err := env.Conn.Ready(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrUnavailable) {
-		t.Fatalf("Ready with the caller's deadline passing first: %v; want context.DeadlineExceeded, not ErrUnavailable", err)
-	}
-	proxy.Restore()
-	must(t, env.Conn.Ready(ctxT(t)))
-}
-
 func TestWithoutRedisEveryOperationGoesToMongoDB(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t, func(c *runtime.Config) { c.DisableRedis = true })
@@ -514,7 +421,7 @@ func TestRedisFailuresAreLoggedThroughTheCallersLogger(t *testing.T) {
 		t.Fatalf("no warning logged: %v", rec.msgs)
 	}
 	proxy.Restore()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(patience)
 	for !rec.has("INFO persistgen: redis answers again") {
 		if time.Now().After(deadline) {
 			t.Fatalf("recovery not logged: %v", rec.msgs)

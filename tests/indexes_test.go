@@ -10,8 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 func TestEnsureIndexesCreatesStableNamesOnceAndEnforcesUniqueness(t *testing.T) {
@@ -112,5 +112,26 @@ func TestEnsureIndexesAcceptsTheSameIndexUnderAnotherName(t *testing.T) {
 		if s["name"] == "symbol_1_strategyName_1_exchangeName_1" {
 			t.Fatalf("created a duplicate of legacy_unique: %v", specs)
 		}
+	}
+}
+
+// Found by the second review (of the batch outcomes and the guarantees);
+// it failed before its fix.
+// An index of the wanted name that is partial, sparse, collated or a TTL
+// index does not keep keys unique: it is a conflict, never accepted.
+func TestAPartialIndexOfTheWantedNameIsAConflict(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	ctx := ctxT(t)
+	_, err := env.Conn.Database().Collection("memory-items").Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "signalId", Value: 1}, {Key: "bucketName", Value: 1}, {Key: "memoryId", Value: 1}},
+		Options: options.Index().SetName("signalId_1_bucketName_1_memoryId_1").SetUnique(true).
+			SetPartialFilterExpression(bson.D{{Key: "when", Value: bson.D{{Key: "$gt", Value: 100}}}})})
+	if err != nil {
+		t.Skipf("the server refuses a partial index: %v", err)
+	}
+	err = env.Conn.EnsureIndexes(ctx, memorySchema())
+	if !errors.Is(err, runtime.ErrIndexConflict) || !strings.Contains(err.Error(), "partialFilterExpression") {
+		t.Fatalf("EnsureIndexes over a partial unique index: %v; want ErrIndexConflict naming it", err)
 	}
 }

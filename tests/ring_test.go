@@ -6,8 +6,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 // The Redis side depends on a small interface, so a single node, a cluster

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 // The runtime tests use hand-written schemas shaped like four of SPEC's
@@ -110,6 +110,19 @@ func recentSchema() *runtime.Schema {
 		RedisOrder:  []string{"backtest", "exchangeName", "strategyName", "frameName", "symbol"},
 		HasWhen:     true, Payload: "payload",
 	}
+}
+
+// docKey is the key of a schema whose payload is stored at the top level
+// (like candles), with a map payload, so that a test can make the server
+// refuse one item: $set of "a.b" where a holds a number fails everywhere.
+type docKey struct {
+	Name string `bson:"name"`
+}
+
+func (k docKey) KeyValues() []any { return []any{k.Name} }
+
+func docSchema() *runtime.Schema {
+	return &runtime.Schema{Domain: "doc", Collection: "doc-items", Key: []runtime.KeyField{{Name: "name", Type: runtime.TypeString}}, RedisPrefix: "doc_cache"}
 }
 
 func newRepo[K runtime.Key, P any](t testing.TB, c *runtime.Conn, s *runtime.Schema) *runtime.Repo[K, P] {

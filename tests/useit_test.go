@@ -13,7 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/persistgen/persistgen/tests/testenv"
+	"github.com/persistgen/persistgen/internal/testenv"
 )
 
 // The README's "Use it in your project", step by step, in a scratch module

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/persistgen/persistgen/tests/testenv"
+	"github.com/persistgen/persistgen/internal/testenv"
 )
 
 // docs/generator.md's walkthrough for adding a domain, done by a test: a copy of

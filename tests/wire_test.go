@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -318,5 +319,77 @@ func TestGoReadsAndWritesOverWhatTheTypeScriptEngineStored(t *testing.T) {
 	must(t, err)
 	if raw.Lookup("when").Type != bson.TypeDouble || raw.Lookup("when").Double() != 1_690_000_060_000 || raw.Lookup("payload", "priority").Double() != 4 {
 		t.Errorf("memory after a Go write: when %v, payload %v", raw.Lookup("when"), raw.Lookup("payload"))
+	}
+}
+
+// Found by the correctness review (issue 9); it failed before its fix.
+// Finding 14: a Go write-back of a row the TypeScript engine wrote added
+// fields that were absent (null for any, 0 for numbers), which changes
+// what `x ?? fallback` means there. Absent fields stay absent; present
+// nulls stay null; a field the program sets is written.
+func TestAbsentFieldsStayAbsentWhenGoWritesARowBack(t *testing.T) {
+	env, r := openRepos(t)
+	ctx := ctxT(t)
+	k := repo.StrategyKey{Symbol: "BTCUSDT", StrategyName: "macd", ExchangeName: "binance"}
+	_, err := env.Conn.Database().Collection("strategy-items").InsertOne(ctx, bson.D{
+		{Key: "symbol", Value: k.Symbol}, {Key: "strategyName", Value: k.StrategyName}, {Key: "exchangeName", Value: k.ExchangeName},
+		{Key: "payload", Value: bson.D{{Key: "pendingSignalId", Value: nil}, {Key: "commitQueue", Value: bson.A{}}, {Key: "isPaused", Value: false}}}})
+	must(t, err)
+	got, ok, err := r.Strategy.Get(ctx, k)
+	must(t, err)
+	if !ok {
+		t.Fatal("the TypeScript row is not found")
+	}
+	got.RetryOpenCount = 2 // the program sets one absent field
+	must(t, r.Strategy.Put(ctx, k, got))
+	raw, _ := storedDoc(t, ctx, env, "strategy-items", bson.D{{Key: "symbol", Value: k.Symbol}})
+	payload := raw.Lookup("payload").Document()
+	elems, err := payload.Elements()
+	must(t, err)
+	var names []string
+	for _, e := range elems {
+		names = append(names, e.Key())
+	}
+	if fmt.Sprint(names) != "[pendingSignalId commitQueue retryOpenCount isPaused]" {
+		t.Fatalf("written back with fields %v; want the three the TypeScript engine wrote plus retryOpenCount", names)
+	}
+	if payload.Lookup("pendingSignalId").Type != bson.TypeNull {
+		t.Fatalf("an explicit null became %v", payload.Lookup("pendingSignalId"))
+	}
+}
+
+// Found by the second review (of the batch outcomes and the guarantees);
+// it failed before its fix.
+// Explicit nulls stay null through a Go read and write-back, in fields of
+// every kind; absent fields stay absent; a field the program sets is
+// written.
+func TestExplicitNullsStayNullWhenGoWritesARowBack(t *testing.T) {
+	env, r := openRepos(t)
+	ctx := ctxT(t)
+	k := repo.SignalKey{Symbol: "BTCUSDT", StrategyName: "macd", ExchangeName: "binance"}
+	_, err := env.Conn.Database().Collection("signal-items").InsertOne(ctx, bson.D{
+		{Key: "symbol", Value: k.Symbol}, {Key: "strategyName", Value: k.StrategyName}, {Key: "exchangeName", Value: k.ExchangeName},
+		{Key: "payload", Value: bson.D{{Key: "id", Value: "s1"}, {Key: "priceOpen", Value: nil}, {Key: "frameName", Value: nil},
+			{Key: "_isScheduled", Value: nil}, {Key: "note", Value: nil}, {Key: "position", Value: "long"}}}})
+	must(t, err)
+	got, ok, err := r.Signal.Get(ctx, k)
+	must(t, err)
+	if !ok {
+		t.Fatal("not found")
+	}
+	got.Position = "short"
+	must(t, r.Signal.Put(ctx, k, got))
+	raw, _ := storedDoc(t, ctx, env, "signal-items", bson.D{{Key: "symbol", Value: k.Symbol}})
+	p := raw.Lookup("payload").Document()
+	for _, f := range []string{"priceOpen", "frameName", "_isScheduled", "note"} {
+		if p.Lookup(f).Type != bson.TypeNull {
+			t.Errorf("%s was null and is written back as %v", f, p.Lookup(f))
+		}
+	}
+	if p.Lookup("position").StringValue() != "short" {
+		t.Errorf("the field the program set: %v", p.Lookup("position"))
+	}
+	if _, err := p.LookupErr("priceTakeProfit"); err == nil {
+		t.Errorf("an absent field was added: %v", p)
 	}
 }

@@ -17,8 +17,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/persistgen/persistgen/gen"
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 const manifest = `version: 1

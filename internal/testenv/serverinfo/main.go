@@ -3,7 +3,7 @@
 // capabilities persistgen probed, and the Redis version. It never prints a
 // connection string (they may carry passwords).
 //
-//	go run ./tests/testenv/serverinfo -mongo URI -redis URL
+//	go run ./internal/testenv/serverinfo -mongo URI -redis URL
 package main
 
 import (
@@ -16,8 +16,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
-	"github.com/persistgen/persistgen/tests/testenv"
 )
 
 func main() {

@@ -23,6 +23,8 @@ type Proxy struct {
 	// it ends.
 	frozen bool
 	thaw   chan struct{}
+	// held counts the reads that found the proxy frozen.
+	held int
 	// accepted counts the connections clients opened, served or not.
 	accepted int
 	// mongo: the client's messages are read as MongoDB wire messages, so
@@ -132,10 +134,22 @@ func (p *Proxy) Restore() {
 	p.mu.Unlock()
 }
 
+// Held reports how many times data reached the proxy while it was frozen,
+// to be held until Restore: a test can wait until a client has sent what
+// a freeze is to hold, rather than sleep and hope it has.
+func (p *Proxy) Held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
+}
+
 // wait blocks while the proxy is frozen.
 func (p *Proxy) wait() {
 	p.mu.Lock()
 	frozen, thaw := p.frozen, p.thaw
+	if frozen {
+		p.held++
+	}
 	p.mu.Unlock()
 	if frozen {
 		<-thaw
@@ -267,12 +281,15 @@ func (p *Proxy) copyMongo(dst io.Writer, src io.Reader) {
 					p.failOn[name] = skip - 1
 				}
 			}
-			freeze := p.freezeOn[name]
-			delete(p.freezeOn, name)
-			p.mu.Unlock()
-			if freeze {
-				p.Freeze()
+			if p.freezeOn[name] {
+				// Frozen under the lock that counts the command: a test
+				// that has seen it counted finds the proxy frozen.
+				delete(p.freezeOn, name)
+				if !p.frozen {
+					p.frozen, p.thaw = true, make(chan struct{})
+				}
 			}
+			p.mu.Unlock()
 			if armed && skip == 0 {
 				return
 			}

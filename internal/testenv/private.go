@@ -63,10 +63,11 @@ func start(t testing.TB, dir, bin string, args ...string) {
 	})
 }
 
-// WaitPort waits until something listens on 127.0.0.1:port.
+// WaitPort waits until something listens on 127.0.0.1:port, for at most a
+// minute (a bound for a server that never starts, not for a slow one).
 func WaitPort(t testing.TB, port int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
 		if err == nil {
