@@ -5,6 +5,7 @@
 package docs
 
 import (
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -65,6 +66,50 @@ func TestNoPageCitesAnythingOutsideTheRepository(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// No comment or string in the code, scripts or manifests cites a document
+// outside the repository either (the specification's sections, the design
+// notes it was built from).
+func TestNoCodeCitesAnythingOutsideTheRepository(t *testing.T) {
+	forbidden := []string{"SPEC §", "design/value-cache", "§7"}
+	self, _ := filepath.Abs("links_test.go")
+	err := filepath.WalkDir("..", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); n != ".." && (strings.HasPrefix(n, ".") || n == "testdata" || n == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(p) {
+		case ".go", ".sh", ".yaml", ".yml", ".lua", ".mod":
+		default:
+			if filepath.Base(p) != "Makefile" && filepath.Base(p) != "Dockerfile" {
+				return nil
+			}
+		}
+		if abs, _ := filepath.Abs(p); abs == self {
+			return nil
+		}
+		src, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(src), "\n") {
+			for _, f := range forbidden {
+				if strings.Contains(line, f) {
+					t.Errorf("%s:%d: %q points outside the repository", p, i+1, f)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

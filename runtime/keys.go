@@ -3,11 +3,8 @@ package runtime
 import (
 	"fmt"
 	"math"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-
-	"github.com/persistgen/persistgen/schema"
 )
 
 // Keys is a domain's compiled key rules, built once: generated key types
@@ -73,10 +70,6 @@ func (ks *Keys) Filter(k Key) (bson.D, error) {
 	}
 	return ks.c.filter(vals), nil
 }
-
-// EscapeKeyPart writes s with '%' and ':' percent-encoded, as Redis keys
-// spell string key parts.
-func EscapeKeyPart(b *strings.Builder, s string) { schema.EscapeKeyPart(b, s) }
 
 // KeyDecoder is implemented, on the pointer, by generated key types: it reads
 // the key fields of a stored document without reflection. Keys that do not

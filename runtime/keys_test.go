@@ -119,11 +119,3 @@ func TestKeys(t *testing.T) {
 		}
 	}
 }
-
-func TestEscapeKeyPart(t *testing.T) {
-	var b strings.Builder
-	EscapeKeyPart(&b, "a:%b")
-	if b.String() != "a%3A%25b" {
-		t.Fatalf("%q", b.String())
-	}
-}

@@ -50,9 +50,6 @@ const (
 	TypeFloat64 = schema.TypeFloat64
 )
 
-// IndexName returns MongoDB's default name for keys ("a_1_b_-1").
-func IndexName(keys []IndexKey) string { return schema.IndexName(keys) }
-
 // compiled is a validated schema plus the driver-side forms of its keys.
 type compiled struct{ *schema.Compiled }
 

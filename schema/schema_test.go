@@ -504,6 +504,7 @@ func TestEscapeKeyPart(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"", ""},
 		{"BTCUSDT", "BTCUSDT"},
+		{"BTC-USDT_perp.2024 ünï", "BTC-USDT_perp.2024 ünï"},
 		{":", "%3A"},
 		{"%", "%25"},
 		{"%3A", "%253A"},

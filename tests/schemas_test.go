@@ -10,7 +10,7 @@ import (
 	"github.com/persistgen/persistgen/runtime"
 )
 
-// The runtime tests use hand-written schemas shaped like four of SPEC's
+// The runtime tests use hand-written schemas shaped like four of backtest-kit's
 // domains: a three-string key with a nullable payload (signal), a bucket with
 // when and soft delete (memory), an immutable series with a top-level payload
 // and a numeric key part (candle), and a key with a bool spelled as a word

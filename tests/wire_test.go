@@ -15,7 +15,8 @@ import (
 	"github.com/persistgen/persistgen/runtime"
 )
 
-// wireSpec is what SPEC §2 says one domain looks like in MongoDB and Redis.
+// wireSpec is what one domain looks like in MongoDB and Redis, as backtest-kit
+// stores it (docs/both-engines.md).
 type wireSpec struct {
 	domain     string
 	collection string

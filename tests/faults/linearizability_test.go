@@ -330,7 +330,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		repos := reposIn[mode]
 		// The value and local modes promise linearizability while Redis answers every
 		// client or none, and read-after-write when Redis is unreachable
-		// but keeps its data (design/value-cache.md §7.0), which is what a
+		// but keeps its data (docs/value-cache-protocol.md, "Failures"), which is what a
 		// proxy fault is: their rounds take turns with no faults (checked
 		// both ways: concurrency alone, where writes are often alone on
 		// their key and leave copies to outdate), MongoDB faults (checked
