@@ -484,6 +484,9 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 	if errors.Is(err, ErrNotInvalidated) {
 		return err // MongoDB answered: the write is stored
 	}
+	if we := (*cache.WaitError)(nil); errors.As(err, &we) {
+		return err // the caller gave up waiting for Redis; MongoDB was not asked
+	}
 	switch {
 	case errors.Is(err, mongo.ErrClientDisconnected):
 		return &causeError{kind: ErrUnavailable, cause: fmt.Errorf("the Conn is closed: %w", err)}

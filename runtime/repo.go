@@ -187,6 +187,10 @@ func (r *Repo[K, P]) Get(ctx context.Context, k K) (ret Record[K, P], retErr err
 	}
 	key := r.cache.Key(vals)
 	l := r.cache.Read(ctx, key)
+	if we := (*cache.WaitError)(nil); errors.As(l.Err, &we) {
+		we.Addr = r.conn.redisAddr
+		return zero, r.opErr(ctx, opGet, vals, we)
+	}
 	if l.Hit { // a value key names the database, collection and exact key: no check needed
 		r.hit(opGet)
 		if l.Absent {

@@ -63,6 +63,10 @@ type Lookup struct {
 	ID    bson.ObjectID
 	HasID bool
 
+	// Err, when set, is why the read must fail: the caller's context
+	// ended while the cache waited for Redis (a *WaitError).
+	Err error
+
 	token string // the lease to fill (value and local modes)
 	stamp uint64 // the local tier's stamp before READ
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -312,5 +313,73 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A lease older than LeaseWait is taken over by the next reader: a holder
+// that died, or never learnt it held the lease (its READ's reply was lost
+// after the script ran), stalls no other reader for longer than that.
+// Found by a review (issue 21): readers waited out the lease's whole life
+// (an OpTimeout, 10 s by default).
+func TestAnOrphanedLeaseIsTakenOverAfterLeaseWait(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	ctx := ctxT(t)
+	var c Counters
+	s := NewShared(rdb, NewBreaker(rdb, BreakerConfig{RetryAfter: time.Second}), SharedConfig{OpTimeout: 10 * time.Second, LeaseWait: 300 * time.Millisecond})
+	m := domain(s, schema.CacheValue, prefix, &c)
+	k := m.Key([]any{"a"})
+	// The orphan: READ ran for a reader that never saw its reply.
+	orphan := readArgs{common: m.(*valueMode).common(), Token: "gone.1", LeaseMs: 10_000, WaitMs: 300}
+	if res, err := s.scripts.read.Run(ctx, rdb, []string{k}, orphan.argv()...).Slice(); err != nil || res[0].(int64) != replyLease {
+		t.Fatalf("the orphan's READ = %v, %v; want a lease", res, err)
+	}
+	l := m.Read(ctx, k)
+	if l.token == "" || l.Err != nil {
+		t.Fatalf("a reader behind an orphaned lease got %+v; want the lease, taken over", l)
+	}
+	if c.LeaseWaits.Load() == 0 {
+		t.Fatal("the reader did not wait for the young lease at all")
+	}
+	// A lease granted long ago is taken over at once.
+	k2 := m.Key([]any{"b"})
+	now, err := rdb.Time(ctx).Result()
+	must(t, err)
+	ms := now.UnixMilli()
+	rdb.HSet(ctx, k2, "lt", "gone.2", "la", ms-2000, "lx", ms+60_000)
+	before := c.LeaseWaits.Load()
+	if l := m.Read(ctx, k2); l.token == "" || c.LeaseWaits.Load() != before {
+		t.Fatalf("an old lease: %+v after %d waits; want the lease at once", l, c.LeaseWaits.Load()-before)
+	}
+	// The old holder's fill is refused: the lease is no longer its.
+	m.Found(ctx, k2, Lookup{token: "gone.2"}, row("late"))
+	if c.FillsRejected.Load() != 1 {
+		t.Fatalf("fills rejected = %d, want the old holder's", c.FillsRejected.Load())
+	}
+}
+
+// A caller whose context ends while it waits for another reader's fill
+// gets an error that says it was waiting for Redis, wrapping its
+// context's error: MongoDB was not asked.
+func TestACallerWhoStopsWaitingForAFillIsToldWhy(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	var c Counters
+	s := NewShared(rdb, NewBreaker(rdb, BreakerConfig{RetryAfter: time.Second}), SharedConfig{OpTimeout: 10 * time.Second, LeaseWait: time.Minute})
+	m := domain(s, schema.CacheValue, prefix, &c)
+	k := m.Key([]any{"a"})
+	holder := m.Read(ctxT(t), k)
+	if holder.token == "" {
+		t.Fatal("no lease")
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	go func() {
+		for c.LeaseWaits.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	l := m.Read(ctx, k)
+	var we *WaitError
+	if !errors.As(l.Err, &we) || !errors.Is(l.Err, context.Canceled) || !strings.Contains(l.Err.Error(), "redis") {
+		t.Fatalf("a cancelled wait: %+v; want a WaitError naming redis, wrapping context.Canceled", l)
 	}
 }

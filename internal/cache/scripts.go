@@ -85,9 +85,10 @@ type readArgs struct {
 	Token   string // the lease this reader would hold
 	LeaseMs int64  // the lease's life
 	GrantMs int64  // a local copy's life asked for (0: value mode)
+	WaitMs  int64  // how long another reader's lease makes this one wait
 }
 
-func (a readArgs) argv() []any { return a.common.argv(a.Token, a.LeaseMs, a.GrantMs) }
+func (a readArgs) argv() []any { return a.common.argv(a.Token, a.LeaseMs, a.GrantMs, a.WaitMs) }
 
 // fillArgs are fill.lua's arguments.
 type fillArgs struct {

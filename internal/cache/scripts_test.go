@@ -20,7 +20,7 @@ func TestScriptArgumentsAreNamedInOrder(t *testing.T) {
 		args any // a value whose fields are all set, each to a value of its own
 		argv func(any) []any
 	}{
-		{"read.lua", readArgs{common{"p", 2, 3}, "tok", 5, 6}, func(a any) []any { return a.(readArgs).argv() }},
+		{"read.lua", readArgs{common{"p", 2, 3}, "tok", 5, 6, 7}, func(a any) []any { return a.(readArgs).argv() }},
 		{"fill.lua", fillArgs{common{"p", 2, 3}, "tok", "val", 6, 7}, func(a any) []any { return a.(fillArgs).argv() }},
 		{"release.lua", releaseArgs{"tok"}, func(a any) []any { return a.(releaseArgs).argv() }},
 		{"begin.lua", beginArgs{common{"p", 2, 3}, "tok"}, func(a any) []any { return a.(beginArgs).argv() }},

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/persistgen/persistgen/schema"
@@ -33,6 +34,7 @@ type Shared struct {
 	// stopped waiting for it (2 OpTimeouts and a second).
 	markMs  int64
 	leaseMs int64
+	waitMs  int64
 }
 
 // SharedConfig configures a Conn's Shared.
@@ -44,14 +46,26 @@ type SharedConfig struct {
 	// LocalEntries bounds the in-process tier (DefaultLocalEntries when
 	// 0; a negative number keeps no copies: local mode acts as value mode).
 	LocalEntries int
+	// LeaseWait is the longest a reader waits for another reader's fill
+	// (DefaultLeaseWait when 0): a lease older than that is taken over by
+	// the next reader, so that a holder that died, or never learnt it
+	// held the lease, stalls nobody for longer.
+	LeaseWait time.Duration
 }
+
+// DefaultLeaseWait is SharedConfig.LeaseWait's default.
+const DefaultLeaseWait = time.Second
 
 // NewShared returns a Conn's Shared.
 func NewShared(rdb Client, b *Breaker, cfg SharedConfig) *Shared {
 	lease := min(max(cfg.OpTimeout, time.Second), 30*time.Second)
 	mark := 2*max(cfg.OpTimeout, time.Second) + time.Second
+	wait := cfg.LeaseWait
+	if wait <= 0 {
+		wait = DefaultLeaseWait
+	}
 	return &Shared{rdb: rdb, breaker: b, scripts: newScripts(), local: newLocalTier(cfg.LocalEntries),
-		proc: randomHex(), markMs: mark.Milliseconds(), leaseMs: lease.Milliseconds()}
+		proc: randomHex(), markMs: mark.Milliseconds(), leaseMs: lease.Milliseconds(), waitMs: wait.Milliseconds()}
 }
 
 // Ready is called once Redis answers (a Conn's readiness wait, beside
@@ -175,9 +189,11 @@ func escapeValueKeyPart(b *strings.Builder, s string) {
 
 // Read answers from the in-process tier (local mode), else runs READ
 // until it answers a hit or a lease; waits for another reader's fill count
-// as lease waits. Any Redis failure, or a wait that outlasts two lease
-// lives, is a bypass (read MongoDB, fill nothing). A hit that carries a
-// grant leaves a copy in the process.
+// as lease waits, and last at most LeaseWait (READ then hands this reader
+// the lease). Any Redis failure is a bypass (read MongoDB, fill nothing),
+// and so is, as a safety net, a wait that outlasts two LeaseWaits. A hit
+// that carries a grant leaves a copy in the process. When the caller's
+// context ends inside Read, the Lookup carries a *WaitError.
 func (v *valueMode) Read(ctx context.Context, key string) Lookup {
 	if v.localMs > 0 {
 		if e, ok := v.local.get(key); ok {
@@ -188,8 +204,8 @@ func (v *valueMode) Read(ctx context.Context, key string) Lookup {
 	if !v.guard.Usable() {
 		return Lookup{}
 	}
-	args := readArgs{common: v.common(), Token: v.newToken(), LeaseMs: v.leaseMs, GrantMs: v.localMs}
-	deadline := time.Now().Add(2*time.Duration(v.leaseMs)*time.Millisecond + 100*time.Millisecond)
+	args := readArgs{common: v.common(), Token: v.newToken(), LeaseMs: v.leaseMs, GrantMs: v.localMs, WaitMs: v.waitMs}
+	deadline := time.Now().Add(2*time.Duration(v.waitMs)*time.Millisecond + 100*time.Millisecond)
 	for wait := time.Millisecond; ; wait = min(2*wait, 32*time.Millisecond) {
 		var stamp uint64
 		if v.localMs > 0 {
@@ -200,6 +216,16 @@ func (v *valueMode) Read(ctx context.Context, key string) Lookup {
 		if err != nil || len(res) == 0 {
 			if err == nil {
 				err = errors.New("READ answered nothing")
+			}
+			if !isReply(err) {
+				// READ may have run and granted this reader the lease
+				// after the client stopped waiting for its reply: give
+				// it back, so that nobody waits for a fill that will not
+				// come (in the background: this read goes to MongoDB now).
+				go v.release(key, args.Token)
+			}
+			if ctx.Err() != nil {
+				return Lookup{Err: &WaitError{Stage: "the value cache's READ had not answered", Err: ctx.Err()}}
 			}
 			v.guard.fail(ctx, "value read", err)
 			return Lookup{}
@@ -237,10 +263,35 @@ func (v *valueMode) Read(ctx context.Context, key string) Lookup {
 		}
 		select {
 		case <-ctx.Done():
-			return Lookup{}
+			return Lookup{Err: &WaitError{Stage: "another reader was filling the value cache from MongoDB", Err: ctx.Err()}}
 		case <-time.After(wait):
 		}
 	}
+}
+
+// WaitError is the error of a read whose caller's context ended while it
+// waited for Redis (not MongoDB, which was not asked yet).
+type WaitError struct {
+	Addr  string // Redis's address, for the message (set by the Conn)
+	Stage string // what the reader was waiting for
+	Err   error  // the context's error
+}
+
+func (e *WaitError) Error() string {
+	addr := ""
+	if e.Addr != "" {
+		addr = " at " + e.Addr
+	}
+	return "the caller's context ended (" + e.Err.Error() + ") while waiting for redis" + addr + ": " + e.Stage
+}
+
+func (e *WaitError) Unwrap() error { return e.Err }
+
+// isReply reports an error Redis replied (the command ran and failed, or
+// was refused), as opposed to no reply at all.
+func isReply(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
 }
 
 // Found runs FILL with what the lease holder read: raw, or absent when
@@ -270,12 +321,17 @@ func (v *valueMode) Found(ctx context.Context, key string, l Lookup, raw bson.Ra
 
 // Failed gives back a lease its holder will not fill (its read failed).
 func (v *valueMode) Failed(key string, l Lookup) {
-	if l.token == "" {
-		return
+	if l.token != "" {
+		v.release(key, l.token)
 	}
+}
+
+// release runs RELEASE for token, bounded by a second whatever the
+// caller's context.
+func (v *valueMode) release(key, token string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := v.scripts.release.Run(ctx, v.rdb, []string{key}, releaseArgs{Token: l.token}.argv()...).Err(); err != nil {
+	if err := v.scripts.release.Run(ctx, v.rdb, []string{key}, releaseArgs{Token: token}.argv()...).Err(); err != nil {
 		v.guard.fail(ctx, "value release", err)
 	}
 }
