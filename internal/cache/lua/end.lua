@@ -14,7 +14,9 @@ local grant_ms = tonumber(ARGV[10])  -- a local copy's life asked for (0: value 
 -- the writer was alone at BEGIN and still is, no write began since (the
 -- epoch) and its own mark is still there (a restart that lost it may have
 -- reset the epoch): its commit is then the key's last. A retried END (its
--- first reply lost) counts the writer out only once. Replies {installed,
+-- first reply lost) counts the writer out only once. An END that finds its
+-- mark gone advances the epoch, so that no writer who began after the
+-- loss leaves a row. Replies {installed,
 -- granted ms, wait}: wait is what other processes' copies still have to
 -- live, which a restart that lost the mark can leave.
 distrust(mark_ms, copy_ms)
@@ -24,6 +26,12 @@ local wc = tonumber(redis.call('HGET', KEYS[1], 'wc') or '0')
 local marked = redis.call('HDEL', KEYS[1], 'w:' .. token) == 1
 if marked then
   wc = redis.call('HINCRBY', KEYS[1], 'wc', -1)
+else
+  -- The mark is gone: the key was deleted, flushed or evicted since BEGIN
+  -- (or this END is a retry). A writer that began since may believe it
+  -- was alone, its epoch counted again from 1: a new epoch keeps its END
+  -- from leaving a row this write's commit may have outdated.
+  redis.call('HINCRBY', KEYS[1], 'we', 1)
 end
 if wc <= 0 then
   redis.call('HDEL', KEYS[1], 'wc', 'wd')
