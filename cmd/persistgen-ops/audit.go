@@ -33,6 +33,7 @@ const (
 	findNoIdentity = "no-identity"      // a document without its identity
 	findBadKey     = "bad-key"          // a document whose _id or key fields make no valid key (not repairable here)
 	findDuplicate  = "duplicate-key"    // two documents of one key (not repairable here)
+	findMode       = "mode-mismatch"    // the collection's marker names another cache family than the manifest's mode
 )
 
 const auditBatch = 500
@@ -50,6 +51,9 @@ type auditor struct {
 	found    map[string]int // per kind
 	fixed    int
 	skipped  int // repairs not made: the key changed since it was read
+	// unowned counts findings not repaired because no marker shows the
+	// key prefix to be this database's alone (see owned).
+	unowned int
 }
 
 type progress interface {
@@ -81,6 +85,10 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 		// deleted: more likely a wrong database or key prefix than data.
 		fmt.Fprintf(a.errOut, "audit %s: collection %s.%s has no documents: reporting only, repairing nothing (check the database and -key-prefix, or give -force)\n", s.Domain, a.conn.Database().Name(), s.Collection)
 		repair = false
+	}
+	owned, err := a.owned(ctx, s)
+	if err != nil {
+		return err
 	}
 	reported := map[string]bool{}
 	// Documents → identities.
@@ -207,7 +215,93 @@ func (a *auditor) auditDomain(ctx context.Context, s *runtime.Schema) error {
 	}
 	p.Done()
 	// Identities → documents: those whose key has no document of its own.
-	return a.scanIdentities(ctx, s, c, coll, reported, repair)
+	return a.scanIdentities(ctx, s, c, coll, reported, repair, owned)
+}
+
+// markers reads the markers of s's Redis prefix (schema.MarkerKey: one per
+// database and collection that a Conn used with this prefix), on every
+// master of a cluster: "database.collection" → the cache family.
+func (a *auditor) markers(ctx context.Context, s *runtime.Schema) (map[string]string, error) {
+	head := a.ns + "pgm:{" + s.RedisPrefix + ":"
+	out := map[string]string{}
+	err := a.scan(ctx, schema.GlobEscape(head)+"*", func(ctx context.Context, rdb redis.Cmdable, keys []string) error {
+		for _, k := range keys {
+			v, err := rdb.Get(ctx, k).Result()
+			if err != nil {
+				continue // gone since, or not a string: no marker of ours
+			}
+			out[strings.TrimSuffix(strings.TrimPrefix(k, head), "}")] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: markers: %w", s.Domain, err)
+	}
+	return out, nil
+}
+
+// checkMarkers reports a marker of this database's collection that names
+// another cache family than the manifest gives the domain (processes that
+// use the collection in a mode that cannot share it), and returns the
+// markers.
+func (a *auditor) checkMarkers(ctx context.Context, s *runtime.Schema) (map[string]string, error) {
+	m, err := a.markers(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	mine := a.conn.Database().Name() + "." + s.Collection
+	if got, ok := m[mine]; ok && got != schema.CacheFamily(s.Mode()) {
+		a.report(s, findMode, schema.MarkerKey(a.ns, s.RedisPrefix, a.conn.Database().Name(), s.Collection),
+			fmt.Sprintf("a process uses %s in a mode that keeps %s; the manifest's %s mode keeps %s: give every process the same mode, then delete the marker",
+				s.Collection, got, s.Mode(), schema.CacheFamily(s.Mode())))
+	}
+	return m, nil
+}
+
+// owned reports whether the identity keys under s's prefix can be taken
+// as this database's: its collection's marker is there and no other
+// database's is. Otherwise an identity whose key has no document here may
+// be another database's (two databases on one key prefix), and is
+// reported, never deleted.
+func (a *auditor) owned(ctx context.Context, s *runtime.Schema) (bool, error) {
+	m, err := a.markers(ctx, s)
+	if err != nil {
+		return false, err
+	}
+	db := a.conn.Database().Name()
+	if _, ok := m[db+"."+s.Collection]; !ok {
+		return false, nil
+	}
+	for dc := range m {
+		if !strings.HasPrefix(dc, db+".") {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// attributable reports whether k is an identity key this schema could
+// have written: the prefix, then exactly one part per key field, each
+// escaped as persistgen escapes them. Others (an older adapter's key with
+// other parts, backtest-kit's key of a part holding ':', another
+// program's) are left alone.
+func (a *auditor) attributable(k string, s *runtime.Schema) bool {
+	rest, ok := strings.CutPrefix(k, a.ns+s.RedisPrefix+":")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, ":")
+	if len(parts) != len(s.Key) {
+		return false
+	}
+	for _, p := range parts {
+		for i := 0; i < len(p); i++ {
+			if p[i] == '%' && !strings.HasPrefix(p[i:], "%3A") && !strings.HasPrefix(p[i:], "%25") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // casScript replaces (ARGV[2]) or deletes (ARGV[2] empty) an identity only
@@ -255,11 +349,23 @@ func (a *auditor) cas(ctx context.Context, key, expect, value string) error {
 // scanIdentities walks the domain's identity keys (on every master of a
 // cluster) and reports those naming no document, or another key's; keys
 // the document pass reported are not reported twice.
-func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *schema.Compiled, coll *mongo.Collection, reported map[string]bool, repair bool) error {
+func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *schema.Compiled, coll *mongo.Collection, reported map[string]bool, repair, owned bool) error {
 	pattern := schema.GlobEscape(a.ns+s.RedisPrefix) + ":*"
 	p := a.progress(s.Domain+": identities", -1)
 	defer p.Done()
-	check := func(ctx context.Context, rdb redis.Cmdable, keys []string) error {
+	unattributed := 0
+	// A key without a document here is repaired only where the prefix is
+	// this database's (owned): otherwise it may be another database's.
+	const notOwned = "; not repaired: no document of this database has the key, and no marker shows the key prefix to be this database's alone (another database may own it)"
+	check := func(ctx context.Context, rdb redis.Cmdable, all []string) error {
+		var keys []string
+		for _, k := range all {
+			if a.attributable(k, s) {
+				keys = append(keys, k)
+			} else {
+				unattributed++
+			}
+		}
 		idents, err := readIdentities(ctx, rdb, keys)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Domain, err)
@@ -273,6 +379,11 @@ func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *sche
 				list = append(list, idn.id)
 				continue
 			default:
+				if !owned {
+					a.report(s, findWrongType, k, idn.problem+notOwned)
+					a.unowned++
+					continue
+				}
 				a.report(s, findWrongType, k, idn.problem+", and no document has this key")
 			}
 			if repair {
@@ -292,6 +403,10 @@ func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *sche
 			}
 			own, found := owners[idn.id]
 			switch {
+			case !found && !owned:
+				a.report(s, findMissing, k, "names "+idn.id.Hex()+", which no document has"+notOwned)
+				a.unowned++
+				continue
 			case !found:
 				a.report(s, findMissing, k, "names "+idn.id.Hex()+", which no document has")
 			case own != k:
@@ -308,15 +423,28 @@ func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *sche
 		p.Add(len(keys))
 		return nil
 	}
-	scan := func(ctx context.Context, rdb redis.Cmdable) error {
+	if err := a.scan(ctx, pattern, check); err != nil {
+		return fmt.Errorf("%s: %w", s.Domain, err)
+	}
+	if unattributed > 0 {
+		fmt.Fprintf(a.errOut, "audit %s: %d keys under %s do not parse as this domain's identities (an older adapter's, backtest-kit's of a key part holding ':', another program's): left alone\n",
+			s.Domain, unattributed, printable(a.ns+s.RedisPrefix+":"))
+	}
+	return nil
+}
+
+// scan calls fn with each batch of keys matching pattern, on every master
+// of a cluster.
+func (a *auditor) scan(ctx context.Context, pattern string, fn func(context.Context, redis.Cmdable, []string) error) error {
+	one := func(ctx context.Context, rdb redis.Cmdable) error {
 		var cursor uint64
 		for {
 			keys, next, err := rdb.Scan(ctx, cursor, pattern, auditBatch).Result()
 			if err != nil {
-				return fmt.Errorf("%s: SCAN %s: %w", s.Domain, pattern, err)
+				return fmt.Errorf("SCAN %s: %w", printable(pattern), err)
 			}
 			if len(keys) > 0 {
-				if err := check(ctx, rdb, keys); err != nil {
+				if err := fn(ctx, rdb, keys); err != nil {
 					return err
 				}
 			}
@@ -327,11 +455,11 @@ func (a *auditor) scanIdentities(ctx context.Context, s *runtime.Schema, c *sche
 	}
 	switch r := a.rdb.(type) {
 	case *redis.ClusterClient:
-		return r.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return scan(ctx, m) })
+		return r.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return one(ctx, m) })
 	case redis.Cmdable:
-		return scan(ctx, r)
+		return one(ctx, r)
 	}
-	return fmt.Errorf("%s: the Conn's Redis client (%T) cannot SCAN", s.Domain, a.rdb)
+	return fmt.Errorf("the Conn's Redis client (%T) cannot SCAN", a.rdb)
 }
 
 // owners maps each _id that has a document to its key's identity.

@@ -217,6 +217,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // summary on stderr.
 func runAudit(ctx context.Context, a *auditor, schemas []*runtime.Schema, stderr io.Writer) int {
 	for _, s := range schemas {
+		if _, err := a.checkMarkers(ctx, s); err != nil {
+			fmt.Fprintf(stderr, "persistgen-ops audit: %v\n", err)
+			return exitServer
+		}
 		if s.Mode() != runtime.CacheIdentity {
 			fmt.Fprintf(stderr, "audit %s: skipped: cache mode %s keeps no identities\n", s.Domain, s.Mode())
 			continue
@@ -230,7 +234,7 @@ func runAudit(ctx context.Context, a *auditor, schemas []*runtime.Schema, stderr
 	for _, n := range a.found {
 		total += n
 	}
-	fmt.Fprintf(stderr, "audit: %d found %v, %d repaired, %d left (changed since read, or not repairable here)\n", total, a.found, a.fixed, a.skipped+a.found[findBadKey]+a.found[findDuplicate])
+	fmt.Fprintf(stderr, "audit: %d found %v, %d repaired, %d left (changed since read, or not repairable here)\n", total, a.found, a.fixed, a.skipped+a.unowned+a.found[findBadKey]+a.found[findDuplicate]+a.found[findMode])
 	if total > a.fixed {
 		return exitPending
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/persistgen/persistgen/gen"
 	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
+	"github.com/persistgen/persistgen/schema"
 )
 
 const manifest = `version: 1
@@ -162,7 +163,24 @@ func (k posKey) KeyValues() []any { return []any{k.Strategy, k.Symbol} }
 // rows newest first, under a key prefix, as of a time; audit finds planted
 // faults of every kind without changing anything, -repair mends them all,
 // and a second audit finds nothing.
-func TestInspectAndAuditAgainstTheServers(t *testing.T) {
+// opsEnv is a database and key prefix of a test's own, a Conn on them
+// (KeyPrefix ns) with the pos domain's indexes, and ops, which runs
+// persistgen-ops with the test's manifest against them.
+type opsEnv struct {
+	ctx  context.Context
+	db   string
+	ns   string
+	u    *url.URL
+	rdb  *redis.Client
+	cfg  runtime.Config
+	conn *runtime.Conn
+	s    *runtime.Schema
+	r    *runtime.Repo[posKey, string]
+	ops  func(args ...string) (string, string, int)
+}
+
+func newOpsEnv(t *testing.T) *opsEnv {
+	t.Helper()
 	mongoURI, redisURL := testenv.URIs(t)
 	id := testenv.ID()
 	db, ns := "pgops_"+id, "pgops_"+id+":"
@@ -213,17 +231,23 @@ func TestInspectAndAuditAgainstTheServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	btc, eth, rsi := posKey{"macd", "BTCUSDT"}, posKey{"macd", "ETHUSDT"}, posKey{"rsi", "BTCUSDT"}
-	for i, k := range []posKey{btc, eth, rsi} {
-		if err := r.Put(ctx, k, "row "+k.Strategy+" "+k.Symbol, time.UnixMilli(int64(1000*(i+1)))); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ops := func(args ...string) (string, string, int) {
 		t.Helper()
 		var out, errb bytes.Buffer
 		code := run(ctx, append([]string{args[0], "-manifest", file}, args[1:]...), &out, &errb)
 		return out.String(), errb.String(), code
+	}
+	return &opsEnv{ctx: ctx, db: db, ns: ns, u: u, rdb: rdb, cfg: cfg, conn: conn, s: s, r: r, ops: ops}
+}
+
+func TestInspectAndAuditAgainstTheServers(t *testing.T) {
+	e := newOpsEnv(t)
+	ctx, db, ns, u, rdb, conn, s, r, ops := e.ctx, e.db, e.ns, e.u, e.rdb, e.conn, e.s, e.r, e.ops
+	btc, eth, rsi := posKey{"macd", "BTCUSDT"}, posKey{"macd", "ETHUSDT"}, posKey{"rsi", "BTCUSDT"}
+	for i, k := range []posKey{btc, eth, rsi} {
+		if err := r.Put(ctx, k, "row "+k.Strategy+" "+k.Symbol, time.UnixMilli(int64(1000*(i+1)))); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// inspect
@@ -334,5 +358,66 @@ func TestInspectAndAuditAgainstTheServers(t *testing.T) {
 	}
 	if after := snapshot(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("audit -repair on an empty collection deleted identities:\n%v\n%v", before, after)
+	}
+}
+
+// audit -repair judges only the keys it can attribute to this database
+// and schema, and deletes nothing it cannot: backtest-kit's identity of a
+// key part holding ':', an older adapter's key of other parts, and the
+// identities of another database on the same key prefix all survive it;
+// a marker naming another cache family than the manifest's is reported.
+// Found by a review (issue 21): each of the three was deleted.
+func TestAuditRepairsOnlyWhatItCanAttribute(t *testing.T) {
+	e := newOpsEnv(t)
+	ctx, rdb := e.ctx, e.rdb
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	colon := posKey{"ma:cd", "BTCUSDT"}
+	must(e.r.Put(ctx, colon, "row", time.UnixMilli(1000)))
+	rec, err := e.r.Get(ctx, colon)
+	must(err)
+	ours, err := e.r.RedisKey(colon)
+	must(err)
+	upstream := strings.ReplaceAll(ours, "%3A", ":") // backtest-kit does not escape
+	older := e.ns + "pos_cache:BTC:1m:60000"         // an older adapter's key
+	must(rdb.Set(ctx, upstream, rec.ID.Hex(), 0).Err())
+	must(rdb.Set(ctx, older, bson.NewObjectID().Hex(), 0).Err())
+	// Another database on the same key prefix, with a row of its own.
+	cfg2 := e.cfg
+	cfg2.Database = e.db + "_b"
+	conn2, err := runtime.Open(cfg2)
+	must(err)
+	t.Cleanup(func() { _ = conn2.Database().Drop(ctx); _ = conn2.Close(ctx) })
+	r2, err := runtime.NewRepo[posKey, string](conn2, e.s)
+	must(err)
+	must(r2.Put(ctx, posKey{"other", "DB"}, "theirs", time.UnixMilli(1000)))
+	theirs, err := r2.RedisKey(posKey{"other", "DB"})
+	must(err)
+	keep := map[string]string{}
+	for _, k := range []string{upstream, older, theirs} {
+		keep[k] = rdb.Get(ctx, k).Val()
+	}
+
+	out, errs, code := e.ops("audit", "-key-prefix", e.ns, "-repair", "pos")
+	t.Log("\n" + out + errs)
+	if code != exitPending || !strings.Contains(errs, "do not parse as this domain's identities") || !strings.Contains(out, "another database may own it") {
+		t.Fatalf("audit -repair: exit %d\n%s%s", code, out, errs)
+	}
+	for k, v := range keep {
+		if got := rdb.Get(ctx, k).Val(); got != v {
+			t.Fatalf("audit -repair changed %s: %q, was %q", k, got, v)
+		}
+	}
+
+	// A marker naming the other family: reported, not repaired.
+	marker := schema.MarkerKey(e.ns, e.s.RedisPrefix, e.db, e.s.Collection)
+	must(rdb.Set(ctx, marker, "rows", 0).Err())
+	out, errs, code = e.ops("audit", "-key-prefix", e.ns, "pos")
+	if code != exitPending || !strings.Contains(out, "\tmode-mismatch\t"+marker) {
+		t.Fatalf("audit with a marker of the other family: exit %d\n%s%s", code, out, errs)
 	}
 }
