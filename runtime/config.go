@@ -120,6 +120,13 @@ type Config struct {
 	// command (spans, latencies): see Observer and package telemetry. Nil,
 	// the default, costs nothing but a nil check.
 	Observer Observer
+	// DisableAutoIndexes stops the Conn creating a collection's missing
+	// indexes before its first write. Without it, the Conn creates them
+	// (create-only, as EnsureIndexes: once per collection); with it, or
+	// where the user may not create indexes, a write to a collection
+	// whose unique index is missing fails with ErrIndexMissing instead of
+	// leaving duplicate rows behind racing upserts.
+	DisableAutoIndexes bool
 	// LocalCacheEntries bounds the in-process tier of the local cache mode:
 	// how many rows (of all local-mode domains together) the Conn keeps,
 	// the least recently used evicted first (DefaultLocalCacheEntries,

@@ -58,6 +58,12 @@ type Conn struct {
 	counters counters
 	ids      *idGen
 
+	// colls are the collections this Conn's Repos use, and indexedColls
+	// those whose indexes were made sure of (collections.go).
+	collsMu      sync.Mutex
+	colls        map[string]*collection
+	indexedColls map[string]bool
+
 	ready      atomic.Bool
 	readyMu    sync.Mutex
 	waiting    *readyWait // the wait in progress, if any (under readyMu)

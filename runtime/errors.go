@@ -32,6 +32,11 @@ var (
 	// bounded time, which the error's text gives. The write itself
 	// succeeded. The same value as schema.ErrNotInvalidated.
 	ErrNotInvalidated = schema.ErrNotInvalidated
+	// ErrIndexMissing: a write was refused because its collection's unique
+	// index does not exist and the Conn may not create it
+	// (Config.DisableAutoIndexes, or a user without createIndex). Run
+	// `persistgen-ops plan -apply` or EnsureIndexes once.
+	ErrIndexMissing = errors.New("unique index missing")
 	// ErrIndexConflict: an index with the wanted name exists with another
 	// definition. The runtime never drops or changes indexes on its own.
 	ErrIndexConflict = errors.New("index conflict")

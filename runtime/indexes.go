@@ -29,6 +29,7 @@ func (c *Conn) EnsureIndexes(ctx context.Context, schemas ...*Schema) error {
 		if err := c.ensure(ctx, s); err != nil {
 			return c.secrets.scrubOp(&OpError{Op: "EnsureIndexes", Domain: s.Domain, Err: c.classify(ctx, err)})
 		}
+		c.setIndexed(s.Collection)
 	}
 	return nil
 }
@@ -93,6 +94,7 @@ type PlanStep struct {
 	Detail string
 	model  mongo.IndexModel
 	shard  bson.D
+	unique bool // the index wanted is the unique one
 }
 
 // PlanIndexes compares the live indexes of each schema's collection with
@@ -124,7 +126,7 @@ func (c *Conn) planIndexes(ctx context.Context, s *Schema) ([]PlanStep, error) {
 	}
 	var out []PlanStep
 	for _, want := range s.AllIndexes() {
-		st := PlanStep{Collection: s.Collection, Name: want.Name, What: describe(want.Keys, want.Unique)}
+		st := PlanStep{Collection: s.Collection, Name: want.Name, What: describe(want.Keys, want.Unique), unique: want.Unique}
 		if have, ok := findByName(existing, want.Name); ok {
 			st.Action = PlanOK
 			if !sameIndex(have, want) {

@@ -73,6 +73,9 @@ type Repo[K Key, P any] struct {
 	coll *mongo.Collection
 	// cache is the domain's cache mode (internal/cache).
 	cache cache.Mode
+	// collection is what the Conn makes sure of before the first
+	// operation on the collection (collections.go).
+	collection *collection
 	// clone, where the record's type can be copied (cache.Clonable):
 	// local-mode hits hand out copies of a record decoded once rather
 	// than decoding each time; nil otherwise.
@@ -96,7 +99,11 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 		}
 		return nil, &OpError{Op: "NewRepo", Domain: domain, Err: err}
 	}
-	r := &Repo[K, P]{conn: c, s: cs, coll: c.db.Collection(s.Collection), cache: cache.None{}}
+	cl, err := c.claim(s)
+	if err != nil {
+		return nil, &OpError{Op: "NewRepo", Domain: s.Domain, Err: err}
+	}
+	r := &Repo[K, P]{conn: c, s: cs, coll: c.db.Collection(s.Collection), cache: cache.None{}, collection: cl}
 	switch s.Mode() {
 	case schema.CacheIdentity:
 		if c.rdb != nil { // without Redis, identity mode has nothing to remember
@@ -152,7 +159,19 @@ func (r *Repo[K, P]) begin(ctx context.Context, op opID, k *K) (context.Context,
 	if err := r.conn.storableKey(vals); err != nil {
 		return ctx, nil, r.argErr(op, vals, err)
 	}
+	if err := r.collection.prepare(ctx, r.conn, writes(op)); err != nil {
+		return ctx, vals, r.opErr(ctx, op, vals, err)
+	}
 	return withOp(ctx, r.ops[op]), vals, nil
+}
+
+// writes reports the operations that write.
+func writes(op opID) bool {
+	switch op {
+	case opPut, opInsert, opRemove, opPutMany, opInsertMany:
+		return true
+	}
+	return false
 }
 
 // argErr is opErr for an error that did not come from a server (a bad key

@@ -239,6 +239,22 @@ func withOp(ctx context.Context, op *opCounters) context.Context {
 	return context.WithValue(ctx, trackKey{}, tr)
 }
 
+// housekeeping is a context for the Conn's own round trips made on an
+// operation's behalf (the first operation on a collection): it ends when
+// ctx does, but carries none of ctx's values, so that neither the
+// operation's counters and trace nor its span see them.
+func housekeeping(ctx context.Context) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancelCause(context.Background())
+	if dl, ok := ctx.Deadline(); ok {
+		var cancelDL context.CancelFunc
+		out, cancelDL = context.WithDeadline(out, dl)
+		stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+		return out, func() { stop(); cancelDL(); cancel(nil) }
+	}
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	return out, func() { stop(); cancel(nil) }
+}
+
 // untracked hides ctx's op and trace (used by the readiness guard, whose
 // round trips belong to the Conn and not to the operation that triggered it).
 func untracked(ctx context.Context) context.Context {

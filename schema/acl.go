@@ -16,12 +16,14 @@ import (
 // before a restart outlive it), and DEL. The handshake's AUTH and HELLO
 // are open to every user; SELECT is sent only for a database other than 0
 // (grant +select then). The Conn's own client sends no CLIENT SETINFO.
+// Every mode reads and sets its collections' markers (MarkerKey) with GET
+// and SET.
 func redisCommands(mode CacheMode) []string {
 	switch mode {
 	case CacheNone:
-		return []string{"ping"} // Ready waits for Redis whatever the modes
+		return []string{"ping", "get", "set"} // Ready waits for Redis; the marker (MarkerKey)
 	case CacheValue, CacheLocal:
-		return []string{"ping", "script|load", "evalsha", "eval", "time", "hget", "hmget", "hgetall", "hkeys", "hset", "hincrby", "hdel", "pexpireat", "pttl", "del", "info"}
+		return []string{"ping", "get", "set", "script|load", "evalsha", "eval", "time", "hget", "hmget", "hgetall", "hkeys", "hset", "hincrby", "hdel", "pexpireat", "pttl", "del", "info"}
 	}
 	return []string{"ping", "get", "set", "del"}
 }
@@ -41,27 +43,51 @@ func GlobEscape(s string) string {
 
 // redisKeyPatterns returns the key patterns the schemas' Redis keys match,
 // behind a Conn's KeyPrefix, sorted: "~prefix:*" for an identity domain,
-// "~pgv:{prefix:*" for a value domain, nothing for mode none.
+// "~pgv:{prefix:*" for a value domain, and "~pgm:{prefix:*" (the
+// collection's marker) for every domain.
 func redisKeyPatterns(keyPrefix string, schemas ...*Schema) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, s := range schemas {
-		var p string
-		switch s.Mode() {
-		case CacheNone:
-			continue
-		case CacheValue, CacheLocal:
-			p = "~" + GlobEscape(keyPrefix+"pgv:{"+s.RedisPrefix+":") + "*"
-		default:
-			p = "~" + GlobEscape(keyPrefix+s.RedisPrefix+":") + "*"
-		}
+	add := func(p string) {
 		if !seen[p] {
 			seen[p] = true
 			out = append(out, p)
 		}
 	}
+	for _, s := range schemas {
+		add("~" + GlobEscape(keyPrefix+"pgm:{"+s.RedisPrefix+":") + "*")
+		switch s.Mode() {
+		case CacheNone:
+		case CacheValue, CacheLocal:
+			add("~" + GlobEscape(keyPrefix+"pgv:{"+s.RedisPrefix+":") + "*")
+		default:
+			add("~" + GlobEscape(keyPrefix+s.RedisPrefix+":") + "*")
+		}
+	}
 	sort.Strings(out)
 	return out
+}
+
+// MarkerKey is the Redis key that records which cache family a
+// collection is used with (the value "rows" for the value and local
+// modes, "identities" for identity and none): every Conn checks it before
+// its first operation on the collection, so that processes whose modes
+// cannot share a collection find out (and persistgen-ops audit reports
+// it). Its braces make it one cluster hash tag.
+func MarkerKey(keyPrefix, redisPrefix, database, collection string) string {
+	return keyPrefix + "pgm:{" + redisPrefix + ":" + database + "." + collection + "}"
+}
+
+// CacheFamily is the marker's value for a cache mode: the value and local
+// modes keep rows in Redis that every writer must mark and invalidate
+// ("rows"); identity and none keep at most identities, which a reader
+// checks against MongoDB ("identities"). Modes of one family may share a
+// collection; modes of two may not.
+func CacheFamily(m CacheMode) string {
+	if m == CacheValue || m == CacheLocal {
+		return "rows"
+	}
+	return "identities"
 }
 
 // RedisACL returns the ACL rules of a Redis user limited to what the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/repo"
@@ -90,7 +91,7 @@ func TestValueCacheRoundTrips(t *testing.T) {
 	if n, err := env.Redis.Exists(ctx, vk).Result(); err != nil || n != 1 {
 		t.Fatalf("CacheKey %q: exists %d, %v", vk, n, err)
 	}
-	none := newRepo[memKey, memData](t, env.Conn, memorySchemaIn(runtime.CacheNone, 0))
+	none := newRepo[memKey, memData](t, env.Open(t), memorySchemaIn(runtime.CacheNone, 0)) // another family: another Conn
 	if key, err := none.CacheKey(k); key != "" || err != nil {
 		t.Fatalf("CacheKey in mode none = %q, %v", key, err)
 	}
@@ -499,10 +500,10 @@ func TestValueCacheWriteThatLandsLate(t *testing.T) {
 	if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
 		t.Fatalf("before it lands: %+v, %v", rec.Payload, err)
 	}
-	mp.Restore() // the held write lands now
-	waitFor(t, func() bool {
-		rec, err := newRepo[memKey, memData](t, env.Conn, memorySchema()).Get(ctx, k)
-		return err == nil && rec.Payload.Value == 2
+	mp.Restore()             // the held write lands now
+	waitFor(t, func() bool { // MongoDB itself, not through a Repo
+		raw, ok := storedDoc(t, ctx, env, memorySchema().Collection, bson.D{{Key: "signalId", Value: k.SignalID}, {Key: "bucketName", Value: k.Bucket}, {Key: "memoryId", Value: k.MemoryID}})
+		return ok && raw.Lookup("payload", "value").AsInt64() == 2
 	})
 	for range 3 {
 		if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 2 {

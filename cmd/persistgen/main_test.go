@@ -143,7 +143,7 @@ func TestACLPrintsTheLeastPrivileges(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	want := "ACL SETUSER app on >PASSWORD resetkeys ~prod:note_cache:* resetchannels -@all +ping +get +set +del\n"
+	want := "ACL SETUSER app on >PASSWORD resetkeys ~prod:note_cache:* ~prod:pgm:{note_cache:* resetchannels -@all +ping +get +set +del\n"
 	if !strings.Contains(out, want) {
 		t.Fatalf("no Redis ACL line %q in:\n%s", want, out)
 	}
