@@ -43,6 +43,9 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) (retErr er
 		// Every item is checked, also one that a later item of its key
 		// replaces: bad input is an error, never silently dropped.
 		set, err := r.setFields(it.Payload, it.When)
+		if err == nil {
+			err = r.fits(b.vals[i], set)
+		}
 		if err != nil {
 			return r.argErr(opPutMany, b.vals[i], errorf(ErrInvalidArgument, "item %d (nothing was stored): %v", i, err))
 		}

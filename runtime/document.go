@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"fmt"
 	"reflect"
 	"time"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -140,6 +142,9 @@ func upsertUpdate(set bson.D, id bson.ObjectID) bson.D {
 // insertDoc is a whole new document under the client-made id.
 func (r *Repo[K, P]) insertDoc(vals []any, p P, when time.Time, id bson.ObjectID) (bson.D, error) {
 	set, err := r.setFields(p, when)
+	if err == nil {
+		err = r.fits(vals, set)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -211,4 +216,51 @@ func whenBound(t time.Time) float64 {
 		return w
 	}
 	return asOfValue(t)
+}
+
+// maxDocumentBytes is MongoDB's document limit less room for what fits
+// does not count (_id, createDate, the field names' framing).
+const maxDocumentBytes = 16*1024*1024 - 1024
+
+// fits refuses, before anything is sent, a write whose key and fields
+// together exceed what one document holds: a long key part beside a
+// payload under MaxPayloadBytes would otherwise be sent and refused by
+// the server.
+func (r *Repo[K, P]) fits(vals []any, set bson.D) error {
+	keyBytes := 0
+	for i, v := range vals {
+		keyBytes += len(r.s.Key[i].Name) + 2
+		if s, ok := v.(string); ok {
+			keyBytes += len(s) + 5
+		} else {
+			keyBytes += 8
+		}
+	}
+	fields := 0
+	for _, e := range set {
+		fields += len(e.Key) + 2
+		if rv, ok := e.Value.(bson.RawValue); ok {
+			fields += len(rv.Value)
+		} else {
+			fields += 16
+		}
+	}
+	if keyBytes+fields > maxDocumentBytes {
+		return errorf(ErrInvalidArgument, "the key (%d bytes) and the row's fields (%d bytes) make a document over MongoDB's 16 MiB: shorten the key or the payload", keyBytes, fields)
+	}
+	return nil
+}
+
+// clipKey shortens a key for an error's text: a key part may be long, and
+// the error need not repeat it whole.
+func clipKey(k string) string {
+	const most = 200
+	if len(k) <= most {
+		return k
+	}
+	cut := most
+	for cut > 0 && !utf8.RuneStart(k[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", k[:cut], len(k))
 }

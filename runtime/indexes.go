@@ -39,8 +39,9 @@ type existingIndex struct {
 	keys   []IndexKey
 	unique bool
 	// limits lists the options that make the index cover, or keep, less
-	// than its keys say (a partial filter, sparse, a collation, a TTL):
-	// such an index does not do what persistgen needs of it.
+	// than its keys say (a partial filter, sparse, a collation, a TTL, a
+	// hashed, text or geo key): such an index does not do what persistgen
+	// needs of it.
 	limits []string
 }
 
@@ -176,6 +177,10 @@ func listIndexes(ctx context.Context, coll *mongo.Collection) ([]existingIndex, 
 					desc = v.Int64() < 0
 				case bson.TypeDouble:
 					desc = v.Double() < 0
+				case bson.TypeString:
+					// A hashed, text or geo key ({symbol: "hashed"}): not
+					// an ordered index, whatever its fields.
+					ix.limits = append(ix.limits, fmt.Sprintf("%s: %q", e.Key(), v.StringValue()))
 				}
 				ix.keys = append(ix.keys, IndexKey{Field: e.Key(), Desc: desc})
 			}

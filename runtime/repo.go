@@ -187,7 +187,7 @@ func (r *Repo[K, P]) opErr(ctx context.Context, op opID, vals []any, err error) 
 	if !errors.Is(err, ErrNotFound) {
 		r.ops[op].errors.Add(1)
 	}
-	return r.conn.secrets.scrubOp(&OpError{Op: opNames[op], Domain: r.s.Domain, Key: schema.KeyString(vals), Err: r.conn.classify(ctx, err)})
+	return r.conn.secrets.scrubOp(&OpError{Op: opNames[op], Domain: r.s.Domain, Key: clipKey(schema.KeyString(vals)), Err: r.conn.classify(ctx, err)})
 }
 
 func (r *Repo[K, P]) hit(op opID)  { r.ops[op].hits.Add(1) }
@@ -357,6 +357,9 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 		return err
 	}
 	set, err := r.setFields(p, when)
+	if err == nil {
+		err = r.fits(vals, set)
+	}
 	if err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}

@@ -60,3 +60,26 @@ func TestValuesTheServerCannotStoreAreInvalidArguments(t *testing.T) {
 		}
 	}
 }
+
+// A long key part beside a payload under MaxPayloadBytes, which together
+// exceed a document, is refused before anything is sent, and the error
+// does not repeat the whole key. Found by a review (issue 21): the write
+// was sent and refused by the server, and the error held 200 KiB of key.
+func TestAKeyAndPayloadOverADocumentAreRefusedBeforeSending(t *testing.T) {
+	s := signalSchema()
+	env := setup(t, s)
+	r := newRepo[sigKey, *sigRow](t, env.Conn, s)
+	k := sigKey{strings.Repeat("k", 200<<10), "b", "c"}
+	big := &sigRow{ID: strings.Repeat("p", runtime.MaxPayloadBytes-100<<10)}
+	ctx, tr := runtime.WithTrace(ctxT(t))
+	err := r.Put(ctx, k, big, time.Time{})
+	if !errors.Is(err, runtime.ErrInvalidArgument) || len(err.Error()) > 1000 {
+		t.Fatalf("Put of a 200 KiB key part and a %d-byte payload = %.300v (%d bytes of text); want ErrInvalidArgument, short", len(big.ID), err, len(err.Error()))
+	}
+	if tr.Mongo() != 0 {
+		t.Fatalf("the refused Put sent %v", tr.Commands())
+	}
+	if err := r.PutMany(ctxT(t), []runtime.Item[sigKey, *sigRow]{{Key: k, Payload: big}}); !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Fatalf("PutMany of it = %.300v; want ErrInvalidArgument", err)
+	}
+}

@@ -65,6 +65,17 @@ func keyParts(s *runtime.Schema, args []string) ([]any, error) {
 			out[i] = a
 		}
 	}
+	// The schema's own rules (no empty part, no NaN, valid UTF-8...),
+	// before any server is asked: bad input is a usage error.
+	c, err := schema.Compile(s)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range out {
+		if out[i], err = c.Part(i, v); err != nil {
+			return nil, fmt.Errorf("key part %d (%s): %s", i+1, s.Key[i].Name, schema.Message(err))
+		}
+	}
 	return out, nil
 }
 

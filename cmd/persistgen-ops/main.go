@@ -106,8 +106,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	for _, a := range fs.Args() {
-		if strings.HasPrefix(a, "-") && len(a) > 1 && !isNumber(a) {
+	// After "--" every argument is a key part, one starting with '-' too
+	// ("inspect -- DOMAIN -x" and "inspect DOMAIN -- -x" alike).
+	positional := fs.Args()
+	free := len(positional) // positional[free:] may start with '-'
+	if len(positional) < len(args)-1 && args[len(args)-len(positional)-1] == "--" {
+		free = 0
+	} else if i := slices.Index(positional, "--"); i >= 0 {
+		positional = slices.Delete(slices.Clone(positional), i, i+1)
+		free = i
+	}
+	for i, a := range positional {
+		if i < free && strings.HasPrefix(a, "-") && len(a) > 1 && !isNumber(a) {
 			fmt.Fprintf(stderr, "persistgen-ops %s: %q after the arguments: flags go before them\n", cmd, a)
 			return exitUsage
 		}
@@ -132,7 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// The domains named on the command line (audit; inspect names one).
 	var picked []*runtime.Schema
-	names := fs.Args()
+	names := positional
 	if cmd == "inspect" {
 		names = names[:1]
 	}
@@ -147,7 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var parts []any
 	var at time.Time
 	if cmd == "inspect" {
-		if parts, err = keyParts(picked[0], fs.Args()[1:]); err != nil {
+		if parts, err = keyParts(picked[0], positional[1:]); err != nil {
 			fmt.Fprintf(stderr, "persistgen-ops inspect: %v\n", err)
 			return exitUsage
 		}

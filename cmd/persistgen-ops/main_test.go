@@ -421,3 +421,37 @@ func TestAuditRepairsOnlyWhatItCanAttribute(t *testing.T) {
 		t.Fatalf("audit with a marker of the other family: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// inspect takes a key part that starts with '-' after "--", and refuses
+// an empty part or a NaN for a number as bad input (exit 2) before asking
+// a server; plan reads a hashed index as what it is, not as an ordered
+// one. Found by a review (issue 21): '-x' was refused even after "--",
+// the others exited 6 ("a server failed"), and {strategyName: "hashed"}
+// was reported ok.
+func TestOpsArgumentsAndHashedIndexes(t *testing.T) {
+	e := newOpsEnv(t)
+	ctx := e.ctx
+	if err := e.r.Put(ctx, posKey{"-neg", "BTCUSDT"}, "row", time.UnixMilli(1000)); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"inspect", "--", "pos", "-neg"}, {"inspect", "pos", "--", "-neg"}} {
+		if out, errs, code := e.ops(args...); code != exitOK || !strings.Contains(out, `"strategyName":"-neg"`) {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
+	if _, errs, code := e.ops("inspect", "pos", "-neg"); code != exitUsage || !strings.Contains(errs, "flags go before them") {
+		t.Fatalf("a part starting with '-' without \"--\": exit %d %s", code, errs)
+	}
+	if _, errs, code := e.ops("inspect", "pos", ""); code != exitUsage || !strings.Contains(errs, "key part 1 (strategyName)") {
+		t.Fatalf("an empty key part: exit %d %s", code, errs)
+	}
+
+	coll := e.conn.Database().Collection("note-items")
+	if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "id", Value: "hashed"}}, Options: options.Index().SetName("id_1")}); err != nil {
+		t.Skipf("the server refuses a hashed index: %v", err)
+	}
+	out, errs, code := e.ops("indexes")
+	if code == exitOK || !strings.Contains(out, `"hashed"`) {
+		t.Fatalf("indexes with a hashed id_1: exit %d\n%s%s", code, out, errs)
+	}
+}
