@@ -379,6 +379,9 @@ func (g *generator) emitSchema(f *jen.File, d *domainSpec) {
 	if s.LocalTTL != 0 {
 		fields[jen.Id("LocalTTL")] = durationCode(s.LocalTTL)
 	}
+	if s.CacheStrict {
+		fields[jen.Id("CacheStrict")] = jen.True()
+	}
 	if s.Shard != nil {
 		var fs []jen.Code
 		for _, f := range s.Shard.Fields {

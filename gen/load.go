@@ -331,6 +331,7 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 				"writers":   func(v *yaml.Node) { dm.Cache.Writers = d.str(v) },
 				"ttl":       func(v *yaml.Node) { dm.Cache.TTL = d.str(v) },
 				"local_ttl": func(v *yaml.Node) { dm.Cache.LocalTTL = d.str(v) },
+				"strict":    func(v *yaml.Node) { b := d.bool(v); dm.Cache.Strict = &b },
 			})
 		},
 	})

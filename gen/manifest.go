@@ -175,5 +175,8 @@ type CacheSpec struct {
 	// LocalTTL is how long a process serves its own copy of a row without
 	// asking Redis ("100ms"); local only.
 	LocalTTL string
-	at       map[string]Pos
+	// Strict (value mode; the local mode always is): a write that cannot
+	// mark its keys in Redis fails before it touches MongoDB.
+	Strict *bool
+	at     map[string]Pos
 }

@@ -659,6 +659,16 @@ func (r *resolver) resolveCache(d *Domain, ds *domainSpec, what string) {
 			ds.cacheTTL = ttl
 		}
 	}
+	if c.Strict != nil {
+		switch {
+		case !valued:
+			r.add(where(c.at, "strict", c.Pos), "%s: strict applies to the value cache mode only (writes that cannot mark their keys in Redis fail)", what)
+		case c.Mode == "local" && !*c.Strict:
+			r.add(where(c.at, "strict", c.Pos), "%s: the local cache mode is always strict (a write that cannot mark its keys fails): drop strict: false", what)
+		default:
+			ds.cacheStrict = *c.Strict && c.Mode == "value"
+		}
+	}
 	if c.LocalTTL != "" {
 		lt, err := time.ParseDuration(c.LocalTTL)
 		ttl := ds.cacheTTL

@@ -110,6 +110,7 @@ type domainSpec struct {
 	cache             schema.CacheMode
 	cacheTTL          time.Duration
 	localTTL          time.Duration
+	cacheStrict       bool
 	shard             *schema.ShardKey
 	schema            *schema.Schema
 }

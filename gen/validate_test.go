@@ -59,6 +59,8 @@ func TestValidationFailures(t *testing.T) {
 		{"domain name not a Go identifier", "name: thing", "name: 9lives", `7:5: domain name "9lives" must be lower case letters, digits, '-' and '_', starting with a letter`},
 		{"type name not a Go identifier", "name: Row", "name: row", `3:5: type name "row" is not an exported Go identifier`},
 		{"field Go name not an identifier", "{name: id, type: string}", "{name: id, go: my-id, type: string}", `5:9: field "id" becomes the Go name "my-id"`},
+		{"strict on the identity mode", "    when: true\n", "    when: true\n    cache: {mode: identity, strict: true}\n", `15:37: domain "thing": strict applies to the value cache mode only`},
+		{"strict false on the local mode", "    when: true\n", "    when: true\n    cache: {mode: local, writers: persistgen-only, strict: false}\n", `15:60: domain "thing": the local cache mode is always strict`},
 		{"unknown family", "family: single", "family: heap", `9:13: domain "thing": family "heap" is not one of`},
 		{"words on a string key", "{name: a, type: string}", "{name: a, type: string, words: [x, y]}", `11:9: key field "a": words are for bool fields`},
 		{"redis prefix with colon", "prefix: thing_cache", "prefix: thing:cache", `13:21: redis prefix "thing:cache" contains ':'`},

@@ -54,7 +54,9 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) (retErr er
 		}
 		b.models[i] = mongo.NewUpdateOneModel().SetFilter(r.s.filter(b.vals[i])).SetUpdate(upsertUpdate(set, b.ids[i])).SetUpsert(true)
 	}
-	b.cw = r.cache.Begin(ctx, b.repKeys())
+	if b.cw, err = r.mark(ctx, b.repKeys()); err != nil {
+		return r.opErr(ctx, opPutMany, nil, err)
+	}
 	b.upsertAll(ctx)
 	return b.finish(ctx)
 }
@@ -97,7 +99,9 @@ func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (ret in
 			b.models[i] = mongo.NewInsertOneModel().SetDocument(d)
 		}
 	}
-	b.cw = r.cache.Begin(ctx, b.repKeys())
+	if b.cw, err = r.mark(ctx, b.repKeys()); err != nil {
+		return 0, r.opErr(ctx, opInsertMany, nil, err)
+	}
 	if exact {
 		b.upsertAll(ctx)
 	} else {

@@ -493,6 +493,9 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 	if we := (*cache.WaitError)(nil); errors.As(err, &we) {
 		return err // the caller gave up waiting for Redis; MongoDB was not asked
 	}
+	if me := (*cache.MarkError)(nil); errors.As(err, &me) {
+		return err // Redis failed a strict write before MongoDB was asked
+	}
 	switch {
 	case errors.Is(err, mongo.ErrClientDisconnected):
 		return &causeError{kind: ErrUnavailable, cause: fmt.Errorf("the Conn is closed: %w", err)}

@@ -19,8 +19,10 @@ var (
 	// ErrInvalidArgument: an argument other than the key is wrong (a when on a
 	// domain that has none, a missing when, an oversized payload...).
 	ErrInvalidArgument = errors.New("invalid argument")
-	// ErrUnavailable: MongoDB (or Redis, where it is required) did not answer.
-	ErrUnavailable = errors.New("server unavailable")
+	// ErrUnavailable: MongoDB (or Redis, where it is required: a strict
+	// cache mode's write) did not answer. The same value as
+	// schema.ErrUnavailable.
+	ErrUnavailable = schema.ErrUnavailable
 	// ErrUnauthorized: a server answered and refused: wrong credentials, or
 	// a user without a privilege the runtime needs (docs/security.md,
 	// "Least privilege"). Never retried: waiting does not fix credentials.

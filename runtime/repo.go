@@ -115,7 +115,8 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 				"%s uses the %s cache, which every writer must invalidate, and this Conn has no Redis (DisableRedis): give it Redis, or use the identity or none mode", s.Domain, s.Mode())}
 		}
 		r.cache = c.values.Value(cache.ValueDomain{Mode: s.Mode(), KeyPrefix: c.cfg.KeyPrefix, RedisPrefix: s.RedisPrefix,
-			Database: c.db.Name(), Collection: s.Collection, TTL: s.CacheTTL, LocalTTL: s.LocalTTL, Counters: c.counters.cache(s.Mode())})
+			Database: c.db.Name(), Collection: s.Collection, TTL: s.CacheTTL, LocalTTL: s.LocalTTL, Strict: s.Strict(),
+			Counters: c.counters.cache(s.Mode())})
 		if cache.Clonable(reflect.TypeFor[Record[K, P]]()) {
 			r.clone = cache.NewCloner[Record[K, P]]()
 		}
@@ -273,6 +274,17 @@ func (r *Repo[K, P]) fromCopy(vals []any, got cache.Lookup) (Record[K, P], error
 	return r.clone(rec), nil
 }
 
+// mark begins a write of the rows under keys in the cache (Mode.Begin): a
+// strict mode's refusal names Redis's address, and the write must not be
+// sent.
+func (r *Repo[K, P]) mark(ctx context.Context, keys []string) (cache.Write, error) {
+	w, err := r.cache.Begin(ctx, keys)
+	if me := (*cache.MarkError)(nil); errors.As(err, &me) {
+		me.Addr = r.conn.redisAddr
+	}
+	return w, err
+}
+
 // cacheKeys are the cache keys of the rows under keys.
 func (r *Repo[K, P]) cacheKeys(keys ...[]any) []string {
 	out := make([]string, len(keys))
@@ -372,7 +384,10 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 		opts = r.conn.returnIDOnly(opts)
 	}
 	keys := r.cacheKeys(vals)
-	cw := r.cache.Begin(ctx, keys)
+	cw, err := r.mark(ctx, keys)
+	if err != nil {
+		return r.opErr(ctx, opPut, vals, err)
+	}
 	id, row, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
 	// The value cache keeps the row written (it comes back whole): the
 	// next read is a hit, when this write was the key's last.
@@ -400,7 +415,10 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (ret 
 	update := bson.D{{Key: "$setOnInsert", Value: doc}}
 	opts := r.conn.returnIDOnly(options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before))
 	keys := r.cacheKeys(vals)
-	cw := r.cache.Begin(ctx, keys)
+	cw, err := r.mark(ctx, keys)
+	if err != nil {
+		return false, r.opErr(ctx, opInsert, vals, err)
+	}
 	id, before, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
 	existed := before != nil
 	// Invalidated even when the row existed: Insert's answer is a read,
@@ -521,7 +539,10 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 	filter := append(r.s.filter(vals), bson.E{Key: FieldRemoved, Value: bson.D{{Key: "$ne", Value: true}}})
 	set := bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: r.now()}}
 	withPayload := r.s.PayloadRemoved
-	cw := r.cache.Begin(ctx, r.cacheKeys(vals))
+	cw, err := r.mark(ctx, r.cacheKeys(vals))
+	if err != nil {
+		return false, r.opErr(ctx, opRemove, vals, err)
+	}
 	for attempt := 0; ; attempt++ {
 		update := set
 		if withPayload {

@@ -13,6 +13,9 @@ var (
 	ErrInvalidKey = errors.New("invalid key")
 	// ErrSchema: a domain description is inconsistent.
 	ErrSchema = errors.New("invalid schema")
+	// ErrUnavailable: MongoDB (or Redis, where it is required) did not
+	// answer.
+	ErrUnavailable = errors.New("server unavailable")
 	// ErrUnauthorized: a server answered and refused: wrong credentials, or
 	// a user without a privilege the runtime needs (docs/security.md,
 	// "Least privilege"). Never retried: waiting does not fix credentials.

@@ -131,6 +131,19 @@ type Schema struct {
 	// write waits until every other process's copy has expired, at most
 	// this long, before it commits.
 	LocalTTL time.Duration
+	// CacheStrict (value mode): a write that cannot mark its keys in Redis
+	// fails, with ErrUnavailable, before it touches MongoDB, so that reads
+	// stay linearizable while Redis is unreachable, at the cost of writes.
+	// Without it, such a write goes ahead unmarked and, after its commit,
+	// waits until it has invalidated the row or the TTL has passed. The
+	// local mode is always strict.
+	CacheStrict bool
+}
+
+// Strict reports whether a write that cannot mark its keys fails before it
+// touches MongoDB (CacheStrict, and the local mode always).
+func (s *Schema) Strict() bool {
+	return s.Mode() == CacheLocal || s.CacheStrict && s.Mode() == CacheValue
 }
 
 // ShardKey is a domain's shard key: Fields, in order, ranged (ascending)
@@ -300,6 +313,9 @@ func (s *Schema) Validate() error {
 		if why := ShardCheck(*s.Shard, names); why != "" {
 			return bad("Shard: %s", why)
 		}
+	}
+	if s.CacheStrict && s.Mode() != CacheValue && s.Mode() != CacheLocal {
+		return bad("CacheStrict applies to the value and local cache modes only (the local mode is always strict), not %s", s.Mode())
 	}
 	if s.LocalTTL != 0 && (s.Mode() != CacheLocal || s.LocalTTL < MinLocalTTL || s.LocalTTL > MaxLocalTTL || s.LocalTTL >= s.ttl()) {
 		return bad("LocalTTL %s: it applies to the local cache mode only, from %s to %s and shorter than the CacheTTL (%s)", s.LocalTTL, MinLocalTTL, MaxLocalTTL, s.ttl())

@@ -254,7 +254,8 @@ func TestCacheNoneNeverTouchesRedis(t *testing.T) {
 // (LeaseWaits), whatever the time a busy machine takes to read MongoDB.
 func TestValueCacheWithRedisDown(t *testing.T) {
 	const ttl = 300 * time.Millisecond
-	for _, mode := range []runtime.CacheMode{runtime.CacheValue, runtime.CacheLocal} {
+	// (The local mode is strict: see TestStrictModesRefuseWritesWithRedisDown.)
+	for _, mode := range []runtime.CacheMode{runtime.CacheValue} {
 		t.Run(string(mode), func(t *testing.T) {
 			s := memorySchemaIn(mode, ttl)
 			env := setup(t, s)
@@ -1068,6 +1069,53 @@ func TestAnOrphanedLeaseStallsReadersForAtMostTheLeaseWait(t *testing.T) {
 			}
 			if lt, _ := env.Redis.HGet(ctxT(t), ck, "lt").Result(); lt == "gone.1" {
 				t.Fatal("the orphan still holds the lease")
+			}
+		})
+	}
+}
+
+// A strict mode (the local mode always; the value mode with CacheStrict)
+// refuses a write whose keys it cannot mark in Redis, before the write
+// reaches MongoDB: the caller gets ErrUnavailable naming Redis, nothing is
+// stored, and reads go on against MongoDB. So no process can serve a copy
+// of the row the write would have replaced. Found by a review (issue 21):
+// a local-mode write that could not mark its key committed, and another
+// process served its in-process copy of the previous row after a third
+// had read the new one.
+func TestStrictModesRefuseWritesWithRedisDown(t *testing.T) {
+	strictValue := memorySchemaIn(runtime.CacheValue, 300*time.Millisecond)
+	strictValue.CacheStrict = true
+	for _, s := range []*runtime.Schema{localSchema(300*time.Millisecond, 0), strictValue} {
+		t.Run(string(s.Mode()), func(t *testing.T) {
+			env := setup(t, s)
+			ctx := ctxT(t)
+			k := memKey{"s", "b", "1"}
+			must(t, newRepo[memKey, memData](t, env.Conn, s).Put(ctx, k, memData{Value: 1}, ms(1)))
+			down := openReady(t, env, time.Second, func(c *runtime.Config) {
+				c.RedisURL, c.RedisAddr = "", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t))
+				c.RedisRetryAfter, c.RedisTimeout = 50*time.Millisecond, 50*time.Millisecond
+			})
+			r := newRepo[memKey, memData](t, down, s)
+			for range 2 { // the first finds Redis down, the second the breaker open
+				err := r.Put(ctx, k, memData{Value: 2}, ms(2))
+				if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "redis at") || !strings.Contains(err.Error(), "nothing was written") {
+					t.Fatalf("a strict write with Redis down = %v; want ErrUnavailable naming redis, nothing written", err)
+				}
+			}
+			for _, err := range []error{
+				r.PutMany(ctx, []runtime.Item[memKey, memData]{{Key: k, Payload: memData{Value: 3}, When: ms(3)}}),
+				func() error { _, err := r.Remove(ctx, k); return err }(),
+			} {
+				if !errors.Is(err, runtime.ErrUnavailable) {
+					t.Fatalf("a strict batch write or remove with Redis down = %v; want ErrUnavailable", err)
+				}
+			}
+			if rec, err := r.Get(ctx, k); err != nil || rec.Payload.Value != 1 {
+				t.Fatalf("Get with Redis down = %+v, %v; want the row the refused writes left alone", rec.Payload, err)
+			}
+			raw, ok := storedDoc(t, ctx, env, s.Collection, bson.D{{Key: "signalId", Value: k.SignalID}, {Key: "bucketName", Value: k.Bucket}, {Key: "memoryId", Value: k.MemoryID}})
+			if !ok || raw.Lookup("payload", "value").AsInt64() != 1 || raw.Lookup("removed").Boolean() {
+				t.Fatalf("MongoDB holds %s after the refused writes", raw)
 			}
 		})
 	}

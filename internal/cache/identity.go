@@ -66,7 +66,7 @@ func (c *identityMode) Found(ctx context.Context, key string, l Lookup, raw bson
 
 func (c *identityMode) Failed(string, Lookup) {}
 
-func (c *identityMode) Begin(context.Context, []string) Write { return Write{} }
+func (c *identityMode) Begin(context.Context, []string) (Write, error) { return Write{}, nil }
 
 func (c *identityMode) End(_ context.Context, _ Write, werr error, _ bson.Raw) error { return werr }
 

@@ -41,8 +41,10 @@ type Mode interface {
 	// it with the write's error (which End returns unless it has a worse
 	// one: ErrNotInvalidated when the write is stored but the cache could
 	// not be brought up to date) and, for a single-key write that
-	// returned its row, that row.
-	Begin(ctx context.Context, keys []string) Write
+	// returned its row, that row. An error from Begin (a strict mode that
+	// could not mark the keys: a *MarkError) means the write must not be
+	// sent, and End is not called.
+	Begin(ctx context.Context, keys []string) (Write, error)
 	End(ctx context.Context, w Write, werr error, row bson.Raw) error
 	// KeepsRows reports whether End keeps the row a write returned: a
 	// write then asks the server for the whole row, not only its _id.
@@ -105,7 +107,7 @@ func (None) Read(context.Context, string) Lookup                          { retu
 func (None) Found(context.Context, string, Lookup, bson.Raw)              {}
 func (None) Failed(string, Lookup)                                        {}
 func (None) Remember(context.Context, []Identity, []string)               {}
-func (None) Begin(context.Context, []string) Write                        { return Write{} }
+func (None) Begin(context.Context, []string) (Write, error)               { return Write{}, nil }
 func (None) End(_ context.Context, _ Write, werr error, _ bson.Raw) error { return werr }
 func (None) KeepsRows() bool                                              { return false }
 func (None) Identities(_ context.Context, keys []string) ([]bson.ObjectID, []bool) {

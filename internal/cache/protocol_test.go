@@ -140,7 +140,7 @@ func TestFillAfterAWriteBeganIsRefused(t *testing.T) {
 	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
 	k := m.Key([]any{"a"})
 	l := m.Read(ctx, k)
-	w := m.Begin(ctx, []string{k})
+	w := mustBegin(t, m, ctx, []string{k})
 	if !w.began {
 		t.Fatal("BEGIN did not run")
 	}
@@ -168,15 +168,15 @@ func TestEndKeepsTheRowOfALoneWriterOnly(t *testing.T) {
 	var c Counters
 	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
 	k := m.Key([]any{"a"})
-	w := m.Begin(ctx, []string{k})
+	w := mustBegin(t, m, ctx, []string{k})
 	if err := m.End(ctx, w, nil, row("mine")); err != nil {
 		t.Fatal(err)
 	}
 	if got := rowValue(t, m.Read(ctx, k)); got != "mine" || c.Installs.Load() != 1 {
 		t.Fatalf("after a lone write: %q, %d installs; want mine, 1", got, c.Installs.Load())
 	}
-	w1 := m.Begin(ctx, []string{k})
-	w2 := m.Begin(ctx, []string{k})
+	w1 := mustBegin(t, m, ctx, []string{k})
+	w2 := mustBegin(t, m, ctx, []string{k})
 	if err := m.End(ctx, w2, nil, row("second")); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestAnUnknownOutcomeLeavesTheMark(t *testing.T) {
 	ctx := ctxT(t)
 	m := domain(process(t, rdb), schema.CacheValue, prefix, nil)
 	k := m.Key([]any{"a"})
-	w := m.Begin(ctx, []string{k})
+	w := mustBegin(t, m, ctx, []string{k})
 	if err := m.End(ctx, w, context.DeadlineExceeded, nil); err != context.DeadlineExceeded {
 		t.Fatalf("End = %v, want the write's own error", err)
 	}
@@ -216,7 +216,7 @@ func TestStateAnotherServerStoredIsDistrusted(t *testing.T) {
 	var c Counters
 	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
 	k := m.Key([]any{"a"})
-	w := m.Begin(ctx, []string{k})
+	w := mustBegin(t, m, ctx, []string{k})
 	must(t, m.End(ctx, w, nil, row("kept")))
 	if got := rowValue(t, m.Read(ctx, k)); got != "kept" {
 		t.Fatalf("own row = %q", got)
@@ -228,7 +228,7 @@ func TestStateAnotherServerStoredIsDistrusted(t *testing.T) {
 	if dm, _ := rdb.HGet(ctx, k, "dm").Int64(); dm == 0 {
 		t.Fatal("no distrust window opened")
 	}
-	w = m.Begin(ctx, []string{k})
+	w = mustBegin(t, m, ctx, []string{k})
 	if w.alone {
 		t.Fatal("a write inside the distrust window counts as alone")
 	}
@@ -260,7 +260,7 @@ func TestGrantsAreRecordedAndWaitedOut(t *testing.T) {
 	if got := rowValue(t, rm.Read(ctx, k)); got != "one" || rc.LocalHits.Load() != 1 {
 		t.Fatalf("second read %q with %d local hits; want one from the process", got, rc.LocalHits.Load())
 	}
-	w := wm.Begin(ctx, []string{k})
+	w := mustBegin(t, wm, ctx, []string{k})
 	if wc.WriterWaits.Load() != 1 {
 		t.Fatalf("the writer of another process waited %d times for live copies, want 1", wc.WriterWaits.Load())
 	}
@@ -271,7 +271,7 @@ func TestGrantsAreRecordedAndWaitedOut(t *testing.T) {
 	if got := rowValue(t, rm.Read(ctx, k)); got != "two" {
 		t.Fatalf("after refill: %q", got)
 	}
-	w = rm.Begin(ctx, []string{k})
+	w = mustBegin(t, rm, ctx, []string{k})
 	if rc.WriterWaits.Load() != 0 {
 		t.Fatal("a process waited for its own copy")
 	}
@@ -400,9 +400,9 @@ func TestALostMarkLeavesNoRowBehind(t *testing.T) {
 				m := domain(process(t, rdb), mode, prefix, nil)
 				reader := domain(process(t, rdb), mode, prefix, nil)
 				k := m.Key([]any{"a"})
-				w1 := m.Begin(ctx, []string{k})
+				w1 := mustBegin(t, m, ctx, []string{k})
 				must(t, rdb.Del(ctx, k).Err())
-				w2 := m.Begin(ctx, []string{k})
+				w2 := mustBegin(t, m, ctx, []string{k})
 				if !w1.alone || !w2.alone {
 					t.Fatal("the set-up wants both writers to believe they were alone")
 				}
@@ -420,4 +420,13 @@ func TestALostMarkLeavesNoRowBehind(t *testing.T) {
 			})
 		}
 	}
+}
+
+func mustBegin(t *testing.T, m Mode, ctx context.Context, keys []string) Write {
+	t.Helper()
+	w, err := m.Begin(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

@@ -90,13 +90,16 @@ type ValueDomain struct {
 	KeyPrefix, RedisPrefix, Database, Collection string
 	TTL                                          time.Duration // the value's life (schema.DefaultCacheTTL when 0)
 	LocalTTL                                     time.Duration // a copy's life, local mode (schema.DefaultLocalTTL when 0)
-	Counters                                     *Counters
+	// Strict: a write that cannot mark its keys fails before it is sent
+	// (schema.Schema.Strict: CacheStrict, and the local mode always).
+	Strict   bool
+	Counters *Counters
 }
 
 // Value returns the Mode of a domain of the value or local mode. In local
 // mode on a Conn that keeps no copies, it acts as value mode.
 func (s *Shared) Value(d ValueDomain) Mode {
-	v := &valueMode{Shared: s, stats: d.Counters, ttl: d.TTL, kind: d.Mode,
+	v := &valueMode{Shared: s, stats: d.Counters, ttl: d.TTL, kind: d.Mode, strict: d.Strict || d.Mode == schema.CacheLocal,
 		guard: guard{s.breaker, string(d.Mode) + " cache"}, keyPrefix: valueKeyPrefix(d.KeyPrefix, d.RedisPrefix, d.Database, d.Collection)}
 	if v.ttl <= 0 {
 		v.ttl = schema.DefaultCacheTTL
@@ -124,6 +127,7 @@ type valueMode struct {
 	ttl       time.Duration
 	localMs   int64 // 0: no copies (value mode, or the Conn keeps none)
 	keyPrefix string
+	strict    bool // no mark, no write
 }
 
 const (
@@ -347,13 +351,14 @@ func (v *valueMode) Remember(context.Context, []Identity, []string) {}
 // Begin runs BEGIN on keys before a write: it marks them (see begin.lua)
 // and, in local mode, evicts and fences this process's copies and then
 // waits until other processes' copies have expired. Redis out of reach
-// leaves the write not begun (it then waits out the TTL if it cannot
-// invalidate afterwards). A ctx that ends during the wait ends it: the
-// write must then not be sent (Write.Unsent), and its marks stay until
-// their deadline.
-func (v *valueMode) Begin(ctx context.Context, keys []string) Write {
+// leaves the write not begun: a strict mode refuses it then (a
+// *MarkError: it must not be sent); otherwise it goes ahead and waits out
+// the TTL if it cannot invalidate afterwards. A ctx that ends during the
+// wait ends it: the write must then not be sent (Write.Unsent), and its
+// marks stay until their deadline.
+func (v *valueMode) Begin(ctx context.Context, keys []string) (Write, error) {
 	if len(keys) == 0 {
-		return Write{}
+		return Write{}, nil
 	}
 	w := Write{keys: keys, token: v.newToken()}
 	if v.local != nil {
@@ -362,13 +367,25 @@ func (v *valueMode) Begin(ctx context.Context, keys []string) Write {
 		// the same rows in local mode.
 		v.local.begin(keys)
 	}
+	refuse := func(cause error) (Write, error) {
+		if v.local != nil {
+			v.local.end(keys, nil)
+		}
+		return Write{}, &MarkError{Err: cause}
+	}
 	if !v.guard.Usable() {
-		return w
+		if v.strict {
+			return refuse(fmt.Errorf("Redis is out of use since a failure, until %s", v.breaker.DownUntil().Format(time.RFC3339Nano)))
+		}
+		return w, nil
 	}
 	res, err := run(ctx, v.rdb, v.scripts.begin, keys, beginArgs{common: v.common(), Token: w.token}.argv())
 	if err != nil {
 		v.guard.fail(ctx, "value begin", err)
-		return w
+		if v.strict {
+			return refuse(err)
+		}
+		return w, nil
 	}
 	v.guard.ok()
 	w.began = true
@@ -383,8 +400,26 @@ func (v *valueMode) Begin(ctx context.Context, keys []string) Write {
 	// A ctx that ended during the wait, or before it, means the write
 	// that follows is not sent (the driver checks ctx first).
 	w.unsent = !v.waitCopies(ctx, wait) || ctx.Err() != nil
-	return w
+	return w, nil
 }
+
+// MarkError is a strict mode's refusal of a write whose keys it could not
+// mark in Redis: nothing was sent to MongoDB. It wraps ErrUnavailable and
+// the cause.
+type MarkError struct {
+	Addr string // Redis's address, for the message (set by the Conn)
+	Err  error
+}
+
+func (e *MarkError) Error() string {
+	addr := ""
+	if e.Addr != "" {
+		addr = " at " + e.Addr
+	}
+	return schema.ErrUnavailable.Error() + ": redis" + addr + " could not mark the keys before the write, and the cache mode is strict: nothing was written (" + e.Err.Error() + ")"
+}
+
+func (e *MarkError) Unwrap() []error { return []error{schema.ErrUnavailable, e.Err} }
 
 // waitCopies sleeps until copies Redis said live ms more have expired,
 // allowing for the clock-rate difference; false when ctx ended first.

@@ -49,10 +49,11 @@ func (k QuoteKey) Filter() (bson.D, error) {
 // QuoteSchema describes the quote domain to the runtime: collection quote-items.
 func QuoteSchema() *runtime.Schema {
 	return &runtime.Schema{
-		Cache:      runtime.CacheValue,
-		CacheTTL:   2 * time.Second,
-		Collection: "quote-items",
-		Domain:     "quote",
+		Cache:       runtime.CacheValue,
+		CacheStrict: true,
+		CacheTTL:    2 * time.Second,
+		Collection:  "quote-items",
+		Domain:      "quote",
 		Key: []runtime.KeyField{{
 			Name: "symbol",
 			Type: "string",
