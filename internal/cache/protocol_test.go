@@ -62,6 +62,16 @@ func domain(s *Shared, mode schema.CacheMode, prefix string, c *Counters) Mode {
 		TTL: time.Minute, LocalTTL: 2 * time.Second, Counters: c})
 }
 
+// oneValueKey is a value-mode domain of a process of its own on the test
+// Redis, its counters, and the key of the row "a".
+func oneValueKey(t *testing.T) (*redis.Client, context.Context, Mode, string, *Counters) {
+	t.Helper()
+	rdb, prefix := testRedis(t)
+	c := new(Counters)
+	m := domain(process(t, rdb), schema.CacheValue, prefix, c)
+	return rdb, ctxT(t), m, m.Key([]any{"a"}), c
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
@@ -86,11 +96,7 @@ func rowValue(t *testing.T, l Lookup) string {
 // reader that finds another's lease waits for its fill instead of reading
 // MongoDB; absence is cached too.
 func TestLeaseFillThenHit(t *testing.T) {
-	rdb, prefix := testRedis(t)
-	ctx := ctxT(t)
-	var c Counters
-	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
-	k := m.Key([]any{"a"})
+	_, ctx, m, k, c := oneValueKey(t)
 	first := m.Read(ctx, k)
 	if first.Hit || first.token == "" {
 		t.Fatalf("a cold read = %+v, want a lease", first)
@@ -118,11 +124,7 @@ func TestLeaseFillThenHit(t *testing.T) {
 // A holder whose MongoDB read failed gives its lease back: the next reader
 // gets a lease at once instead of waiting for a fill that never comes.
 func TestReleasedLeaseIsTakenAtOnce(t *testing.T) {
-	rdb, prefix := testRedis(t)
-	ctx := ctxT(t)
-	var c Counters
-	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
-	k := m.Key([]any{"a"})
+	_, ctx, m, k, c := oneValueKey(t)
 	l := m.Read(ctx, k)
 	m.Failed(k, l)
 	if l2 := m.Read(ctx, k); l2.token == "" || c.LeaseWaits.Load() != 0 {
@@ -134,11 +136,7 @@ func TestReleasedLeaseIsTakenAtOnce(t *testing.T) {
 // lease: the fill is refused, so what the reader read before the write is
 // never stored; while the mark is up no read hits or takes a lease.
 func TestFillAfterAWriteBeganIsRefused(t *testing.T) {
-	rdb, prefix := testRedis(t)
-	ctx := ctxT(t)
-	var c Counters
-	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
-	k := m.Key([]any{"a"})
+	_, ctx, m, k, c := oneValueKey(t)
 	l := m.Read(ctx, k)
 	w := mustBegin(t, m, ctx, []string{k})
 	if !w.began {
@@ -163,11 +161,7 @@ func TestFillAfterAWriteBeganIsRefused(t *testing.T) {
 // key's only writer; two writers in flight together keep nothing, and the
 // key reads MongoDB next.
 func TestEndKeepsTheRowOfALoneWriterOnly(t *testing.T) {
-	rdb, prefix := testRedis(t)
-	ctx := ctxT(t)
-	var c Counters
-	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
-	k := m.Key([]any{"a"})
+	_, ctx, m, k, c := oneValueKey(t)
 	w := mustBegin(t, m, ctx, []string{k})
 	if err := m.End(ctx, w, nil, row("mine")); err != nil {
 		t.Fatal(err)
@@ -211,11 +205,7 @@ func TestAnUnknownOutcomeLeavesTheMark(t *testing.T) {
 // restart, a migrated slot) is not trusted: its value is not served, and
 // a write on it is not alone, so it leaves no row.
 func TestStateAnotherServerStoredIsDistrusted(t *testing.T) {
-	rdb, prefix := testRedis(t)
-	ctx := ctxT(t)
-	var c Counters
-	m := domain(process(t, rdb), schema.CacheValue, prefix, &c)
-	k := m.Key([]any{"a"})
+	rdb, ctx, m, k, _ := oneValueKey(t)
 	w := mustBegin(t, m, ctx, []string{k})
 	must(t, m.End(ctx, w, nil, row("kept")))
 	if got := rowValue(t, m.Read(ctx, k)); got != "kept" {
