@@ -527,8 +527,12 @@ func (b *batch[K, P]) finish(ctx context.Context) error {
 	// Every item sent may have changed its row, the unknown ones too;
 	// after an error some may still land (their marks stay).
 	notInvalidated := b.r.cache.End(ctx, b.cw, b.cause, nil)
-	if errors.Is(notInvalidated, b.cause) {
-		notInvalidated = nil // the batch's own error, reported below
+	if !errors.Is(notInvalidated, ErrNotInvalidated) {
+		// The batch's own error (End returns it as it is: reported
+		// below), or none. Not errors.Is(_, b.cause): a driver's error
+		// types need not be comparable, so that test missed it and the
+		// cause came back twice, unclassified.
+		notInvalidated = nil
 	}
 	if err := b.result(ctx); err != nil || notInvalidated != nil {
 		// The items' outcomes stand either way; ErrNotInvalidated says

@@ -71,6 +71,9 @@ func (cl *collection) prepare(ctx context.Context, c *Conn, write bool) error {
 		case !errors.Is(err, errRetryMarker):
 			return err
 		}
+		if c.values != nil && schema.CacheFamily(cl.mode) == "rows" {
+			_ = c.values.LoadScripts(uctx) // best effort: see LoadScripts
+		}
 	}
 	if write && !cl.indexed.Load() {
 		if err := c.makeSureOfIndexes(uctx, cl.s); err != nil {

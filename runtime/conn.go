@@ -388,7 +388,6 @@ func (c *Conn) waitRedis(ctx context.Context) error {
 	for {
 		last := c.rdb.Ping(wctx).Err()
 		if last == nil {
-			c.values.Ready(wctx) // the scripts, loaded before the first operation needs them
 			return nil
 		}
 		if redisAuthKind(last) != "" || tlsTrustError(last) || tlsToPlain(last) {

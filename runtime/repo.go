@@ -282,6 +282,9 @@ func (r *Repo[K, P]) mark(ctx context.Context, keys []string) (cache.Write, erro
 	if me := (*cache.MarkError)(nil); errors.As(err, &me) {
 		me.Addr = r.conn.redisAddr
 	}
+	if we := (*cache.WaitError)(nil); errors.As(err, &we) {
+		we.Addr = r.conn.redisAddr
+	}
 	return w, err
 }
 

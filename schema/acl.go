@@ -8,8 +8,9 @@ import (
 // redisCommands lists the Redis commands the runtime sends for domains of
 // a cache mode that an ACL must grant. Every mode but none: PING when the
 // Conn waits for the server. Identity: GET, SET and DEL on identity keys
-// (singly or pipelined). Value and local: their scripts (SCRIPT LOAD when
-// the Conn is ready, EVALSHA, and EVAL when a restarted Redis lost them)
+// (singly or pipelined). Value and local: their scripts (SCRIPT LOAD before
+// a Conn's first operation on such a domain, EVALSHA, and EVAL when a
+// restarted Redis lost them)
 // and the commands they run (TIME, HGET,
 // HMGET, HGETALL, HKEYS, HSET, HINCRBY, HDEL, PEXPIREAT, PTTL, and INFO,
 // which writes read the server's uptime from: copies and marks granted

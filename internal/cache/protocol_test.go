@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +39,22 @@ func testRedis(t *testing.T) (*redis.Client, string) {
 		t.Fatalf("PERSIST_TEST_REDIS_URL: %v", err)
 	}
 	rdb := redis.NewClient(opt)
+	// A Redis younger than a mark's life (3 s with the tests' OpTimeout,
+	// and a second) counts every writer as not alone, since a restart may
+	// have lost marks: wait until it is older (make test starts it just
+	// before the tests). The bound only stops a hung test.
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		info, err := rdb.Info(context.Background(), "server").Result()
+		if err != nil {
+			t.Fatalf("INFO: %v", err)
+		}
+		if up := uptimeSeconds(info); up >= 5 {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("Redis reports an uptime under 5 s for a minute:\n%s", info)
+		}
+	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	prefix := "cachetest_" + hex.EncodeToString(b[:]) + ":"
@@ -49,6 +67,17 @@ func testRedis(t *testing.T) (*redis.Client, string) {
 		_ = rdb.Close()
 	})
 	return rdb, prefix
+}
+
+// uptimeSeconds reads uptime_in_seconds from INFO server's reply.
+func uptimeSeconds(info string) int {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "uptime_in_seconds:"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }
 
 // process is one Conn's Shared on the test Redis: a process of its own.
@@ -96,16 +125,20 @@ func rowValue(t *testing.T, l Lookup) string {
 // reader that finds another's lease waits for its fill instead of reading
 // MongoDB; absence is cached too.
 func TestLeaseFillThenHit(t *testing.T) {
-	_, ctx, m, k, c := oneValueKey(t)
+	rdb, prefix := testRedis(t)
+	ctx := ctxT(t)
+	c := new(Counters)
+	// A lease wait longer than the test: the second reader must wait for
+	// the fill, however slow the machine.
+	m := domain(NewShared(rdb, NewBreaker(rdb, BreakerConfig{RetryAfter: time.Second}), SharedConfig{OpTimeout: time.Second, LeaseWait: time.Hour}), schema.CacheValue, prefix, c)
+	k := m.Key([]any{"a"})
 	first := m.Read(ctx, k)
 	if first.Hit || first.token == "" {
 		t.Fatalf("a cold read = %+v, want a lease", first)
 	}
 	waited := make(chan Lookup)
 	go func() { waited <- m.Read(ctx, k) }()
-	for c.LeaseWaits.Load() == 0 { // the second reader found the lease
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, func() bool { return c.LeaseWaits.Load() > 0 }) // the second reader found the lease
 	m.Found(ctx, k, first, row("one"))
 	if got := rowValue(t, <-waited); got != "one" {
 		t.Fatalf("the waiting reader got %q, want the fill", got)
@@ -239,7 +272,7 @@ func TestGrantsAreRecordedAndWaitedOut(t *testing.T) {
 	reader := process(t, rdb)
 	writer := process(t, rdb)
 	rm := reader.Value(ValueDomain{Mode: schema.CacheLocal, KeyPrefix: prefix, RedisPrefix: "t", Database: "db", Collection: "c",
-		TTL: time.Minute, LocalTTL: 50 * time.Millisecond, Counters: &rc})
+		TTL: time.Minute, LocalTTL: schema.MaxLocalTTL, Counters: &rc}) // copies that outlive a slow machine's steps
 	wm := domain(writer, schema.CacheLocal, prefix, &wc)
 	k := rm.Key([]any{"a"})
 	l := rm.Read(ctx, k)
@@ -316,11 +349,11 @@ func TestAnOrphanedLeaseIsTakenOverAfterLeaseWait(t *testing.T) {
 	rdb, prefix := testRedis(t)
 	ctx := ctxT(t)
 	var c Counters
-	s := NewShared(rdb, NewBreaker(rdb, BreakerConfig{RetryAfter: time.Second}), SharedConfig{OpTimeout: 10 * time.Second, LeaseWait: 300 * time.Millisecond})
+	s := NewShared(rdb, NewBreaker(rdb, BreakerConfig{RetryAfter: time.Second}), SharedConfig{OpTimeout: 10 * time.Second, LeaseWait: 2 * time.Second})
 	m := domain(s, schema.CacheValue, prefix, &c)
 	k := m.Key([]any{"a"})
 	// The orphan: READ ran for a reader that never saw its reply.
-	orphan := readArgs{common: m.(*valueMode).common(), Token: "gone.1", LeaseMs: 10_000, WaitMs: 300}
+	orphan := readArgs{common: m.(*valueMode).common(), Token: "gone.1", LeaseMs: 10_000, WaitMs: 2000}
 	if res, err := s.scripts.read.Run(ctx, rdb, []string{k}, orphan.argv()...).Slice(); err != nil || res[0].(int64) != replyLease {
 		t.Fatalf("the orphan's READ = %v, %v; want a lease", res, err)
 	}
@@ -363,7 +396,7 @@ func TestACallerWhoStopsWaitingForAFillIsToldWhy(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(ctxT(t))
 	go func() {
-		for c.LeaseWaits.Load() == 0 {
+		for c.LeaseWaits.Load() == 0 && ctx.Err() == nil {
 			time.Sleep(time.Millisecond)
 		}
 		cancel()
@@ -419,4 +452,80 @@ func mustBegin(t *testing.T, m Mode, ctx context.Context, keys []string) Write {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// waitUntil polls cond; the bound only stops a hung test.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > time.Minute {
+			t.Fatal("the condition did not hold within a minute")
+		}
+	}
+}
+
+// LoadScripts loads all six scripts (they compile), once per Conn. (No
+// SCRIPT FLUSH here: other packages' tests share the Redis and count
+// round trips.)
+func TestScriptsLoadOnce(t *testing.T) {
+	rdb, _ := testRedis(t)
+	ctx := ctxT(t)
+	var loads atomic.Int64
+	rdb.AddHook(countHook{name: "script", n: &loads})
+	s := process(t, rdb)
+	must(t, s.LoadScripts(ctx))
+	must(t, s.LoadScripts(ctx))
+	if n := loads.Load(); n != 6 {
+		t.Fatalf("%d SCRIPT LOADs for two LoadScripts; want the six scripts once", n)
+	}
+	var hashes []string
+	for _, sc := range s.scripts.all() {
+		hashes = append(hashes, sc.Hash())
+	}
+	exists, err := rdb.ScriptExists(ctx, hashes...).Result()
+	must(t, err)
+	for i, ok := range exists {
+		if !ok {
+			t.Errorf("script %d (%s) not loaded", i, hashes[i])
+		}
+	}
+}
+
+// countHook counts the commands of one name a client sends.
+type countHook struct {
+	name string
+	n    *atomic.Int64
+}
+
+func (h countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == h.name {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A write whose BEGIN could not run (Redis out of reach then, the value
+// mode's default) runs CLEAR after its commit: the value and any lease
+// go, and the next read fills again.
+func TestClearAfterAWriteThatCouldNotBegin(t *testing.T) {
+	_, ctx, m, k, c := oneValueKey(t)
+	l := m.Read(ctx, k)
+	m.Found(ctx, k, l, row("old"))
+	if got := rowValue(t, m.Read(ctx, k)); got != "old" {
+		t.Fatalf("before: %q", got)
+	}
+	unbegun := Write{keys: []string{k}, token: "w.1"}
+	must(t, m.End(ctx, unbegun, nil, row("new")))
+	if l := m.Read(ctx, k); l.Hit || l.token == "" {
+		t.Fatalf("after CLEAR: %+v; want a miss with a lease (nothing kept)", l)
+	}
+	if c.Invalidations.Load() != 1 || c.Installs.Load() != 0 {
+		t.Fatalf("invalidations %d, installs %d; want 1, 0", c.Invalidations.Load(), c.Installs.Load())
+	}
 }

@@ -55,17 +55,19 @@ func luaSource(name string) string {
 	return string(b)
 }
 
-// load asks Redis to keep every script (SCRIPT LOAD; on a cluster client,
-// on every master), so that the first EVALSHA of each does not come back
-// NOSCRIPT and cost a second round trip. Best effort: a Redis that refuses
-// (an ACL without SCRIPT) or forgets (a restart, SCRIPT FLUSH) is answered
-// by EVALSHA's fallback to EVAL.
-func (s scripts) load(ctx context.Context, rdb Client) {
+// load asks Redis to keep every script (SCRIPT LOAD; a cluster client
+// sends it to every shard, a ring to one), so that the first EVALSHA of
+// each does not come back NOSCRIPT and cost a second round trip. It stops
+// at the first failure and returns it; a Redis that refuses (an ACL
+// without SCRIPT LOAD) or forgets (a restart, SCRIPT FLUSH) is answered by
+// EVALSHA's fallback to EVAL.
+func (s scripts) load(ctx context.Context, rdb Client) error {
 	for _, sc := range s.all() {
 		if err := sc.Load(ctx, rdb).Err(); err != nil {
-			return
+			return err
 		}
 	}
+	return nil
 }
 
 // common are the first three arguments of every script but release.lua.

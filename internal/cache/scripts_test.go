@@ -28,7 +28,7 @@ func TestScriptArgumentsAreNamedInOrder(t *testing.T) {
 		{"clear.lua", clearArgs{common{"p", 2, 3}}, func(a any) []any { return a.(clearArgs).argv() }},
 	}
 	for _, c := range cases {
-		names := luaArgNames(t, c.file)
+		names, numeric := luaArgNames(t, c.file)
 		fields, values := flatFields(reflect.ValueOf(c.args))
 		if len(names) != len(fields) {
 			t.Errorf("%s names %d arguments %v; its Go type has %d fields %v", c.file, len(names), names, len(fields), fields)
@@ -43,6 +43,11 @@ func TestScriptArgumentsAreNamedInOrder(t *testing.T) {
 			if n != fields[i] {
 				t.Errorf("%s: ARGV[%d] is %s in the script, %s in Go", c.file, i+1, n, fields[i])
 			}
+			// Numbers are read with tonumber, strings (and bools, sent as
+			// "1"/"0", and the epoch, compared as a string) as they are.
+			if _, isInt := values[i].(int64); isInt != numeric[i] && fields[i] != "epoch" {
+				t.Errorf("%s: %s is a %T in Go, but the script reads it with tonumber: %v", c.file, n, values[i], numeric[i])
+			}
 			if got, want := argString(argv[i]), argString(values[i]); got != want {
 				t.Errorf("%s: ARGV[%d] (%s) = %s, want the field's value %s", c.file, i+1, n, got, want)
 			}
@@ -54,9 +59,8 @@ var argLine = regexp.MustCompile(`^local (\w+) = (?:tonumber\()?ARGV\[(\d+)\]`)
 
 // luaArgNames reads a script's opening lines: its arguments' names, which
 // must be ARGV[1], ARGV[2], ... in order and open the file.
-func luaArgNames(t *testing.T, file string) []string {
+func luaArgNames(t *testing.T, file string) (names []string, numeric []bool) {
 	t.Helper()
-	var names []string
 	for i, line := range strings.Split(luaSource(file), "\n") {
 		m := argLine.FindStringSubmatch(line)
 		if m == nil {
@@ -69,6 +73,7 @@ func luaArgNames(t *testing.T, file string) []string {
 			t.Errorf("%s: %s is ARGV[%d], want ARGV[%d]", file, m[1], n, len(names)+1)
 		}
 		names = append(names, m[1])
+		numeric = append(numeric, strings.Contains(line, "tonumber(ARGV["))
 	}
 	// A later use of ARGV would bypass the names.
 	for _, line := range strings.Split(luaSource(file), "\n")[len(names):] {
@@ -76,7 +81,7 @@ func luaArgNames(t *testing.T, file string) []string {
 			t.Errorf("%s uses ARGV past its opening lines: %q", file, line)
 		}
 	}
-	return names
+	return names, numeric
 }
 
 // flatFields lists a struct's fields in order, an embedded struct's in its

@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/persistgen/persistgen/schema"
@@ -27,6 +27,7 @@ type Shared struct {
 	scripts scripts
 	local   *localTier    // nil: the Conn keeps no in-process copies
 	tokens  atomic.Uint64 // per grant
+	loaded  atomic.Bool   // LoadScripts ran
 	// proc names this Conn (random): in the local tier's grants
 	// (g:<proc>) and as the prefix of its lease and write tokens.
 	proc string
@@ -68,10 +69,19 @@ func NewShared(rdb Client, b *Breaker, cfg SharedConfig) *Shared {
 		proc: randomHex(), markMs: mark.Milliseconds(), leaseMs: lease.Milliseconds(), waitMs: wait.Milliseconds()}
 }
 
-// Ready is called once Redis answers (a Conn's readiness wait, beside
-// MongoDB's probe): it loads the scripts, so that the first call of each
-// costs the round trips every later one does.
-func (s *Shared) Ready(ctx context.Context) { s.scripts.load(ctx, s.rdb) }
+// LoadScripts loads the scripts into Redis once per Conn (later calls do
+// nothing), so that the first call of each costs the round trips every
+// later one does. The Conn calls it before the first operation on a
+// collection of the value or local mode, outside the operation's
+// accounting. A failure (an ACL without SCRIPT LOAD, Redis down) is
+// returned, and harmless: a script Redis does not hold is sent whole
+// (EVALSHA's fallback to EVAL).
+func (s *Shared) LoadScripts(ctx context.Context) error {
+	if !s.loaded.CompareAndSwap(false, true) {
+		return nil
+	}
+	return s.scripts.load(ctx, s.rdb)
+}
 
 // LocalStats returns how many copies the in-process tier holds and how
 // many it evicted to make room (zeros when it keeps none).
@@ -221,12 +231,13 @@ func (v *valueMode) Read(ctx context.Context, key string) Lookup {
 			if err == nil {
 				err = errors.New("READ answered nothing")
 			}
-			if !isReply(err) {
+			if mayHaveRun(err) {
 				// READ may have run and granted this reader the lease
 				// after the client stopped waiting for its reply: give
 				// it back, so that nobody waits for a fill that will not
-				// come (in the background: this read goes to MongoDB now).
-				go v.release(key, args.Token)
+				// come (in the background, quietly: this read goes to
+				// MongoDB now, and its failure is counted once).
+				go v.release(key, args.Token, false)
 			}
 			if ctx.Err() != nil {
 				return Lookup{Err: &WaitError{Stage: "the value cache's READ had not answered", Err: ctx.Err()}}
@@ -291,13 +302,6 @@ func (e *WaitError) Error() string {
 
 func (e *WaitError) Unwrap() error { return e.Err }
 
-// isReply reports an error Redis replied (the command ran and failed, or
-// was refused), as opposed to no reply at all.
-func isReply(err error) bool {
-	var re redis.Error
-	return errors.As(err, &re)
-}
-
 // Found runs FILL with what the lease holder read: raw, or absent when
 // nil. A fill that carries a grant leaves a copy in the process.
 func (v *valueMode) Found(ctx context.Context, key string, l Lookup, raw bson.Raw) {
@@ -326,18 +330,26 @@ func (v *valueMode) Found(ctx context.Context, key string, l Lookup, raw bson.Ra
 // Failed gives back a lease its holder will not fill (its read failed).
 func (v *valueMode) Failed(key string, l Lookup) {
 	if l.token != "" {
-		v.release(key, l.token)
+		v.release(key, l.token, true)
 	}
 }
 
 // release runs RELEASE for token, bounded by a second whatever the
-// caller's context.
-func (v *valueMode) release(key, token string) {
+// caller's context; a failure is the breaker's when counted.
+func (v *valueMode) release(key, token string, counted bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := v.scripts.release.Run(ctx, v.rdb, []string{key}, releaseArgs{Token: token}.argv()...).Err(); err != nil {
+	if err := v.scripts.release.Run(ctx, v.rdb, []string{key}, releaseArgs{Token: token}.argv()...).Err(); err != nil && counted {
 		v.guard.fail(ctx, "value release", err)
 	}
+}
+
+// mayHaveRun reports a failure after which the command may still have
+// run: no reply in time (a timeout, or the caller's deadline), as opposed
+// to a refusal, a connection that could not be made, or a cancellation.
+func mayHaveRun(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
 }
 
 // Identities: value and local modes keep no identities.
@@ -382,10 +394,17 @@ func (v *valueMode) Begin(ctx context.Context, keys []string) (Write, error) {
 	res, err := run(ctx, v.rdb, v.scripts.begin, keys, beginArgs{common: v.common(), Token: w.token}.argv())
 	if err != nil {
 		v.guard.fail(ctx, "value begin", err)
-		if v.strict {
-			return refuse(err)
+		if !v.strict {
+			return w, nil
 		}
-		return w, nil
+		if ctx.Err() != nil {
+			// The caller gave up, not Redis: its context's error.
+			if v.local != nil {
+				v.local.end(keys, nil)
+			}
+			return Write{}, &WaitError{Stage: "the value cache's BEGIN had not answered; nothing was written", Err: ctx.Err()}
+		}
+		return refuse(err)
 	}
 	v.guard.ok()
 	w.began = true

@@ -26,11 +26,12 @@ local wc = tonumber(redis.call('HGET', KEYS[1], 'wc') or '0')
 local marked = redis.call('HDEL', KEYS[1], 'w:' .. token) == 1
 if marked then
   wc = redis.call('HINCRBY', KEYS[1], 'wc', -1)
-else
+elseif redis.call('EXISTS', KEYS[1]) == 1 then
   -- The mark is gone: the key was deleted, flushed or evicted since BEGIN
   -- (or this END is a retry). A writer that began since may believe it
   -- was alone, its epoch counted again from 1: a new epoch keeps its END
-  -- from leaving a row this write's commit may have outdated.
+  -- from leaving a row this write's commit may have outdated. (A key
+  -- that is gone has no such writer, and is not made again.)
   redis.call('HINCRBY', KEYS[1], 'we', 1)
 end
 if wc <= 0 then
