@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/persistgen/persistgen/internal/cache"
 	"github.com/persistgen/persistgen/schema"
 )
 
@@ -26,9 +27,9 @@ type collection struct {
 	mode   schema.CacheMode // that domain's mode
 	s      *Schema
 
-	mu      sync.Mutex  // held while prepare makes sure of either
-	marked  atomic.Bool // the marker was checked (or there is no Redis)
-	indexed atomic.Bool // the unique index was made sure of
+	turn    chan struct{} // held while prepare makes sure of either (a lock a caller's context can leave)
+	marked  atomic.Bool   // the marker was checked (or there is no Redis)
+	indexed atomic.Bool   // the unique index was made sure of
 }
 
 // claim registers s's collection for a Repo, refusing a cache mode of
@@ -47,7 +48,7 @@ func (c *Conn) claim(s *Schema) (*collection, error) {
 		}
 		return cl, nil
 	}
-	cl := &collection{name: s.Collection, domain: s.Domain, mode: s.Mode(), s: s}
+	cl := &collection{name: s.Collection, domain: s.Domain, mode: s.Mode(), s: s, turn: make(chan struct{}, 1)}
 	c.colls[s.Collection] = cl
 	return cl, nil
 }
@@ -57,18 +58,31 @@ func (c *Conn) claim(s *Schema) (*collection, error) {
 // Its round trips are the Conn's, not the operation's: they are neither
 // counted nor traced under it (as the readiness wait's).
 func (cl *collection) prepare(ctx context.Context, c *Conn, write bool) error {
-	if cl.marked.Load() && (!write || cl.indexed.Load()) {
+	if cl.marked.Load() && (!write || cl.indexed.Load()) || ctx.Err() != nil {
+		// Done; or the caller gave up already, and nothing will be sent:
+		// the operation reports it as any operation does.
 		return nil
 	}
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
+	select {
+	case cl.turn <- struct{}{}:
+		defer func() { <-cl.turn }()
+	case <-ctx.Done():
+		return &cache.WaitError{Addr: c.redisAddr, Stage: "another operation was making sure of the collection's marker and indexes", Err: ctx.Err()}
+	}
 	uctx, cancel := housekeeping(ctx)
 	defer cancel()
 	if !cl.marked.Load() {
 		switch err := c.checkMarker(uctx, cl); {
 		case err == nil:
 			cl.marked.Store(true)
-		case !errors.Is(err, errRetryMarker):
+		case errors.Is(err, errRetryMarker):
+			// Not checked (Redis out of use, or not answering): tried
+			// again at the next operation. A caller whose context ended
+			// meanwhile is told it waited for Redis.
+			if ctx.Err() != nil {
+				return &cache.WaitError{Addr: c.redisAddr, Stage: "the check of the collection's marker had not answered", Err: ctx.Err()}
+			}
+		default:
 			return err
 		}
 		if c.values != nil && schema.CacheFamily(cl.mode) == "rows" {
@@ -89,29 +103,39 @@ func (cl *collection) prepare(ctx context.Context, c *Conn, write bool) error {
 // incompatible mode): an error that says which and what to do. Redis down
 // is not an error here: the check is tried again at the next operation.
 func (c *Conn) checkMarker(ctx context.Context, cl *collection) error {
-	if c.rdb == nil || !c.breaker.Usable() {
-		return nil
+	if c.rdb == nil {
+		return nil // a Conn without Redis: nothing to check (see docs/cache-modes.md)
+	}
+	if !c.breaker.Usable() {
+		return errRetryMarker
 	}
 	key, want := schema.MarkerKey(c.cfg.KeyPrefix, cl.s.RedisPrefix, c.db.Name(), cl.name), schema.CacheFamily(cl.mode)
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
 	defer cancel()
-	// Mode none keeps nothing in Redis, its marker neither: it only looks.
+	// Every mode claims it, none too (it keeps nothing else in Redis):
+	// otherwise a process of the other family arriving later would find
+	// it free.
 	p := c.rdb.Pipeline()
-	if cl.mode != schema.CacheNone {
-		p.SetArgs(ctx, key, want, redis.SetArgs{Mode: "NX"})
-	}
-	get := p.Get(ctx, key)
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	p.SetArgs(cctx, key, want, redis.SetArgs{Mode: "NX"})
+	get := p.Get(cctx, key)
+	if _, err := p.Exec(cctx); err != nil && !errors.Is(err, redis.Nil) {
 		var reply redis.Error
-		if errors.As(err, &reply) {
-			// Redis refused (an ACL without the marker's key, another
-			// program's value of another type there): nothing to check.
+		switch {
+		case errors.As(err, &reply) && (strings.HasPrefix(err.Error(), "NOPERM") || strings.HasPrefix(err.Error(), "WRONGTYPE")):
+			// Refused for good (an ACL made before the marker existed,
+			// another program's value of another type there): nothing to
+			// check; said once.
+			c.log.Warn("persistgen: the collection's marker cannot be checked; processes of another cache mode on it would not be found out", "collection", cl.name, "key", key, "err", err)
 			return nil
+		case errors.As(err, &reply):
+			return errRetryMarker // LOADING, READONLY, CLUSTERDOWN...: a passing state
 		}
+		// Judged against the caller's context, not the check's own
+		// timeout: a silent Redis opens the breaker.
 		c.breaker.Fail(ctx, "cache marker", "marker", err)
 		return errRetryMarker
 	}
-	if got := get.Val(); got != want && (got != "" || cl.mode != schema.CacheNone) {
+	if got := get.Val(); got != want {
 		return errorf(ErrInvalidArgument,
 			"collection %s is marked in Redis (%s) as used by a process whose cache keeps %s, and this Repo's %s mode keeps %s: one of them would serve rows the other's writes do not invalidate. Give every process the same cache mode for %s; once no process uses the old mode, delete %s",
 			cl.name, key, got, cl.mode, want, cl.s.Domain, key)
@@ -123,23 +147,16 @@ func (c *Conn) checkMarker(ctx context.Context, cl *collection) error {
 // unchecked for the next operation when Redis failed.
 var errRetryMarker = errors.New("marker not checked")
 
-// makeSureOfIndexes creates the collection's missing indexes (create-only,
-// as EnsureIndexes) unless Config.DisableAutoIndexes, or the user may not
-// create indexes; then it checks that the unique index exists, and refuses
-// the write when it does not.
+// makeSureOfIndexes makes sure, before a first write, that the
+// collection's unique index exists: it creates the missing indexes
+// (create-only, as EnsureIndexes) unless Config.DisableAutoIndexes or the
+// user may not create indexes, and refuses the write when the unique index
+// is missing or conflicts. Only the unique index decides: a conflict on
+// another index, or a failure to create one, is logged and the write goes
+// on (EnsureIndexes and persistgen-ops plan report them).
 func (c *Conn) makeSureOfIndexes(ctx context.Context, s *Schema) error {
 	if c.indexed(s.Collection) {
 		return nil
-	}
-	var createErr error
-	if !c.cfg.DisableAutoIndexes {
-		if createErr = c.ensure(ctx, s); createErr == nil {
-			c.setIndexed(s.Collection)
-			return nil
-		}
-		if errors.Is(createErr, ErrIndexConflict) || !isUnauthorized(createErr) && !errors.Is(createErr, ErrUnauthorized) {
-			return createErr
-		}
 	}
 	bctx, cancel := c.bound(ctx, 0)
 	defer cancel()
@@ -147,22 +164,65 @@ func (c *Conn) makeSureOfIndexes(ctx context.Context, s *Schema) error {
 	if err != nil {
 		return err
 	}
-	for _, st := range steps {
-		if st.unique && (st.Action == PlanOK || st.Action == PlanOther) {
-			c.setIndexed(s.Collection)
-			return nil
+	var unique *PlanStep
+	var create []mongo.IndexModel
+	for i, st := range steps {
+		switch {
+		case st.unique:
+			unique = &steps[i]
+		case st.Action == PlanConflict:
+			c.log.Warn("persistgen: an index of the wanted name has another definition; writes go on (persistgen-ops plan reports it)", "collection", s.Collection, "index", st.Name, "detail", st.Detail)
+			continue
 		}
-	}
-	why := "this Conn does not create indexes (Config.DisableAutoIndexes)"
-	if createErr != nil {
-		why = fmt.Sprintf("this Conn's user may not create it (%v)", createErr)
+		if st.Action == PlanCreate {
+			create = append(create, st.model)
+		}
 	}
 	names := make([]string, len(s.Key))
 	for i, k := range s.Key {
 		names[i] = k.Name
 	}
+	switch {
+	case unique == nil:
+		return fmt.Errorf("%s has no unique index in its schema", s.Domain) // not reached: every schema has one
+	case unique.Action == PlanConflict:
+		return errorf(ErrIndexConflict, "%s", unique.Detail)
+	case unique.Action != PlanCreate && (len(create) == 0 || c.cfg.DisableAutoIndexes):
+		c.setIndexed(s.Collection)
+		return nil
+	}
+	why := "this Conn does not create indexes (Config.DisableAutoIndexes)"
+	if !c.cfg.DisableAutoIndexes {
+		_, err := c.db.Collection(s.Collection).Indexes().CreateMany(bctx, create)
+		switch {
+		case err == nil:
+			c.setIndexed(s.Collection)
+			return nil
+		case unique.Action != PlanCreate:
+			// The unique index is there; another failed: said, not fatal.
+			c.log.Warn("persistgen: an index could not be created; writes go on (persistgen-ops plan reports it)", "collection", s.Collection, "err", c.secrets.scrub(err))
+			c.setIndexed(s.Collection)
+			return nil
+		case lostRace(err) == raceDuplicate || isDuplicateKeyIndexBuild(err):
+			return errorf(ErrIndexMissing, "the unique index of %s on (%s) cannot be built: the collection holds rows that share a key (%v). Find them with `persistgen-ops audit` (duplicate-key), keep one row of each key, then retry",
+				s.Collection, strings.Join(names, ", "), c.secrets.scrub(err))
+		case !isUnauthorized(err) && !errors.Is(err, ErrUnauthorized):
+			return err
+		}
+		why = fmt.Sprintf("this Conn's user may not create it (%v)", c.secrets.scrub(err))
+	}
 	return errorf(ErrIndexMissing, "the unique index of %s on (%s) is missing and %s; without it, racing writers of one new key leave duplicate rows: run `persistgen-ops plan -apply` (or call EnsureIndexes) once, then retry",
 		s.Collection, strings.Join(names, ", "), why)
+}
+
+// isDuplicateKeyIndexBuild reports a unique index build refused because
+// rows share a key: MongoDB's E11000, DocumentDB's exclusion constraint.
+func isDuplicateKeyIndexBuild(err error) bool {
+	var se mongo.ServerError
+	if errors.As(err, &se) && se.HasErrorCode(11000) {
+		return true
+	}
+	return strings.Contains(err.Error(), "could not create exclusion constraint") || strings.Contains(err.Error(), "could not create unique index")
 }
 
 // indexed and setIndexed record collections whose indexes were made sure

@@ -288,6 +288,20 @@ func (r *Repo[K, P]) mark(ctx context.Context, keys []string) (cache.Write, erro
 	return w, err
 }
 
+// within bounds a write's MongoDB calls, retries included, by its marks'
+// life (cache.Write.Deadline): past it, readers would no longer be kept
+// off a row the write may still change.
+func within(ctx context.Context, w cache.Write) (context.Context, context.CancelFunc) {
+	if dl, ok := w.Deadline(); ok {
+		return context.WithDeadlineCause(ctx, dl, errMarkLapsed)
+	}
+	return ctx, func() {}
+}
+
+// errMarkLapsed is the cause of a write's context that its marks' life
+// ended.
+var errMarkLapsed = errors.New("the write's cache marks lapsed")
+
 // cacheKeys are the cache keys of the rows under keys.
 func (r *Repo[K, P]) cacheKeys(keys ...[]any) []string {
 	out := make([]string, len(keys))
@@ -391,7 +405,9 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 	if err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}
-	id, row, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
+	wctx, cancel := within(ctx, cw)
+	id, row, err := r.upsertOne(wctx, r.s.filter(vals), update, opts)
+	cancel()
 	// The value cache keeps the row written (it comes back whole): the
 	// next read is a hit, when this write was the key's last.
 	if err := r.cache.End(ctx, cw, err, row); err != nil {
@@ -422,7 +438,9 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (ret 
 	if err != nil {
 		return false, r.opErr(ctx, opInsert, vals, err)
 	}
-	id, before, err := r.upsertOne(ctx, r.s.filter(vals), update, opts)
+	wctx, cancel := within(ctx, cw)
+	id, before, err := r.upsertOne(wctx, r.s.filter(vals), update, opts)
+	cancel()
 	existed := before != nil
 	// Invalidated even when the row existed: Insert's answer is a read,
 	// and a later Get must agree with it.
@@ -546,12 +564,14 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 	if err != nil {
 		return false, r.opErr(ctx, opRemove, vals, err)
 	}
+	wctx, cancelW := within(ctx, cw)
+	defer cancelW()
 	for attempt := 0; ; attempt++ {
 		update := set
 		if withPayload {
 			update = append(set[:len(set):len(set)], bson.E{Key: r.s.Payload + "." + FieldRemoved, Value: true})
 		}
-		callCtx, cancel := r.conn.bound(ctx, 0)
+		callCtx, cancel := r.conn.bound(wctx, 0)
 		res, err := r.coll.UpdateOne(callCtx, filter, bson.D{{Key: "$set", Value: update}})
 		cancel()
 		switch {
@@ -563,7 +583,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 		case withPayload && isPathNotViable(err):
 			withPayload = false // the payload is null: it has no flag to set
 		case lostRace(err) == raceTransient && attempt < r.conn.cfg.UpsertRetries:
-			if berr := backoff(ctx, attempt); berr != nil {
+			if berr := backoff(wctx, attempt); berr != nil {
 				// The lost race wrote nothing, but an earlier attempt's
 				// outcome is as unknown as any failed write's.
 				return false, r.opErr(ctx, opRemove, vals, r.cache.End(ctx, cw, berr, nil))

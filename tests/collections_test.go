@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/persistgen/persistgen/internal/testenv"
 	"github.com/persistgen/persistgen/runtime"
@@ -121,4 +123,74 @@ func TestNoWriteReachesACollectionWithoutItsUniqueIndex(t *testing.T) {
 	}
 	must(t, off.Open(t).EnsureIndexes(ctxT(t), s))
 	must(t, ro.Put(ctxT(t), k, &sigRow{ID: "1"}, time.Time{}))
+}
+
+// The marker is claimed by every mode, none too, and a check that Redis
+// could not answer is made again at a later operation, not skipped for
+// good. Found by a review of the fix above: an identity Conn whose first
+// operations ran while Redis was cut, or a none-mode Conn, left the marker
+// free, and a value-mode Conn arriving later served stale rows.
+func TestTheMarkerIsClaimedByEveryModeOnceRedisAnswers(t *testing.T) {
+	for _, first := range []runtime.CacheMode{runtime.CacheIdentity, runtime.CacheNone} {
+		t.Run(string(first), func(t *testing.T) {
+			t.Parallel()
+			env := testenv.New(t)
+			s := memorySchemaIn(first, 0)
+			must(t, env.Conn.EnsureIndexes(ctxT(t), s))
+			_, redisURL := testenv.URIs(t)
+			proxy := testenv.NewProxy(t, hostOf(t, redisURL))
+			cut := env.Open(t, func(c *runtime.Config) {
+				c.RedisURL = "redis://" + proxy.Addr() + "/0"
+				c.RedisRetryAfter, c.RedisTimeout = 50*time.Millisecond, 100*time.Millisecond
+			})
+			must(t, cut.Ready(ctxT(t)))
+			r := newRepo[memKey, memData](t, cut, s)
+			k := memKey{"s", "b", "1"}
+			proxy.Cut()
+			must(t, r.Put(ctxT(t), k, memData{Value: 1}, ms(1)))
+			must(t, r.Put(ctxT(t), k, memData{Value: 2}, ms(2)))
+			proxy.Restore()
+			marker := schema.MarkerKey(env.Config.KeyPrefix, s.RedisPrefix, env.Conn.Database().Name(), s.Collection)
+			waitFor(t, func() bool { // the breaker's retry time passes; a later operation claims it
+				_, err := r.Get(ctxT(t), k)
+				must(t, err)
+				got, _ := env.Redis.Get(ctxT(t), marker).Result()
+				return got == "identities"
+			})
+			vr := newRepo[memKey, memData](t, env.Open(t), memorySchemaIn(runtime.CacheValue, 0))
+			if _, err := vr.Get(ctxT(t), k); !errors.Is(err, runtime.ErrInvalidArgument) {
+				t.Fatalf("a value-mode Get after a %s Conn claimed the marker = %v; want it refused", first, err)
+			}
+		})
+	}
+}
+
+// Before a first write, only the unique index decides: a conflicting
+// secondary index is logged and writes go on; rows that already share a
+// key (written before the unique index) make its build fail, and the
+// write is refused with ErrIndexMissing saying how to find them. Found by
+// a review of the fix above: any conflicting index refused every write,
+// and duplicates gave the server's raw error on every write.
+func TestOnlyTheUniqueIndexDecidesAFirstWrite(t *testing.T) {
+	t.Parallel()
+	s := memorySchema()
+	env := testenv.New(t)
+	coll := env.Conn.Database().Collection(s.Collection)
+	_, err := coll.Indexes().CreateOne(ctxT(t), mongo.IndexModel{Keys: bson.D{{Key: "signalId", Value: 1}, {Key: "bucketName", Value: 1}, {Key: "removed", Value: 1}},
+		Options: options.Index().SetName("signalId_1_bucketName_1_removed_1").SetSparse(true)})
+	must(t, err)
+	r := newRepo[memKey, memData](t, env.Conn, s)
+	must(t, r.Put(ctxT(t), memKey{"s", "b", "1"}, memData{Value: 1}, ms(1)))
+
+	dup := testenv.New(t)
+	dcoll := dup.Conn.Database().Collection(s.Collection)
+	for range 2 {
+		_, err := dcoll.InsertOne(ctxT(t), bson.D{{Key: "signalId", Value: "s"}, {Key: "bucketName", Value: "b"}, {Key: "memoryId", Value: "twice"}, {Key: "removed", Value: false}})
+		must(t, err)
+	}
+	dr := newRepo[memKey, memData](t, dup.Conn, s)
+	err = dr.Put(ctxT(t), memKey{"s", "b", "other"}, memData{Value: 1}, ms(1))
+	if !errors.Is(err, runtime.ErrIndexMissing) || !strings.Contains(err.Error(), "persistgen-ops audit") {
+		t.Fatalf("a first write beside rows that share a key = %v; want ErrIndexMissing naming the audit", err)
+	}
 }

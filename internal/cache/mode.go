@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -90,7 +91,15 @@ type Write struct {
 	epoch  int64
 	alone  bool
 	t0     int64 // BEGIN's Redis time, ms
+	// until is when the marks may lapse, on this process's clock (zero:
+	// no mark): the write must be sent, retries and all, before then.
+	until time.Time
 }
+
+// Deadline is when the write's marks may lapse (ok false: it has none):
+// a write still in flight after it could land unseen by the protocol, so
+// the caller bounds its MongoDB calls, retries included, by it.
+func (w Write) Deadline() (time.Time, bool) { return w.until, !w.until.IsZero() }
 
 // Unsent reports whether the caller's context ended during Begin's wait,
 // before the write could be sent: the write must not be sent then.

@@ -387,10 +387,11 @@ func (v *valueMode) Begin(ctx context.Context, keys []string) (Write, error) {
 	}
 	if !v.guard.Usable() {
 		if v.strict {
-			return refuse(fmt.Errorf("Redis is out of use since a failure, until %s", v.breaker.DownUntil().Format(time.RFC3339Nano)))
+			return refuse(fmt.Errorf("redis is out of use since a failure, until %s", v.breaker.DownUntil().Format(time.RFC3339Nano)))
 		}
 		return w, nil
 	}
+	send := time.Now()
 	res, err := run(ctx, v.rdb, v.scripts.begin, keys, beginArgs{common: v.common(), Token: w.token}.argv())
 	if err != nil {
 		v.guard.fail(ctx, "value begin", err)
@@ -408,6 +409,10 @@ func (v *valueMode) Begin(ctx context.Context, keys []string) (Write, error) {
 	}
 	v.guard.ok()
 	w.began = true
+	// Redis set the deadline at or after send: the same life less the
+	// clock-rate allowance, from send, ends before it.
+	life := time.Duration(v.markMs) * time.Millisecond
+	w.until = send.Add(life - life*rhoPercent/100 - waitMargin)
 	var wait int64
 	for i, r := range res {
 		f := ints(r, 4)
