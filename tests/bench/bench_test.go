@@ -120,11 +120,18 @@ func seed(ctx context.Context, conn, lconn *runtime.Conn, prefix string) (*fixtu
 		return nil, err
 	}
 	f.impls = []impl{floor{db: conn.Database(), chunk: conn.WriteChunk()}, upstream{db: conn.Database(), rdb: conn.Redis(), ns: prefix}, ours{r: repos}, c, l}
-	if err := repos.Signal.Put(ctx, f.sig, signalRow(0)); err != nil {
+	if err := conn.EnsureIndexes(ctx, c.signal.Schema(), c.memory.Schema()); err != nil {
 		return nil, err
 	}
-	if err := repos.Memory.Put(ctx, f.mem, repo.MemoryEntry{Index: "i", Data: "x"}, time.UnixMilli(f.t0)); err != nil {
-		return nil, err
+	// The same rows in ours' collections and in the cached modes' (shared
+	// by value and local).
+	for _, im := range []impl{f.impls[2], c} {
+		if err := im.writeSignal(ctx, f.sig, signalRow(0)); err != nil {
+			return nil, err
+		}
+		if err := im.writeMemory(ctx, f.mem, repo.MemoryEntry{Index: "i", Data: "x"}, time.UnixMilli(f.t0)); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := repos.Candle.Put(ctx, benchExchange, benchSymbol, "1m", candles(f.t0, 1000)); err != nil {
 		return nil, err
@@ -630,17 +637,26 @@ func printEstimate(ctx context.Context, f *fixture, sigIdentity, sigValue int64)
 }
 
 // candleValueBytes is MEMORY USAGE of the first seeded candle's row in
-// the value cache (a value-mode candle Repo on the same collection, read
-// twice: a miss that fills, then a hit); 0 when it cannot be measured.
-// The local mode's Redis bytes are the value mode's and a grant field.
+// the value cache (its document copied to a collection of the value mode's
+// own, read twice through a value-mode Repo: a miss that fills, then a
+// hit); 0 when it cannot be measured. The local mode's Redis bytes are the
+// value mode's and a grant field.
 func candleValueBytes(ctx context.Context, f *fixture) int64 {
 	s := repo.CandleSchema()
-	s.Cache, s.CacheTTL = runtime.CacheValue, time.Minute
+	s.Cache, s.CacheTTL, s.Collection = runtime.CacheValue, time.Minute, cachedCollection(s.Collection)
+	k := repo.CandleKey{ExchangeName: benchExchange, Symbol: benchSymbol, Interval: "1m", Timestamp: float64(f.t0)}
+	filter := bson.D{{Key: "exchangeName", Value: k.ExchangeName}, {Key: "symbol", Value: k.Symbol}, {Key: "interval", Value: k.Interval}, {Key: "timestamp", Value: k.Timestamp}}
+	raw, err := f.conn.Database().Collection(repo.CandleSchema().Collection).FindOne(ctx, filter).Raw()
+	if err != nil {
+		return 0
+	}
+	if _, err := f.conn.Database().Collection(s.Collection).InsertOne(ctx, raw); err != nil {
+		return 0
+	}
 	r, err := runtime.NewRepo[repo.CandleKey, repo.Candle](f.conn, s)
 	if err != nil {
 		return 0
 	}
-	k := repo.CandleKey{ExchangeName: benchExchange, Symbol: benchSymbol, Interval: "1m", Timestamp: float64(f.t0)}
 	for range 2 {
 		if _, err := r.Get(ctx, k); err != nil {
 			return 0

@@ -468,6 +468,9 @@ type cached struct {
 func newCached(conn *runtime.Conn, o ours, mode runtime.CacheMode) (cached, error) {
 	sig, mem, cdl := repo.SignalSchema(), repo.MemorySchema(), repo.CandleSchema()
 	sig.Cache, mem.Cache, cdl.Cache = mode, mode, runtime.CacheNone
+	// Rows kept in Redis need collections of their own: one collection,
+	// one cache family (identity and none beside ours share theirs).
+	sig.Collection, mem.Collection = cachedCollection(sig.Collection), cachedCollection(mem.Collection)
 	c := cached{ours: o, mode: mode}
 	var err error
 	if c.signal, err = runtime.NewRepo[repo.SignalKey, *repo.SignalRow](conn, sig); err != nil {
@@ -479,6 +482,10 @@ func newCached(conn *runtime.Conn, o ours, mode runtime.CacheMode) (cached, erro
 	c.candle, err = runtime.NewRepo[repo.CandleKey, repo.Candle](conn, cdl)
 	return c, err
 }
+
+// cachedCollection is the collection of the value and local modes' copy
+// of a domain's rows in the benchmarks.
+func cachedCollection(c string) string { return c + "-cached" }
 
 func (c cached) name() string {
 	if c.mode == runtime.CacheLocal {
