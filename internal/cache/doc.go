@@ -18,7 +18,8 @@
 // Each row of those modes is one Redis hash, "pgv:{prefix:db.collection:key}"
 // (the braces make it one cluster hash tag), whose fields are: v (the
 // document, "D"+BSON, or "A" for a row known to be absent) and vx (its
-// expiry); lt, la, lx (a reader's lease: token, grant time, expiry); wc,
+// expiry); lt, la, lx (a reader's lease: token, grant time, expiry) and
+// lt2, la2, lx2 (the last lease taken over, which may still fill); wc,
 // wd, we and w:<token> (the writers' mark: how many writers are in flight,
 // the mark's deadline, the writers' epoch, each writer's token); g:<proc>
 // (until when a process may hold a copy); n (which Redis process stored

@@ -374,10 +374,19 @@ func TestAnOrphanedLeaseIsTakenOverAfterLeaseWait(t *testing.T) {
 	if l := m.Read(ctx, k2); l.token == "" || c.LeaseWaits.Load() != before {
 		t.Fatalf("an old lease: %+v after %d waits; want the lease at once", l, c.LeaseWaits.Load()-before)
 	}
-	// The old holder's fill is refused: the lease is no longer its.
-	m.Found(ctx, k2, Lookup{token: "gone.2"}, row("late"))
+	// The holder taken over may only have been slow: its late fill is
+	// kept (anchored at its own grant), and the new holder's lease stays;
+	// a token that is neither is refused.
+	m.Found(ctx, k2, Lookup{token: "nobody.1"}, row("forged"))
 	if c.FillsRejected.Load() != 1 {
-		t.Fatalf("fills rejected = %d, want the old holder's", c.FillsRejected.Load())
+		t.Fatalf("fills rejected = %d, want the unknown token's", c.FillsRejected.Load())
+	}
+	m.Found(ctx, k2, Lookup{token: "gone.2"}, row("late"))
+	if got := rowValue(t, m.Read(ctx, k2)); got != "late" || c.FillsRejected.Load() != 1 {
+		t.Fatalf("after the slow holder's fill: %q, %d fills rejected; want its row, and the fill kept", got, c.FillsRejected.Load())
+	}
+	if lt, _ := rdb.HGet(ctx, k2, "lt").Result(); lt == "" || lt == "gone.2" {
+		t.Fatalf("the new holder's lease is %q; want it kept", lt)
 	}
 }
 
@@ -527,5 +536,30 @@ func TestClearAfterAWriteThatCouldNotBegin(t *testing.T) {
 	}
 	if c.Invalidations.Load() != 1 || c.Installs.Load() != 0 {
 		t.Fatalf("invalidations %d, installs %d; want 1, 0", c.Invalidations.Load(), c.Installs.Load())
+	}
+}
+
+// A lease taken over stays welcome to fill only until a write begins: its
+// holder's read may be from before the write.
+func TestAWriteVoidsATakenOverLease(t *testing.T) {
+	rdb, ctx, m, k, c := oneValueKey(t)
+	now, err := rdb.Time(ctx).Result()
+	must(t, err)
+	ms := now.UnixMilli()
+	must(t, rdb.HSet(ctx, k, "lt", "slow.1", "la", ms-5000, "lx", ms+60_000).Err())
+	if l := m.Read(ctx, k); l.token == "" {
+		t.Fatalf("no takeover: %+v", l)
+	}
+	if lt2, _ := rdb.HGet(ctx, k, "lt2").Result(); lt2 != "slow.1" {
+		t.Fatalf("the lease taken over is %q, want slow.1", lt2)
+	}
+	w := mustBegin(t, m, ctx, []string{k})
+	m.Found(ctx, k, Lookup{token: "slow.1"}, row("before the write"))
+	if c.FillsRejected.Load() != 1 {
+		t.Fatalf("fills rejected = %d; want the slow holder's, voided by the write", c.FillsRejected.Load())
+	}
+	must(t, m.End(ctx, w, nil, nil))
+	if l := m.Read(ctx, k); l.Hit {
+		t.Fatalf("a read after the write hit %+v", l)
 	}
 }

@@ -25,7 +25,7 @@ if old and tonumber(old) > wd then
   wd = tonumber(old)
 end
 redis.call('HSET', KEYS[1], 'wd', wd)
-redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
+redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx', 'lt2', 'la2', 'lx2')
 mine()
 keepUntil(wd)
 local writers = wc

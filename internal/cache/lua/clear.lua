@@ -6,5 +6,5 @@ local copy_ms = tonumber(ARGV[3])    -- the longest copy life any process may ho
 -- invalidation of a write that could not BEGIN, after its commit. Replies
 -- with the time other processes' copies still have to live.
 distrust(mark_ms, copy_ms)
-redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
+redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx', 'lt2', 'la2', 'lx2')
 return holders(proc, math.max(bootWait(up, copy_ms), left('dc')))

@@ -38,7 +38,7 @@ if wc <= 0 then
   redis.call('HDEL', KEYS[1], 'wc', 'wd')
   wc = 0
 end
-redis.call('HDEL', KEYS[1], 'lt', 'la', 'lx')
+redis.call('HDEL', KEYS[1], 'lt', 'la', 'lx', 'lt2', 'la2', 'lx2')
 local installed, granted = 0, 0
 if not alien and marked and row ~= '' and alone and wc == 0 and redis.call('HGET', KEYS[1], 'we') == epoch then
   local vx = began_at + ttl_ms

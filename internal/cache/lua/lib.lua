@@ -68,7 +68,7 @@ local function distrust(mark_ms, copy_ms)
   local h = redis.call('HMGET', KEYS[1], 'dc', 'dm')
   local dc = math.max(now + copy_ms, tonumber(h[1] or 0))
   local dm = math.max(now + mark_ms + 1000, tonumber(h[2] or 0))
-  redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx')
+  redis.call('HDEL', KEYS[1], 'v', 'vx', 'lt', 'la', 'lx', 'lt2', 'la2', 'lx2')
   redis.call('HSET', KEYS[1], 'n', runid, 'dc', dc, 'dm', dm)
   keepUntil(dm)
 end

@@ -10,9 +10,10 @@ local wait_ms = tonumber(ARGV[7])    -- how long a lease makes other readers wai
 -- writer is {4} (read MongoDB, fill nothing); another reader's lease
 -- granted less than wait_ms ago is {2} (wait for its fill); otherwise this
 -- reader gets the lease {3}, taking it over from a holder that has not
--- filled in wait_ms (gone, or slow: its fill is then refused). So no
--- reader waits on a lease longer than wait_ms, whether its holder died,
--- or never learnt it had the lease (the reply was lost).
+-- filled in wait_ms (gone, or slow: the last one taken over may still
+-- fill, see fill.lua). So no reader waits on a lease longer than wait_ms,
+-- whether its holder died, or never learnt it had the lease (the reply
+-- was lost).
 distrust(mark_ms, copy_ms)
 local w = redis.call('HMGET', KEYS[1], 'wc', 'wd')
 if w[1] and tonumber(w[1]) > 0 then
@@ -33,6 +34,12 @@ if h[3] and h[4] and now < tonumber(h[4]) and now < tonumber(h[5] or 0) + wait_m
 end
 local lx = now + lease_ms
 redis.call('HDEL', KEYS[1], 'v', 'vx')
+if h[3] and h[4] and now < tonumber(h[4]) then
+  -- Taken over from a live holder: it may only be slow (MongoDB slower
+  -- than wait_ms), so its fill stays welcome, anchored at its own grant
+  -- (a write's BEGIN voids it with the rest).
+  redis.call('HSET', KEYS[1], 'lt2', h[3], 'la2', h[5], 'lx2', h[4])
+end
 redis.call('HSET', KEYS[1], 'lt', token, 'la', now, 'lx', lx)
 mine()
 keepUntil(lx)
