@@ -48,14 +48,14 @@ type SharedConfig struct {
 	// 0; a negative number keeps no copies: local mode acts as value mode).
 	LocalEntries int
 	// LeaseWait is the longest a reader waits for another reader's fill
-	// (DefaultLeaseWait when 0): a lease older than that is taken over by
+	// (defaultLeaseWait when 0): a lease older than that is taken over by
 	// the next reader, so that a holder that died, or never learnt it
 	// held the lease, stalls nobody for longer.
 	LeaseWait time.Duration
 }
 
-// DefaultLeaseWait is SharedConfig.LeaseWait's default.
-const DefaultLeaseWait = time.Second
+// defaultLeaseWait is SharedConfig.LeaseWait's default.
+const defaultLeaseWait = time.Second
 
 // NewShared returns a Conn's Shared.
 func NewShared(rdb Client, b *Breaker, cfg SharedConfig) *Shared {
@@ -63,7 +63,7 @@ func NewShared(rdb Client, b *Breaker, cfg SharedConfig) *Shared {
 	mark := 2*max(cfg.OpTimeout, time.Second) + time.Second
 	wait := cfg.LeaseWait
 	if wait <= 0 {
-		wait = DefaultLeaseWait
+		wait = defaultLeaseWait
 	}
 	return &Shared{rdb: rdb, breaker: b, scripts: newScripts(), local: newLocalTier(cfg.LocalEntries),
 		proc: randomHex(), markMs: mark.Milliseconds(), leaseMs: lease.Milliseconds(), waitMs: wait.Milliseconds()}
