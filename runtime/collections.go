@@ -216,13 +216,21 @@ func (c *Conn) makeSureOfIndexes(ctx context.Context, s *Schema) error {
 }
 
 // isDuplicateKeyIndexBuild reports a unique index build refused because
-// rows share a key: MongoDB's E11000, DocumentDB's exclusion constraint.
+// rows share a key: MongoDB's E11000, DocumentDB's exclusion constraint,
+// FerretDB v1's SQLite and PostgreSQL unique constraints (each server
+// words it its own way).
 func isDuplicateKeyIndexBuild(err error) bool {
 	var se mongo.ServerError
 	if errors.As(err, &se) && se.HasErrorCode(11000) {
 		return true
 	}
-	return strings.Contains(err.Error(), "could not create exclusion constraint") || strings.Contains(err.Error(), "could not create unique index")
+	msg := err.Error()
+	for _, s := range []string{"could not create exclusion constraint", "could not create unique index", "UNIQUE constraint failed", "duplicate key"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // indexed and setIndexed record collections whose indexes were made sure
