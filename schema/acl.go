@@ -74,7 +74,7 @@ func redisKeyPatterns(keyPrefix string, schemas ...*Schema) []string {
 // modes, "identities" for identity and none): every Conn checks it before
 // its first operation on the collection, so that processes whose modes
 // cannot share a collection find out (and persistgen-ops audit reports
-// it). Its braces make it one cluster hash tag.
+// it). The series mode keeps identities too. Its braces make it one cluster hash tag.
 func MarkerKey(keyPrefix, redisPrefix, database, collection string) string {
 	return keyPrefix + "pgm:{" + redisPrefix + ":" + database + "." + collection + "}"
 }

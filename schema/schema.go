@@ -138,6 +138,11 @@ type Schema struct {
 	// waits until it has invalidated the row or the TTL has passed. The
 	// local mode is always strict.
 	CacheStrict bool
+	// SeriesReadAhead (series mode): how many elements past a window's end
+	// a window read that goes to MongoDB fetches with it
+	// (DefaultSeriesReadAhead when zero; Config.SeriesReadAhead overrides
+	// it per Conn).
+	SeriesReadAhead int
 }
 
 // Strict reports whether a write that cannot mark its keys fails before it
@@ -199,6 +204,21 @@ const (
 	// processes' copies before it commits. Correct only when every writer
 	// of the domain is persistgen.
 	CacheLocal CacheMode = "local"
+	// CacheSeries: an insert-only time series (candles). Redis keeps
+	// identities as in CacheIdentity (so backtest-kit reads the same
+	// keys), and each process keeps the elements its window reads
+	// fetched, with SeriesReadAhead more past each window's end, and
+	// answers later windows from memory. Correct because a stored element
+	// never changes: the repository refuses every write but an insert.
+	CacheSeries CacheMode = "series"
+)
+
+// DefaultSeriesReadAhead is how many elements past a window's end a
+// CacheSeries window read fetches with it when Schema.SeriesReadAhead is
+// zero; MaxSeriesReadAhead bounds a chosen one.
+const (
+	DefaultSeriesReadAhead = 1000
+	MaxSeriesReadAhead     = 100_000
 )
 
 // DefaultCacheTTL is a CacheValue entry's life when Schema.CacheTTL is zero;
@@ -219,7 +239,9 @@ const (
 )
 
 // cacheModes lists the modes a manifest may name.
-func cacheModes() []CacheMode { return []CacheMode{CacheIdentity, CacheNone, CacheValue, CacheLocal} }
+func cacheModes() []CacheMode {
+	return []CacheMode{CacheIdentity, CacheNone, CacheValue, CacheLocal, CacheSeries}
+}
 
 // ValueCached reports a domain whose rows Redis holds (CacheValue and
 // CacheLocal).
@@ -300,7 +322,22 @@ func (s *Schema) Validate() error {
 		}
 	}
 	if !slices.Contains(cacheModes(), s.Mode()) {
-		return bad("cache mode %q: use identity, none, value or local", s.Cache)
+		return bad("cache mode %q: use identity, none, value, local or series", s.Cache)
+	}
+	if s.Mode() == CacheSeries {
+		switch last := s.Key[len(s.Key)-1]; {
+		case last.Type != TypeFloat64 && last.Type != TypeInt64:
+			t := string(last.Type)
+			if t == "" {
+				t = "untyped (any type)"
+			}
+			return bad("the series cache mode needs the last key field to be the time axis, a number of epoch milliseconds (type float64 or int64); %q is %s", last.Name, t)
+		case s.HasRemoved || s.HasWhen:
+			return bad("the series cache mode keeps elements that never change: it does not apply to a domain with soft removal or a when column")
+		}
+	}
+	if s.SeriesReadAhead != 0 && (s.Mode() != CacheSeries || s.SeriesReadAhead < 0 || s.SeriesReadAhead > MaxSeriesReadAhead) {
+		return bad("SeriesReadAhead %d: it applies to the series cache mode only, from 0 to %d elements", s.SeriesReadAhead, MaxSeriesReadAhead)
 	}
 	if s.CacheTTL != 0 && (!s.ValueCached() || s.CacheTTL < MinCacheTTL || s.CacheTTL > MaxCacheTTL) {
 		return bad("CacheTTL %s: it applies to the value and local cache modes only, from %s to %s (a write that cannot reach Redis waits it out)", s.CacheTTL, MinCacheTTL, MaxCacheTTL)
