@@ -75,7 +75,13 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) (retErr er
 // one unordered insert, and when the server reports errors what it stored
 // is read back by key. Round trips: one bulk write (two on v1 after an
 // error) and one Redis pipeline.
-func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (ret int, retErr error) {
+func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (int, error) {
+	return r.insertMany(ctx, items, nil)
+}
+
+// insertMany is InsertMany; stored, when not nil, is called with each item
+// this call inserted and the document it sent (what MongoDB now holds).
+func (r *Repo[K, P]) insertMany(ctx context.Context, items []Item[K, P], stored func(i int, doc bson.D)) (ret int, retErr error) {
 	ctx, done := r.observe(ctx, opInsertMany)
 	defer func() { done(retErr) }()
 	b, ctx, err := r.newBatch(ctx, opInsertMany, items, true)
@@ -109,9 +115,12 @@ func (r *Repo[K, P]) InsertMany(ctx context.Context, items []Item[K, P]) (ret in
 	}
 	err = b.finish(ctx)
 	n := 0
-	for _, o := range b.outcome {
+	for i, o := range b.outcome {
 		if o == Stored {
 			n++
+			if stored != nil && b.rep[i] == i {
+				stored(i, docs[i])
+			}
 		}
 	}
 	return n, err

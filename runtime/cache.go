@@ -28,3 +28,7 @@ type RedisClient interface {
 // DefaultLocalCacheEntries is the in-process tier's size when
 // Config.LocalCacheEntries is zero.
 const DefaultLocalCacheEntries = cache.DefaultLocalEntries
+
+// DefaultSeriesCacheBytes is the series tier's bound when
+// Config.SeriesCacheBytes is zero.
+const DefaultSeriesCacheBytes = cache.DefaultSeriesBytes

@@ -41,6 +41,11 @@ func (c *Conn) claim(s *Schema) (*collection, error) {
 		c.colls = make(map[string]*collection)
 	}
 	if cl, ok := c.colls[s.Collection]; ok {
+		if (cl.mode == schema.CacheSeries) != (s.Mode() == schema.CacheSeries) {
+			return nil, errorf(ErrInvalidArgument,
+				"collection %s is cached in %s mode by domain %s on this Conn; the series mode keeps elements in memory on the promise that nothing overwrites or removes them, which a Repo in %s mode could break: give both domains the series mode",
+				s.Collection, cl.mode, cl.domain, s.Mode())
+		}
 		if schema.CacheFamily(cl.mode) != schema.CacheFamily(s.Mode()) {
 			return nil, errorf(ErrInvalidArgument,
 				"collection %s is cached in %s mode by domain %s on this Conn; a Repo in %s mode beside it would serve rows the other's writes do not invalidate: give both domains the same cache mode (identity and none mix, value and local mix)",

@@ -133,6 +133,17 @@ type Config struct {
 	// 10,000, when zero). Each holds one row's BSON document. Negative:
 	// no in-process tier; local-mode domains then work as value mode.
 	LocalCacheEntries int
+	// SeriesCacheBytes bounds the in-process tier of the series cache mode:
+	// the bytes of elements (and their bookkeeping) the Conn keeps for all
+	// its series-mode domains together, whole blocks of 1,024 positions
+	// evicted least recently used first (DefaultSeriesCacheBytes, 64 MiB,
+	// when zero). Negative: no tier; every window reads MongoDB.
+	SeriesCacheBytes int64
+	// SeriesReadAhead, when positive, overrides every series-mode domain's
+	// read-ahead (Schema.SeriesReadAhead): how many elements past a
+	// window's end a window read that goes to MongoDB fetches with it.
+	// Negative: none (only what a window asks for).
+	SeriesReadAhead int
 	// UpsertRetries bounds the retries of a write that lost a race to
 	// another writer of the same key (a duplicate key error, or DocumentDB's
 	// deadlock and exclusion-constraint errors; see raceOf), each after a

@@ -52,8 +52,10 @@ type Conn struct {
 	secrets scrubber
 	// breaker absorbs Redis failures for every cache mode; values is the
 	// Conn's part of the value and local modes (both nil without Redis).
-	breaker  *cache.Breaker
-	values   *cache.Shared
+	breaker *cache.Breaker
+	values  *cache.Shared
+	// series is the in-process tier of the series mode's domains.
+	series   *cache.SeriesTier
 	log      *slog.Logger
 	counters counters
 	ids      *idGen
@@ -108,7 +110,8 @@ func Open(cfg Config) (*Conn, error) {
 	if dbName == "" {
 		dbName = DefaultDatabase
 	}
-	c := &Conn{cfg: cfg, log: cfg.Logger, mongoAddr: strings.Join(cs.Hosts, ","), mongoUser: cs.Username, ids: newIDGen(), secrets: secrets}
+	c := &Conn{cfg: cfg, log: cfg.Logger, mongoAddr: strings.Join(cs.Hosts, ","), mongoUser: cs.Username, ids: newIDGen(), secrets: secrets,
+		series: cache.NewSeriesTier(cfg.SeriesCacheBytes)}
 	opts := options.Client().ApplyURI(cfg.MongoURI).SetMonitor(c.counters.commandMonitor(cfg.Observer))
 	// On a replica set or a sharded cluster a write is acknowledged once a
 	// majority holds it (it survives a failover) unless the connection
@@ -189,6 +192,7 @@ func (c *Conn) Stats() Stats {
 	if c.values != nil {
 		s.Local.Entries, s.Local.Evictions = c.values.LocalStats()
 	}
+	s.Series = SeriesStats(c.series.Stats())
 	return s
 }
 

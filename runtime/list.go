@@ -43,6 +43,11 @@ type ListOptions struct {
 	Limit int
 	// IncludeRemoved also lists soft-removed rows.
 	IncludeRemoved bool
+
+	// batch, without a Limit, is how many rows the caller expects at
+	// most: the first batch asks for one more, so that such an answer
+	// takes one round trip (series windows).
+	batch int
 }
 
 // List streams the rows that match o. A list with a limit is one round trip
@@ -176,11 +181,17 @@ func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuild
 	if o.Limit > 0 {
 		// One more than the limit: see findEach.
 		fo.SetLimit(int64(o.Limit)).SetBatchSize(int32(o.Limit + 1))
+	} else if o.batch > 0 {
+		fo.SetBatchSize(int32(min(o.batch+1, maxBatch)))
 	} else {
 		fo.SetBatchSize(int32(r.conn.cfg.ListBatch))
 	}
 	return filter, fo, nil
 }
+
+// maxBatch caps a batch size the runtime asks for (the reply is capped at
+// 16 MiB whatever it asks).
+const maxBatch = 1 << 20
 
 func dir(desc bool) int {
 	if desc {

@@ -80,8 +80,11 @@ type Repo[K Key, P any] struct {
 	// local-mode hits hand out copies of a record decoded once rather
 	// than decoding each time; nil otherwise.
 	clone func(Record[K, P]) Record[K, P]
-	ops   [numOps]*opCounters
-	enc   func(p P, tuplesAsDocuments bool) any
+	// series is the series mode's side (nil in any other mode): its tier,
+	// and how to copy an element out of it and weigh one in it.
+	series *seriesSide[P]
+	ops    [numOps]*opCounters
+	enc    func(p P, tuplesAsDocuments bool) any
 }
 
 // SetPayloadEncoder makes writes store enc(p, tuplesAsDocuments) instead of
@@ -121,6 +124,17 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 			r.clone = cache.NewCloner[Record[K, P]]()
 		}
 	}
+	if s.Mode() == schema.CacheSeries {
+		var base cache.Mode = cache.None{}
+		if c.rdb != nil {
+			base = cache.NewIdentity(c.rdb, c.breaker, c.cfg.KeyPrefix, cs.Compiled)
+		}
+		side, err := newSeriesSide[P](c, s)
+		if err != nil {
+			return nil, &OpError{Op: "NewRepo", Domain: s.Domain, Err: err}
+		}
+		r.cache, r.series = side.mode(base), side
+	}
 	for i := range r.ops {
 		r.ops[i] = c.counters.op(s.Domain + "." + opNames[i])
 	}
@@ -152,6 +166,11 @@ func (r *Repo[K, P]) begin(ctx context.Context, op opID, k *K) (context.Context,
 		if vals, err = r.s.Values((*k).KeyValues()); err != nil {
 			return ctx, nil, r.opErr(ctx, op, nil, err)
 		}
+	}
+	if r.series != nil && (op == opPut || op == opPutMany || op == opRemove) {
+		return ctx, nil, r.argErr(op, vals, errorf(ErrInvalidArgument,
+			"%s is an insert-only series (cache mode series: processes keep its elements in memory, trusting that none changes): %s would change stored elements; store new ones with Insert, InsertMany or the series Put (first write wins)",
+			r.s.Domain, opNames[op]))
 	}
 	if err := r.conn.Ready(ctx); err != nil {
 		r.ops[op].errors.Add(1)

@@ -30,6 +30,7 @@ const (
 	CacheIdentity = schema.CacheIdentity
 	CacheNone     = schema.CacheNone
 	CacheValue    = schema.CacheValue
+	CacheSeries   = schema.CacheSeries
 	CacheLocal    = schema.CacheLocal
 )
 

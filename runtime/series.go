@@ -2,9 +2,13 @@ package runtime
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/persistgen/persistgen/internal/cache"
 	"github.com/persistgen/persistgen/schema"
 )
 
@@ -55,12 +59,56 @@ func PutSeries[K Key, P any](ctx context.Context, r *Repo[K, P], interval string
 	if len(closed) == 0 {
 		return 0, nil
 	}
-	return r.InsertMany(ctx, closed)
+	if r.series == nil || !r.series.tier.On() {
+		return r.InsertMany(ctx, closed)
+	}
+	// The tier learns what this call inserted: MongoDB holds exactly the
+	// documents sent (decoded as a read decodes them), and a stored element
+	// never changes. Items another writer stored first are left alone: the
+	// stored element may differ from this one.
+	stepMs := step.Milliseconds()
+	s := r.series
+	fills := map[cache.SeriesID]*seriesFill[P]{}
+	n, err := r.insertMany(ctx, closed, func(i int, doc bson.D) {
+		raw, err := bson.Marshal(doc)
+		if err != nil {
+			return
+		}
+		rec, err := r.decode(raw)
+		if err != nil {
+			return
+		}
+		vals := closed[i].Key.KeyValues()
+		ts, _ := axisMillis(vals)
+		phase := ((ts % stepMs) + stepMs) % stepMs
+		id := cache.SeriesID{Collection: s.collection, Prefix: schema.KeyString(vals[:len(vals)-1]), Step: stepMs, Phase: phase}
+		f := fills[id]
+		if f == nil {
+			f = &seriesFill[P]{}
+			fills[id] = f
+		}
+		f.pos = append(f.pos, (ts-phase)/stepMs)
+		f.vals = append(f.vals, rec.Payload)
+	})
+	for id, f := range fills {
+		cache.SeriesFill(s.tier, id, f.pos, f.vals, s.extra)
+	}
+	return n, err
+}
+
+type seriesFill[P any] struct {
+	pos  []int64
+	vals []P
 }
 
 // SeriesWindow reads limit elements of the series prefix (the key without
 // its axis) starting at since: exactly limit elements at since + i*interval,
-// in order, or ok=false when any one of them is missing. One round trip.
+// in order, or ok=false when any one of them is missing. Elements off that
+// grid (an axis value between two of its points) are no part of any window.
+// One round trip; none in the series cache mode when the Conn's tier holds
+// every element already (a window that goes to MongoDB there fetches up to
+// the read-ahead past its end too, stopping at the first element held).
+// A window never returns an element at or after since + limit*interval.
 func SeriesWindow[K Key, P any](ctx context.Context, r *Repo[K, P], prefix []any, interval string, since int64, limit int) ([]P, bool, error) {
 	step, err := IntervalStep(interval)
 	if err != nil {
@@ -72,24 +120,117 @@ func SeriesWindow[K Key, P any](ctx context.Context, r *Repo[K, P], prefix []any
 	if len(prefix) != len(r.s.Key)-1 {
 		return nil, false, r.opErr(ctx, opList, prefix, errorf(ErrInvalidKey, "a window needs every key field but the axis (%d values), got %d", len(r.s.Key)-1, len(prefix)))
 	}
-	axis := r.s.Key[len(r.s.Key)-1].Name
 	stepMs := step.Milliseconds()
-	end := since + int64(limit)*stepMs
-	out := make([]P, 0, limit)
-	i := int64(0)
-	for rec, err := range r.List(ctx, ListOptions{Prefix: prefix, Range: &Range{Field: axis, From: float64(since), To: float64(end)}, Limit: limit}) {
-		if err != nil {
+	if r.series == nil || !r.series.tier.On() {
+		out := make([]P, limit)
+		got, err := r.fetchGrid(ctx, prefix, stepMs, since, 0, int64(limit), func(i int64, p P) { out[i] = p })
+		if err != nil || got != limit {
 			return nil, false, err
 		}
-		ts, _ := axisMillis(rec.Key.KeyValues())
-		if ts != since+i*stepMs {
-			return nil, false, nil // a gap (or an element off the grid)
-		}
-		out = append(out, rec.Payload)
-		i++
+		return out, true, nil
 	}
-	if len(out) != limit {
+	return seriesWindow(ctx, r, prefix, stepMs, since, limit)
+}
+
+// fetchGrid reads the elements of the series prefix at the grid positions
+// [from, to) of the grid since + i*step, in one round trip, and hands each
+// one found to put with its position (relative to since). It returns how
+// many it found.
+func (r *Repo[K, P]) fetchGrid(ctx context.Context, prefix []any, step, since, from, to int64, put func(int64, P)) (int, error) {
+	axis := r.s.Key[len(r.s.Key)-1].Name
+	lo, hi := since+from*step, since+to*step
+	n := 0
+	o := ListOptions{Prefix: prefix, Range: &Range{Field: axis, From: float64(lo), To: float64(hi)}, batch: int(to - from)}
+	for rec, err := range r.List(ctx, o) {
+		if err != nil {
+			return 0, err
+		}
+		ts, _ := axisMillis(rec.Key.KeyValues())
+		if ts < lo || ts >= hi || (ts-since)%step != 0 {
+			continue // off the grid: no part of a window
+		}
+		put((ts-since)/step, rec.Payload)
+		n++
+	}
+	return n, nil
+}
+
+// seriesSide is a series-mode Repo's part of the Conn's series tier.
+type seriesSide[P any] struct {
+	tier       *cache.SeriesTier
+	collection string
+	readAhead  int
+	clone      func(P) P      // nil: a plain copy is a complete copy
+	extra      func(*P) int64 // nil: an element holds nothing beyond its slot
+}
+
+func newSeriesSide[P any](c *Conn, s *Schema) (*seriesSide[P], error) {
+	side := &seriesSide[P]{tier: c.series, collection: s.Collection, readAhead: s.SeriesReadAhead, extra: cache.ElementExtra[P]()}
+	if side.readAhead == 0 {
+		side.readAhead = schema.DefaultSeriesReadAhead
+	}
+	switch ra := c.cfg.SeriesReadAhead; {
+	case ra > 0:
+		side.readAhead = ra
+	case ra < 0:
+		side.readAhead = 0
+	}
+	if side.extra != nil { // P refers to memory of its own: hand out copies
+		if !cache.Clonable(reflect.TypeFor[P]()) {
+			return nil, errorf(ErrInvalidArgument, "the series cache mode hands out copies of the elements it keeps, and payload type %s cannot be copied (a channel, function or unexported field): use a plain struct, or the identity mode", reflect.TypeFor[P]())
+		}
+		side.clone = cache.NewCloner[P]()
+	}
+	return side, nil
+}
+
+func (s *seriesSide[P]) mode(base cache.Mode) cache.Mode {
+	return &cache.Series{Mode: base, Tier: s.tier, ReadAhead: s.readAhead}
+}
+
+// window answers a window from the tier where it holds every element, and
+// otherwise asks MongoDB for what it misses (and the read-ahead), keeps
+// what came back and answers from both: elements never change, so what
+// the tier held before the read is as good as what the read returned.
+func seriesWindow[K Key, P any](ctx context.Context, r *Repo[K, P], prefix []any, step, since int64, limit int) ([]P, bool, error) {
+	s := r.series
+	phase := ((since % step) + step) % step
+	a := (since - phase) / step
+	id := cache.SeriesID{Collection: s.collection, Prefix: schema.KeyString(prefix), Step: step, Phase: phase}
+	w := cache.SeriesRead(s.tier, id, a, a+int64(limit), s.readAhead, s.clone)
+	if w.Complete() {
+		r.ops[opList].calls.Add(1)
+		return w.Vals, true, nil
+	}
+	miss := w.Missing
+	var pos []int64
+	var vals []P
+	_, err := r.fetchGrid(ctx, prefix, step, since, miss.From-a, miss.To-a, func(i int64, p P) {
+		pos = append(pos, a+i)
+		vals = append(vals, p)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	cache.SeriesFill(s.tier, id, pos, vals, s.extra)
+	have := limit
+	for i := range limit {
+		if !w.Held(i) {
+			have--
+		}
+	}
+	for j, p := range pos {
+		if i := p - a; i < int64(limit) && !w.Held(int(i)) {
+			v := vals[j]
+			if s.clone != nil { // the tier keeps vals[j]
+				v = s.clone(v)
+			}
+			w.Vals[i] = v
+			have++
+		}
+	}
+	if have != limit {
 		return nil, false, nil
 	}
-	return out, true, nil
+	return w.Vals, true, nil
 }

@@ -50,7 +50,16 @@ type Stats struct {
 	Cache map[string]CacheStats
 	// Local describes the in-process tier of the local cache mode.
 	Local LocalStats
+	// Series describes the in-process tier of the series cache mode.
+	Series SeriesStats
 }
+
+// SeriesStats describes the in-process tier of the series cache mode (see
+// Config.SeriesCacheBytes): Hits counts windows answered from memory with
+// no round trip, Misses those that asked MongoDB; Blocks and Bytes are
+// what it holds now; Evictions counts blocks dropped to stay within its
+// bound.
+type SeriesStats = cache.SeriesStats
 
 // LocalStats describes the in-process tier (see Config.LocalCacheEntries).
 type LocalStats struct {
