@@ -382,6 +382,9 @@ func (g *generator) emitSchema(f *jen.File, d *domainSpec) {
 	if s.CacheStrict {
 		fields[jen.Id("CacheStrict")] = jen.True()
 	}
+	if s.SeriesReadAhead != 0 {
+		fields[jen.Id("SeriesReadAhead")] = jen.Lit(s.SeriesReadAhead)
+	}
 	if s.Shard != nil {
 		var fs []jen.Code
 		for _, f := range s.Shard.Fields {
@@ -648,7 +651,12 @@ func (g *generator) emitWindow(f *jen.File, d *domainSpec) {
 	s := d.series
 	params, vals := prefixParams(d)
 	comment(f, "Window reads limit elements under %s from since (epoch ms): exactly limit,", prefixDesc(d))
-	comment(f, "at since + i*%s, or ok=false when any one is missing. One round trip.", s.step.name)
+	if d.cache == schema.CacheSeries {
+		comment(f, "at since + i*%s, or ok=false when any one is missing. No round trip when this process", s.step.name)
+		comment(f, "holds them all (cache mode series); otherwise one, which also fetches what follows the window.")
+	} else {
+		comment(f, "at since + i*%s, or ok=false when any one is missing. One round trip.", s.step.name)
+	}
 	f.Func().Params(recv(d)).Id("Window").Params(append(append([]jen.Code{ctxParam()}, params...), jen.Id("since").Int64(), jen.Id("limit").Int())...).Params(jen.Index().Add(payloadType(d)), jen.Bool(), jen.Error()).Block(
 		jen.Return(jen.Qual(runtimePkg, "SeriesWindow").Call(jen.Id("ctx"), jen.Id("r").Dot("repo"), jen.Index().Any().Values(vals...), jen.Id(lowerFirst(s.step.goName)), jen.Id("since"), jen.Id("limit"))),
 	)
@@ -699,6 +707,8 @@ func cacheConst(m schema.CacheMode) string {
 		return "CacheValue"
 	case schema.CacheLocal:
 		return "CacheLocal"
+	case schema.CacheSeries:
+		return "CacheSeries"
 	}
 	return "CacheIdentity"
 }

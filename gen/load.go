@@ -332,6 +332,10 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 				"ttl":       func(v *yaml.Node) { dm.Cache.TTL = d.str(v) },
 				"local_ttl": func(v *yaml.Node) { dm.Cache.LocalTTL = d.str(v) },
 				"strict":    func(v *yaml.Node) { b := d.bool(v); dm.Cache.Strict = &b },
+				"read_ahead": func(v *yaml.Node) {
+					n := d.int(v)
+					dm.Cache.ReadAhead = &n
+				},
 			})
 		},
 	})

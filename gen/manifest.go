@@ -163,7 +163,9 @@ type SeriesSpec struct {
 // CacheSpec chooses what Redis holds for a domain.
 type CacheSpec struct {
 	Pos Pos
-	// Mode: identity (the default), none, value or local.
+	// Mode: identity (the default), none, value, local or series (insert-only
+	// series family domains: identities as identity keeps them, and
+	// windows served from each process's memory).
 	Mode string
 	// Writers: "any" (the default) or "persistgen-only", which the value
 	// and local modes require: they are stale if anything else writes the
@@ -178,5 +180,8 @@ type CacheSpec struct {
 	// Strict (value mode; the local mode always is): a write that cannot
 	// mark its keys in Redis fails before it touches MongoDB.
 	Strict *bool
-	at     map[string]Pos
+	// ReadAhead (series mode): how many elements past a window's end a
+	// window read that goes to MongoDB fetches with it (1,000 when unset).
+	ReadAhead *int
+	at        map[string]Pos
 }

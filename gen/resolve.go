@@ -631,11 +631,27 @@ func (r *resolver) resolveCache(d *Domain, ds *domainSpec, what string) {
 	valued := c.Mode == "value" || c.Mode == "local"
 	switch c.Mode {
 	case "":
-		r.add(c.Pos, "%s: a cache block needs a mode: identity, none, value or local", what)
+		r.add(c.Pos, "%s: a cache block needs a mode: identity, none, value, local or series", what)
 	case "identity", "none", "value", "local":
 		ds.cache = schema.CacheMode(c.Mode)
+	case "series":
+		if ds.fam == nil || ds.fam.name != "series" {
+			r.add(where(c.at, "mode", c.Pos), "%s: the series cache mode keeps elements in each process's memory on the promise that a stored one never changes, which only the series family keeps (first write wins, nothing removed); %s is %q: use identity", what, what, d.Family)
+			break
+		}
+		ds.cache = schema.CacheSeries
 	default:
-		r.add(where(c.at, "mode", c.Pos), "%s: cache mode %q is not one of identity, none, value, local", what, c.Mode)
+		r.add(where(c.at, "mode", c.Pos), "%s: cache mode %q is not one of identity, none, value, local, series", what, c.Mode)
+	}
+	if c.ReadAhead != nil {
+		switch {
+		case c.Mode != "series":
+			r.add(where(c.at, "read_ahead", c.Pos), "%s: read_ahead applies to the series cache mode only", what)
+		case *c.ReadAhead < 0 || *c.ReadAhead > schema.MaxSeriesReadAhead:
+			r.add(where(c.at, "read_ahead", c.Pos), "%s: read_ahead %d must be from 0 to %d elements (%d when unset)", what, *c.ReadAhead, schema.MaxSeriesReadAhead, schema.DefaultSeriesReadAhead)
+		default:
+			ds.readAhead = *c.ReadAhead
+		}
 	}
 	switch c.Writers {
 	case "", "any":

@@ -13,7 +13,7 @@ func schemaOf(d *domainSpec, order []string, indexes []*IndexSpec) *schema.Schem
 	s := &schema.Schema{
 		Domain: d.name, Collection: d.collection, RedisPrefix: d.redisPrefix, RedisOrder: order,
 		HasWhen: d.when, HasRemoved: d.removed, Payload: d.payload.field,
-		Cache: d.cache, CacheTTL: d.cacheTTL, LocalTTL: d.localTTL, CacheStrict: d.cacheStrict, Shard: d.shard,
+		Cache: d.cache, CacheTTL: d.cacheTTL, LocalTTL: d.localTTL, CacheStrict: d.cacheStrict, SeriesReadAhead: d.readAhead, Shard: d.shard,
 	}
 	// A soft-deleting domain whose payload is a declared type with a bool
 	// field "removed" (upstream's measure, interval and memory entries)

@@ -111,6 +111,7 @@ type domainSpec struct {
 	cacheTTL          time.Duration
 	localTTL          time.Duration
 	cacheStrict       bool
+	readAhead         int
 	shard             *schema.ShardKey
 	schema            *schema.Schema
 }

@@ -14,6 +14,7 @@ type Repos struct {
 	Tick  *TickRepo
 	Plain *PlainRepo
 	Book  *BookRepo
+	Bar   *BarRepo
 }
 
 // Open builds every repository on c. It does not touch the network: the first
@@ -35,7 +36,12 @@ func Open(c *runtime.Conn) (*Repos, error) {
 	if err != nil {
 		return nil, err
 	}
+	barRepo, err := NewBarRepo(c)
+	if err != nil {
+		return nil, err
+	}
 	return &Repos{
+		Bar:   barRepo,
 		Book:  bookRepo,
 		Plain: plainRepo,
 		Quote: quoteRepo,
@@ -45,7 +51,7 @@ func Open(c *runtime.Conn) (*Repos, error) {
 
 // Schemas lists every domain's schema, in manifest order.
 func Schemas() []*runtime.Schema {
-	return []*runtime.Schema{QuoteSchema(), TickSchema(), PlainSchema(), BookSchema()}
+	return []*runtime.Schema{QuoteSchema(), TickSchema(), PlainSchema(), BookSchema(), BarSchema()}
 }
 
 // EnsureIndexes creates the missing indexes of every domain (never changes or drops one).
