@@ -60,6 +60,7 @@ func (k CandleKey) Filter() (bson.D, error) {
 // CandleSchema describes the candle domain to the runtime: collection candle-items.
 func CandleSchema() *runtime.Schema {
 	return &runtime.Schema{
+		Cache:      runtime.CacheSeries,
 		Collection: "candle-items",
 		Domain:     "candle",
 		Key: []runtime.KeyField{{
@@ -125,7 +126,8 @@ func (r *CandleRepo) Put(ctx context.Context, exchangeName string, symbol string
 }
 
 // Window reads limit elements under exchangeName, symbol, interval from since (epoch ms): exactly limit,
-// at since + i*interval, or ok=false when any one is missing. One round trip.
+// at since + i*interval, or ok=false when any one is missing. No round trip when this process
+// holds them all (cache mode series); otherwise one, which also fetches what follows the window.
 func (r *CandleRepo) Window(ctx context.Context, exchangeName string, symbol string, interval string, since int64, limit int) ([]Candle, bool, error) {
 	return runtime.SeriesWindow(ctx, r.repo, []any{exchangeName, symbol, interval}, interval, since, limit)
 }
