@@ -91,12 +91,14 @@ func TestUnclosedCandleIsSkippedThenStoredOnceClosed(t *testing.T) {
 
 // Upstream read a window with one sequential find (and one SET) per candle:
 // 500 to 1000 round trips for 500 candles. Here a window of any length is
-// one find, and a batch write of 500 is one insert and one pipeline.
+// one find, and a batch write of 500 is one insert and one pipeline. With
+// the series tier (candles' cache mode), a window read from MongoDB brings
+// the next 1,000 candles with it: the windows inside cost nothing.
 func TestCandleWindowAndBatchWriteAreConstantRoundTrips(t *testing.T) {
-	_, r := openRepos(t)
+	env, r := openRepos(t)
 	ctx := ctxT(t)
 	start := int64(1_500_000_000_000)
-	all := candlesFrom(start, 1000, time.Minute)
+	all := candlesFrom(start, 2000, time.Minute)
 	for b := 0; b < len(all); b += 500 {
 		tctx, tr := runtime.WithTrace(ctx)
 		n, err := r.Candle.Put(tctx, "ex", "SYM", "1m", all[b:b+500])
@@ -105,15 +107,31 @@ func TestCandleWindowAndBatchWriteAreConstantRoundTrips(t *testing.T) {
 			t.Fatalf("batch write of 500: stored %d in %v; want 1 insert + 1 pipeline", n, tr.Commands())
 		}
 	}
-	for _, limit := range []int{100, 500, 1000} {
+	direct, err := repo.NewCandleRepo(env.Open(t, func(c *runtime.Config) { c.SeriesCacheBytes = -1 }))
+	must(t, err)
+	tiered, err := repo.NewCandleRepo(env.Open(t))
+	must(t, err)
+	for _, tc := range []struct {
+		r        *repo.CandleRepo
+		since    int64
+		limit    int
+		commands int64
+	}{
+		{direct, start, 100, 1}, {direct, start, 500, 1}, {direct, start, 1000, 1}, {direct, start, 1000, 1},
+		{tiered, start, 100, 1},                                       // fetches 0..1099
+		{tiered, start, 500, 0}, {tiered, start + 600*60_000, 500, 0}, // inside it
+		{tiered, start + 1050*60_000, 100, 1}, // 1100..1149 missing: fetches 1100..2000
+		{tiered, start + 1150*60_000, 850, 0},
+	} {
 		tctx, tr := runtime.WithTrace(ctx)
-		got, ok, err := r.Candle.Window(tctx, "ex", "SYM", "1m", start, limit)
+		got, ok, err := tc.r.Window(tctx, "ex", "SYM", "1m", tc.since, tc.limit)
 		must(t, err)
-		if !ok || len(got) != limit || got[limit-1].Timestamp != float64(start+int64(limit-1)*60_000) {
-			t.Fatalf("window of %d: ok=%v len=%d", limit, ok, len(got))
+		first := int((tc.since - start) / 60_000)
+		if !ok || len(got) != tc.limit || got[0] != all[first] || got[tc.limit-1] != all[first+tc.limit-1] {
+			t.Fatalf("window of %d from %d: ok=%v len=%d", tc.limit, first, ok, len(got))
 		}
-		if tr.Mongo() != 1 || tr.Redis() != 0 {
-			t.Fatalf("window of %d took %v; want one find", limit, tr.Commands())
+		if tr.Mongo() != tc.commands || tr.Redis() != 0 {
+			t.Fatalf("window of %d from %d took %v; want %d finds", tc.limit, first, tr.Commands(), tc.commands)
 		}
 	}
 }
