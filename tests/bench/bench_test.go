@@ -65,7 +65,10 @@ func run(m *testing.M) int {
 	}
 	ctx := context.Background()
 	id := testenv.ID()
-	cfg := runtime.Config{MongoURI: mongoURI, Database: "pgb_" + id, RedisURL: redisURL, KeyPrefix: "pgb:" + id + ":"}
+	// The series tier off: these workloads compare one operation's round
+	// trips, and a tier would answer every repeated window from memory.
+	// The month workloads (month_test.go) measure it, on Conns of their own.
+	cfg := runtime.Config{MongoURI: mongoURI, Database: "pgb_" + id, RedisURL: redisURL, KeyPrefix: "pgb:" + id + ":", SeriesCacheBytes: -1}
 	conn, err := runtime.Open(cfg)
 	if err != nil {
 		fmt.Println("bench:", err)
@@ -120,7 +123,7 @@ func seed(ctx context.Context, conn, lconn *runtime.Conn, prefix string) (*fixtu
 		return nil, err
 	}
 	f.impls = []impl{floor{db: conn.Database(), chunk: conn.WriteChunk()}, upstream{db: conn.Database(), rdb: conn.Redis(), ns: prefix}, ours{r: repos}, c, l}
-	if err := conn.EnsureIndexes(ctx, c.signal.Schema(), c.memory.Schema()); err != nil {
+	if err := conn.EnsureIndexes(ctx, c.signal.Schema(), c.memory.Schema(), c.candle.Schema()); err != nil {
 		return nil, err
 	}
 	// The same rows in ours' collections and in the cached modes' (shared
@@ -133,8 +136,10 @@ func seed(ctx context.Context, conn, lconn *runtime.Conn, prefix string) (*fixtu
 			return nil, err
 		}
 	}
-	if _, err := repos.Candle.Put(ctx, benchExchange, benchSymbol, "1m", candles(f.t0, 1000)); err != nil {
-		return nil, err
+	for _, im := range []impl{f.impls[2], c} {
+		if err := im.writeCandles(ctx, benchExchange, benchSymbol, "1m", candles(f.t0, 1000)); err != nil {
+			return nil, err
+		}
 	}
 	for _, l := range lists() {
 		backtest := l.domain == "storage"
@@ -411,8 +416,10 @@ func BenchmarkCandleWrite500(b *testing.B) {
 		},
 		after: func(ctx context.Context, _ impl, _ int) error {
 			// Leave the collection and Redis as they were.
-			if _, err := fx.conn.Database().Collection("candle-items").DeleteMany(ctx, bson.D{{Key: "symbol", Value: sym}}); err != nil {
-				return err
+			for _, c := range []string{"candle-items", cachedCollection("candle-items")} {
+				if _, err := fx.conn.Database().Collection(c).DeleteMany(ctx, bson.D{{Key: "symbol", Value: sym}}); err != nil {
+					return err
+				}
 			}
 			var keys []string
 			for _, c := range batch {

@@ -470,7 +470,8 @@ func newCached(conn *runtime.Conn, o ours, mode runtime.CacheMode) (cached, erro
 	sig.Cache, mem.Cache, cdl.Cache = mode, mode, runtime.CacheNone
 	// Rows kept in Redis need collections of their own: one collection,
 	// one cache family (identity and none beside ours share theirs).
-	sig.Collection, mem.Collection = cachedCollection(sig.Collection), cachedCollection(mem.Collection)
+	// (Candles too: a series-mode collection takes no other mode on a Conn.)
+	sig.Collection, mem.Collection, cdl.Collection = cachedCollection(sig.Collection), cachedCollection(mem.Collection), cachedCollection(cdl.Collection)
 	c := cached{ours: o, mode: mode}
 	var err error
 	if c.signal, err = runtime.NewRepo[repo.SignalKey, *repo.SignalRow](conn, sig); err != nil {
