@@ -23,6 +23,8 @@ for rep in $(seq 1 "$REPS"); do
 done
 echo "== telemetry on vs off"
 go test -run '^$' -bench Telemetry -benchmem -count "$REPS" ./telemetry | tee -a "$OUT"
+echo "== series tier: memory per candle, a hit"
+go test -run '^$' -bench SeriesTier -benchmem -count "$REPS" ./internal/cache | tee -a "$OUT"
 echo "== generator"
 go test -run '^$' -bench Generate -benchmem -count "$REPS" ./gen | tee -a "$OUT"
 go run ./tests/bench/report -in "$OUT" -out "${BENCH_REPORT:-BENCHMARKS.md}" -benchtime "$BENCHTIME" -notes tests/bench/NOTES.md -server-note "$BACKEND: $SERVER_NOTE"

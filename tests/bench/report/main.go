@@ -23,6 +23,7 @@ type sample struct {
 	ns, rt, mongo, redis, b, allocs, cpu float64
 	ops                                  float64 // operations per second (throughput)
 	nsMin, rtMin                         float64 // per simulated minute (the month)
+	heapB, countedB                      float64 // series tier: bytes per candle
 }
 
 type result struct {
@@ -80,6 +81,7 @@ type data struct {
 	through  []*result // Throughput/N, in first-seen order
 	tele     []*result // Telemetry/workload/off|on
 	month    []*result // Month/workload/upstream|ours|tier
+	tier     []*result // SeriesTierMemory, SeriesTierHit (internal/cache)
 	failed   int
 }
 
@@ -155,6 +157,10 @@ func parse(r io.Reader) (*data, error) {
 				s.nsMin = v
 			case "rt/minute":
 				s.rtMin = v
+			case "heap-B/candle":
+				s.heapB = v
+			case "counted-B/candle":
+				s.countedB = v
 			}
 		}
 		slash := strings.LastIndex(name, "/")
@@ -172,6 +178,11 @@ func parse(r io.Reader) (*data, error) {
 		if rest, ok := strings.CutPrefix(name, "Month/"); ok && slash > 0 {
 			w, impl, _ := strings.Cut(rest, "/")
 			r := d.get(&d.month, w, impl)
+			r.samples = append(r.samples, s)
+			continue
+		}
+		if strings.HasPrefix(name, "SeriesTier") {
+			r := d.get(&d.tier, name, "")
 			r.samples = append(r.samples, s)
 			continue
 		}
@@ -542,6 +553,12 @@ func renderMonth(b *strings.Builder, d *data) []target {
 	wu, wo := get("WarmUp", "upstream"), get("WarmUp", "ours")
 	fmt.Fprintf(b, "| warm-up, a day of 1,440 candles: round trips · time | %g · %s | %g · %s | (as ours) |\n", med(wu, rt), ms(med(wu, ns)), med(wo, rt), ms(med(wo, ns)))
 	fmt.Fprintf(b, "| warm-up of the month (31 days, projected) | %s | %s | (as ours) |\n", ms(monthDays*med(wu, ns)), ms(monthDays*med(wo, ns)))
+	if len(d.tier) > 0 {
+		mem, hit := get2(d, "SeriesTierMemory"), get2(d, "SeriesTierHit")
+		fmt.Fprintf(b, "\nThe tier's memory (`go test -bench SeriesTier ./internal/cache`): a million one-minute candles (six float64 fields) take %.0f MB on the heap, %.0f MB as the tier counts them against its bound (Config.SeriesCacheBytes, 64 MiB by default: about %.1f million candles); a window of five candles held in memory takes %s.\n",
+			median(col(mem, func(s sample) float64 { return s.heapB })), median(col(mem, func(s sample) float64 { return s.countedB })),
+			64*(1<<20)/1e6/max(1, median(col(mem, func(s sample) float64 { return s.countedB }))), ms(median(col(hit, func(s sample) float64 { return s.ns }))))
+	}
 	b.WriteString("\nLive: the candle that closed last is not stored yet, so the first of the three reads misses it; the engine writes the five candles and reads them twice more. An active minute adds a recent-signal upsert and a storage list write of 50 rows. ours runs live with the tier on: what it inserted is in its tier.\n")
 	var ts []target
 	if len(tiRt) > 0 {
@@ -562,3 +579,5 @@ func renderMonth(b *strings.Builder, d *data) []target {
 	}
 	return ts
 }
+
+func get2(d *data, name string) *result { return d.get(&d.tier, name, "") }
