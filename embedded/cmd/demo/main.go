@@ -33,33 +33,41 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := runContext(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := runContext(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
 type options struct {
-	dataDir string
-	symbols []string
-	days    int
-	every   time.Duration
-	metrics string
-	out     io.Writer
+	dataDir   string
+	symbols   []string
+	days      int
+	every     time.Duration
+	metrics   string
+	month     bool
+	monthDays int
+	out       io.Writer
+	stderr    io.Writer      // the progress bars (on a terminal only)
+	cfg       runtime.Config // the servers', for the Conns the figures need
 }
 
-func run(args []string, out io.Writer) error { return runContext(context.Background(), args, out) }
+func run(args []string, out io.Writer) error {
+	return runContext(context.Background(), args, out, io.Discard)
+}
 
 // runContext runs the demo until it is done, or ctx ends; with -metrics,
 // it then serves the metrics until ctx ends.
-func runContext(ctx context.Context, args []string, out io.Writer) error {
+func runContext(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	o := options{out: out}
+	o := options{out: out, stderr: stderr}
 	fs.StringVar(&o.dataDir, "data", "", "directory for the embedded MongoDB-wire server's data (default: a temporary directory, removed at exit)")
 	symbols := fs.String("symbols", "BTCUSDT,ETHUSDT,SOLUSDT", "comma-separated symbols")
 	fs.IntVar(&o.days, "days", 3, "simulated days of 1-minute candles per symbol")
 	fs.DurationVar(&o.every, "every", 4*time.Hour, "simulated time between two strategy decisions (a window read each); smaller is longer")
 	fs.StringVar(&o.metrics, "metrics", "", "serve OpenTelemetry metrics for Prometheus at http://ADDR/metrics (host:port), and keep serving them after the replay until interrupted")
+	fs.BoolVar(&o.month, "month", false, "instead of the replay, backtest-kit's month: 31 days of one-minute candles for the first symbol written, then every simulated minute read the way backtest-kit reads it, with ms and round trips per minute (a progress bar on a terminal)")
+	fs.IntVar(&o.monthDays, "month-days", monthDaysDefault, "days in the -month run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +75,8 @@ func runContext(ctx context.Context, args []string, out io.Writer) error {
 	switch {
 	case o.days < 1:
 		return errors.New("-days must be at least 1")
+	case o.monthDays < 1:
+		return errors.New("-month-days must be at least 1")
 	case o.every < time.Hour || o.every%time.Minute != 0:
 		return errors.New("-every must be whole minutes, at least 1h (the strategy reads a one-hour window)")
 	}
@@ -87,6 +97,7 @@ func runContext(ctx context.Context, args []string, out io.Writer) error {
 	if m != nil {
 		cfg.Observer = m.observer
 	}
+	o.cfg = cfg
 	conn, err := runtime.Open(cfg)
 	if err != nil {
 		return err
@@ -97,7 +108,12 @@ func runContext(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
-	if err := replay(ctx, conn, o); err != nil || m == nil {
+	if o.month {
+		err = replayMonth(ctx, conn, o)
+	} else {
+		err = replay(ctx, conn, o)
+	}
+	if err != nil || m == nil {
 		return err
 	}
 	m.hold(ctx, o.out)

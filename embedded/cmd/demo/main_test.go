@@ -48,8 +48,67 @@ func TestDemoRunsCleanOnEmbeddedServers(t *testing.T) {
 	}
 }
 
+// minuteLine matches a line of the per-minute figures and captures the
+// minutes run and the round trips per minute.
+var minuteLine = regexp.MustCompile(`(series tier|without it): +(\d+) minutes, ([0-9.]+) round trips and \S+ per simulated minute`)
+
+// minuteFigures returns the round trips per minute of the tier and
+// without it, and how many minutes each ran, as text prints them.
+func minuteFigures(t *testing.T, text string) (tier, plain float64, tierMinutes, plainMinutes int) {
+	t.Helper()
+	ms := minuteLine.FindAllStringSubmatch(text, -1)
+	if len(ms) != 2 {
+		t.Fatalf("want a series tier line and a without-it line:\n%s", text)
+	}
+	for _, m := range ms {
+		n, _ := strconv.Atoi(m[2])
+		rt, _ := strconv.ParseFloat(m[3], 64)
+		if m[1] == "series tier" {
+			tier, tierMinutes = rt, n
+		} else {
+			plain, plainMinutes = rt, n
+		}
+	}
+	return tier, plain, tierMinutes, plainMinutes
+}
+
+// The demo reports backtest-kit's minute: through the series tier, a
+// window read ahead serves the next thousand minutes (far under 0.01
+// round trips a minute); without it, each of the three asks is a find.
+func TestDemoPrintsTheMinuteFigures(t *testing.T) {
+	t.Setenv("CC_MONGO_CONNECTION_STRING", "")
+	var out bytes.Buffer
+	if err := run([]string{"-days", "1", "-symbols", "BTCUSDT", "-data", t.TempDir()}, &out); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	tier, plain, n, _ := minuteFigures(t, out.String())
+	if n != 1440-avgCandles || tier > 0.01 || plain != 3 {
+		t.Fatalf("%d minutes at %g round trips through the tier (want 1435, at most 0.01), %g without (want 3):\n%s", n, tier, plain, out.String())
+	}
+}
+
+// -month replays the month (a day of it here): every minute read, through
+// the tier, from the candles the warm-up wrote.
+func TestDemoMonthReplaysEveryMinute(t *testing.T) {
+	t.Setenv("CC_MONGO_CONNECTION_STRING", "")
+	var out bytes.Buffer
+	if err := run([]string{"-month", "-month-days", "1", "-symbols", "SOLUSDT", "-data", t.TempDir()}, &out); err != nil {
+		t.Fatalf("demo -month: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "warm-up: 1445 candles") {
+		t.Fatalf("no warm-up of 1,445 candles:\n%s", text)
+	}
+	tier, plain, n, m := minuteFigures(t, text)
+	// 1,440 minutes from the empty tier: two reads (each reading ahead
+	// 1,000) fill it, 4,320 windows in all.
+	if n != 1440 || m != noTierSample || tier > 0.01 || tier == 0 || plain != 3 {
+		t.Fatalf("tier: %d minutes at %g round trips; without: %d at %g:\n%s", n, tier, m, plain, text)
+	}
+}
+
 func TestDemoRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-days", "0"}, {"-every", "30m"}, {"-every", "90s"}} {
+	for _, args := range [][]string{{"-days", "0"}, {"-every", "30m"}, {"-every", "90s"}, {"-month-days", "0"}} {
 		if err := run(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}
@@ -129,7 +188,7 @@ func TestDemoServesMetricsForPrometheus(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- runContext(ctx, []string{"-days", "1", "-symbols", "BTCUSDT", "-data", t.TempDir(), "-metrics", "127.0.0.1:0"}, out)
+		done <- runContext(ctx, []string{"-days", "1", "-symbols", "BTCUSDT", "-data", t.TempDir(), "-metrics", "127.0.0.1:0"}, out, io.Discard)
 	}()
 	held := regexp.MustCompile(`metrics: still served at (\S+);`)
 	var url string

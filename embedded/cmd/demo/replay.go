@@ -120,6 +120,9 @@ func replay(ctx context.Context, conn *runtime.Conn, o options) error {
 	fmt.Fprintf(o.out, "\n%d candles per symbol, %d trades, %d checks passed, %d failed, in %s\n\n",
 		n, trades(sessions)+live.trades, s.c.passed, len(s.c.failures), time.Since(start).Round(time.Millisecond))
 	errs := printStats(o, conn.Stats())
+	if err := printMinutes(ctx, o, r, s.ex, o.symbols[0], t0, n); err != nil {
+		return err
+	}
 	if len(s.c.failures) > 0 || errs > 0 {
 		for i, f := range s.c.failures {
 			if i == 10 {
