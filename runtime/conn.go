@@ -93,6 +93,9 @@ func Open(cfg Config) (*Conn, error) {
 	if cfg.WriteChunk < 0 {
 		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "WriteChunk %d is negative: give the most operations one bulk write may carry, or 0 for the default", cfg.WriteChunk)}
 	}
+	if cfg.SeriesReadAhead > maxSeriesReadAhead {
+		return nil, &OpError{Op: "open", Err: errorf(ErrInvalidArgument, "SeriesReadAhead %d: at most %d elements past a window's end (0 keeps each domain's read_ahead, a negative value turns read-ahead off)", cfg.SeriesReadAhead, maxSeriesReadAhead)}
+	}
 	if cfg.RedisURL == "" && cfg.Redis == nil && len(cfg.RedisClusterAddrs) == 0 && strings.ContainsAny(cfg.RedisAddr, "@/") {
 		// A URL, perhaps with a password, where a host:port belongs: said
 		// without echoing it.

@@ -2,7 +2,10 @@ package runtime
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,17 +25,64 @@ func IntervalStep(interval string) (time.Duration, error) {
 	return 0, errorf(ErrInvalidArgument, "interval %q is not one of %s", interval, strings.Join(schema.Intervals(), " "))
 }
 
-// axisMillis reads the last key value of a series key as epoch milliseconds.
-func axisMillis(vals []any) (int64, bool) {
+// axisValue reads the last key value of a series key as epoch
+// milliseconds.
+func axisValue(vals []any) (float64, bool) {
 	switch v := vals[len(vals)-1].(type) {
 	case float64:
-		return int64(v), true
-	case int64:
 		return v, true
+	case int64:
+		return float64(v), true
 	case int:
-		return int64(v), true
+		return float64(v), true
 	}
 	return 0, false
+}
+
+// gridMillis is an axis value as whole milliseconds, when it is one within
+// what a JavaScript Date holds: only such a value can be on a window's
+// grid (since + i*step); a fractional one lies between two grid points.
+func gridMillis(v float64) (int64, bool) {
+	if v != math.Trunc(v) || math.Abs(v) > maxWhenMs {
+		return 0, false
+	}
+	return int64(v), true
+}
+
+// maxWindow bounds a window's length: a window is read into memory whole.
+const maxWindow = 1_000_000
+
+// seriesPrefix checks the key values before the axis and normalises them
+// as the key's fields take them (an int for an int64 field, say), and
+// spells them so that two different prefixes never share a spelling: the
+// tier's name for the series.
+func (r *Repo[K, P]) seriesPrefix(prefix []any) ([]any, string, error) {
+	if len(prefix) != len(r.s.Key)-1 {
+		return nil, "", errorf(ErrInvalidKey, "a window needs every key field but the axis (%d values, of %s), got %d", len(r.s.Key)-1, r.s.KeyNames(), len(prefix))
+	}
+	norm := make([]any, len(prefix))
+	var b strings.Builder
+	for i, v := range prefix {
+		nv, err := r.s.Part(i, v)
+		if err != nil {
+			return nil, "", errorf(ErrInvalidKey, "prefix: %s", schema.Message(err))
+		}
+		norm[i] = nv
+		b.WriteByte(0) // quoted strings hold no raw NUL: a part ends here
+		switch x := nv.(type) {
+		case string:
+			b.WriteString(strconv.Quote(x))
+		case float64:
+			b.WriteString("f" + strconv.FormatFloat(x, 'g', -1, 64))
+		case int64:
+			b.WriteString("i" + strconv.FormatInt(x, 10))
+		case bool:
+			b.WriteString("b" + strconv.FormatBool(x))
+		default:
+			fmt.Fprintf(&b, "%T:%v", x, x)
+		}
+	}
+	return norm, b.String(), nil
 }
 
 // PutSeries stores the elements of a time series, first write wins (an
@@ -45,14 +95,17 @@ func PutSeries[K Key, P any](ctx context.Context, r *Repo[K, P], interval string
 	if err != nil {
 		return 0, r.opErr(ctx, opInsertMany, nil, err)
 	}
-	now := r.conn.cfg.Now().UnixMilli()
+	now := float64(r.conn.cfg.Now().UnixMilli())
 	closed := make([]Item[K, P], 0, len(items))
 	for _, it := range items {
-		ts, ok := axisMillis(it.Key.KeyValues())
-		if !ok {
+		ts, ok := axisValue(it.Key.KeyValues())
+		switch {
+		case !ok || math.IsNaN(ts):
 			return 0, r.opErr(ctx, opInsertMany, it.Key.KeyValues(), errorf(ErrInvalidKey, "the series axis (last key field) must be a number of epoch milliseconds"))
+		case math.Abs(ts) > maxWhenMs:
+			return 0, r.opErr(ctx, opInsertMany, it.Key.KeyValues(), errorf(ErrInvalidKey, "the series axis %g is outside what a JavaScript Date holds (±8.64e15 ms around 1970)", ts))
 		}
-		if ts+step.Milliseconds() < now {
+		if ts+float64(step.Milliseconds()) < now {
 			closed = append(closed, it)
 		}
 	}
@@ -79,9 +132,14 @@ func PutSeries[K Key, P any](ctx context.Context, r *Repo[K, P], interval string
 			return
 		}
 		vals := closed[i].Key.KeyValues()
-		ts, _ := axisMillis(vals)
+		axis, _ := axisValue(vals)
+		ts, onGrid := gridMillis(axis)
+		_, prefix, err := r.seriesPrefix(vals[:len(vals)-1])
+		if !onGrid || err != nil {
+			return // between grid points: no window holds it
+		}
 		phase := ((ts % stepMs) + stepMs) % stepMs
-		id := cache.SeriesID{Collection: s.collection, Prefix: schema.KeyString(vals[:len(vals)-1]), Step: stepMs, Phase: phase}
+		id := cache.SeriesID{Collection: s.collection, Prefix: prefix, Step: stepMs, Phase: phase}
 		f := fills[id]
 		if f == nil {
 			f = &seriesFill[P]{}
@@ -114,22 +172,29 @@ func SeriesWindow[K Key, P any](ctx context.Context, r *Repo[K, P], prefix []any
 	if err != nil {
 		return nil, false, r.opErr(ctx, opList, prefix, err)
 	}
-	if limit <= 0 {
-		return nil, false, r.opErr(ctx, opList, prefix, errorf(ErrInvalidArgument, "limit %d: ask for at least one element", limit))
+	if limit <= 0 || limit > maxWindow {
+		return nil, false, r.opErr(ctx, opList, prefix, errorf(ErrInvalidArgument, "limit %d: ask for 1 to %d elements (read a longer span in several windows)", limit, maxWindow))
 	}
-	if len(prefix) != len(r.s.Key)-1 {
-		return nil, false, r.opErr(ctx, opList, prefix, errorf(ErrInvalidKey, "a window needs every key field but the axis (%d values), got %d", len(r.s.Key)-1, len(prefix)))
+	if since < -maxWhenMs || since > maxWhenMs {
+		return nil, false, r.opErr(ctx, opList, prefix, errorf(ErrInvalidArgument, "since %d is outside what a JavaScript Date holds (±8.64e15 ms around 1970)", since))
+	}
+	norm, name, err := r.seriesPrefix(prefix)
+	if err != nil {
+		return nil, false, r.opErr(ctx, opList, prefix, err)
 	}
 	stepMs := step.Milliseconds()
 	if r.series == nil || !r.series.tier.On() {
+		if r.series != nil {
+			r.series.tier.Miss()
+		}
 		out := make([]P, limit)
-		got, err := r.fetchGrid(ctx, prefix, stepMs, since, 0, int64(limit), func(i int64, p P) { out[i] = p })
+		got, err := r.fetchGrid(ctx, norm, stepMs, since, 0, int64(limit), func(i int64, p P) { out[i] = p })
 		if err != nil || got != limit {
 			return nil, false, err
 		}
 		return out, true, nil
 	}
-	return seriesWindow(ctx, r, prefix, stepMs, since, limit)
+	return seriesWindow(ctx, r, norm, name, stepMs, since, limit)
 }
 
 // fetchGrid reads the elements of the series prefix at the grid positions
@@ -145,8 +210,9 @@ func (r *Repo[K, P]) fetchGrid(ctx context.Context, prefix []any, step, since, f
 		if err != nil {
 			return 0, err
 		}
-		ts, _ := axisMillis(rec.Key.KeyValues())
-		if ts < lo || ts >= hi || (ts-since)%step != 0 {
+		axis, _ := axisValue(rec.Key.KeyValues())
+		ts, whole := gridMillis(axis)
+		if !whole || ts < lo || ts >= hi || (ts-since)%step != 0 {
 			continue // off the grid: no part of a window
 		}
 		put((ts-since)/step, rec.Payload)
@@ -192,11 +258,11 @@ func (s *seriesSide[P]) mode(base cache.Mode) cache.Mode {
 // otherwise asks MongoDB for what it misses (and the read-ahead), keeps
 // what came back and answers from both: elements never change, so what
 // the tier held before the read is as good as what the read returned.
-func seriesWindow[K Key, P any](ctx context.Context, r *Repo[K, P], prefix []any, step, since int64, limit int) ([]P, bool, error) {
+func seriesWindow[K Key, P any](ctx context.Context, r *Repo[K, P], prefix []any, name string, step, since int64, limit int) ([]P, bool, error) {
 	s := r.series
 	phase := ((since % step) + step) % step
 	a := (since - phase) / step
-	id := cache.SeriesID{Collection: s.collection, Prefix: schema.KeyString(prefix), Step: step, Phase: phase}
+	id := cache.SeriesID{Collection: s.collection, Prefix: name, Step: step, Phase: phase}
 	w := cache.SeriesRead(s.tier, id, a, a+int64(limit), s.readAhead, s.clone)
 	if w.Complete() {
 		r.ops[opList].calls.Add(1)
@@ -234,3 +300,7 @@ func seriesWindow[K Key, P any](ctx context.Context, r *Repo[K, P], prefix []any
 	}
 	return w.Vals, true, nil
 }
+
+// maxSeriesReadAhead bounds Config.SeriesReadAhead as the manifest's
+// read_ahead is bounded.
+const maxSeriesReadAhead = schema.MaxSeriesReadAhead

@@ -28,23 +28,28 @@ func TestIntervalStep(t *testing.T) {
 	}
 }
 
-func TestAxisMillis(t *testing.T) {
+func TestAxisValueAndGridMillis(t *testing.T) {
 	for _, tc := range []struct {
-		vals []any
-		want int64
-		ok   bool
+		vals   []any
+		want   int64
+		onGrid bool // a whole millisecond within a JavaScript Date's range
+		ok     bool // a number at all
 	}{
-		{[]any{"BTC", 1700000040000.0}, 1700000040000, true},
-		{[]any{"BTC", 1.9}, 1, true},
-		{[]any{int64(9), int64(-60000)}, -60000, true},
-		{[]any{42}, 42, true},
-		{[]any{int64(5), "5"}, 0, false},
-		{[]any{1.0, true}, 0, false},
-		{[]any{int32(5)}, 0, false},
+		{[]any{"BTC", 1700000040000.0}, 1700000040000, true, true},
+		{[]any{"BTC", 1.9}, 0, false, true}, // between two grid points, not at 1
+		{[]any{"BTC", -60000.5}, 0, false, true},
+		{[]any{int64(9), int64(-60000)}, -60000, true, true},
+		{[]any{42}, 42, true, true},
+		{[]any{1e19}, 0, false, true}, // beyond int64 and any Date
+		{[]any{8.64e15 + 1}, 0, false, true},
+		{[]any{int64(5), "5"}, 0, false, false},
+		{[]any{1.0, true}, 0, false, false},
+		{[]any{int32(5)}, 0, false, false},
 	} {
-		got, ok := axisMillis(tc.vals)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("axisMillis(%#v) = %d, %v; want %d, %v", tc.vals, got, ok, tc.want, tc.ok)
+		v, ok := axisValue(tc.vals)
+		got, onGrid := gridMillis(v)
+		if ok != tc.ok || ok && (onGrid != tc.onGrid || onGrid && got != tc.want) {
+			t.Errorf("%#v: axis %g, %v; grid %d, %v; want %v, grid %d, %v", tc.vals, v, ok, got, onGrid, tc.ok, tc.want, tc.onGrid)
 		}
 	}
 }

@@ -74,7 +74,7 @@ func redisKeyPatterns(keyPrefix string, schemas ...*Schema) []string {
 // modes, "identities" for identity and none): every Conn checks it before
 // its first operation on the collection, so that processes whose modes
 // cannot share a collection find out (and persistgen-ops audit reports
-// it). The series mode keeps identities too. Its braces make it one cluster hash tag.
+// it). Its braces make it one cluster hash tag.
 func MarkerKey(keyPrefix, redisPrefix, database, collection string) string {
 	return keyPrefix + "pgm:{" + redisPrefix + ":" + database + "." + collection + "}"
 }
@@ -82,11 +82,17 @@ func MarkerKey(keyPrefix, redisPrefix, database, collection string) string {
 // CacheFamily is the marker's value for a cache mode: the value and local
 // modes keep rows in Redis that every writer must mark and invalidate
 // ("rows"); identity and none keep at most identities, which a reader
-// checks against MongoDB ("identities"). Modes of one family may share a
-// collection; modes of two may not.
+// checks against MongoDB ("identities"); the series mode keeps identities
+// too, but its processes keep the elements they read, trusting that no
+// writer overwrites or removes one, which a Put of identity or none
+// would ("series"). Modes of one family may share a collection; modes of
+// two may not.
 func CacheFamily(m CacheMode) string {
-	if m == CacheValue || m == CacheLocal {
+	switch m {
+	case CacheValue, CacheLocal:
 		return "rows"
+	case CacheSeries:
+		return "series"
 	}
 	return "identities"
 }

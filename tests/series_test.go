@@ -296,3 +296,90 @@ func TestSeriesTierStaysWithinItsBound(t *testing.T) {
 		t.Fatalf("series tier holds nothing: %+v", s)
 	}
 }
+
+// TestSeriesWindowsAtTheEdges: windows before 1970 (negative positions),
+// key parts holding the tier's old separator, fractional axis values (off
+// every grid), an axis beyond what a Date holds and a window too long to
+// hold each get the element MongoDB stored or a clear error, never a zero
+// value or another series' element, on the writing Conn and on a fresh one.
+func TestSeriesWindowsAtTheEdges(t *testing.T) {
+	env := setup(t, seriesSchema())
+	ctx := ctxT(t)
+	w := newRepo[candleKey, candle](t, env.Conn, seriesSchema())
+	put := func(ex, sym string, ts float64, open float64) {
+		t.Helper()
+		_, err := runtime.PutSeries(ctx, w, "1m", []runtime.Item[candleKey, candle]{{Key: candleKey{ex, sym, "1m", ts}, Payload: candle{Timestamp: ts, Open: open}}})
+		must(t, err)
+	}
+	type want struct {
+		ok    bool
+		opens []float64
+	}
+	check := func(what string, r *runtime.Repo[candleKey, candle], ex, sym string, since int64, limit int, wt want) {
+		t.Helper()
+		got, ok, err := runtime.SeriesWindow(ctx, r, []any{ex, sym, "1m"}, "1m", since, limit)
+		if err != nil || ok != wt.ok {
+			t.Fatalf("%s: ok=%v err=%v; want ok=%v", what, ok, err, wt.ok)
+		}
+		for i, c := range got {
+			if c.Open != wt.opens[i] || int64(c.Timestamp) != since+int64(i)*60_000 {
+				t.Fatalf("%s: element %d = %+v; want open %g at %d", what, i, c, wt.opens[i], since+int64(i)*60_000)
+			}
+		}
+	}
+	// Before 1970: -60000 and 0 stored.
+	put("ex", "NEG", -60_000, 41)
+	put("ex", "NEG", 0, 42)
+	// Parts that spelled one series in the tier's first naming.
+	put("binance", "BTC/USDT", float64(seriesT0), 7)
+	// Off the grid: T0+0.5 alone in FR1; T0, T0+0.5 and T0+60000 in FR2.
+	put("ex", "FR1", float64(seriesT0)+0.5, 1)
+	put("ex", "FR2", float64(seriesT0), 1)
+	put("ex", "FR2", float64(seriesT0)+0.5, 2)
+	put("ex", "FR2", float64(seriesT0+60_000), 3)
+	for name, r := range map[string]*runtime.Repo[candleKey, candle]{"writer": w, "fresh": newRepo[candleKey, candle](t, env.Open(t), seriesSchema())} {
+		for range 2 { // from MongoDB, then from the tier
+			check(name+": empty before 1970", r, "ex", "NONE", -60_000, 1, want{ok: false})
+			check(name+": before 1970", r, "ex", "NEG", -60_000, 1, want{true, []float64{41}})
+			check(name+": across 1970", r, "ex", "NEG", -60_000, 2, want{true, []float64{41, 42}})
+			check(name+": a / in a part", r, "binance/BTC", "USDT", seriesT0, 1, want{ok: false})
+			check(name+": the series itself", r, "binance", "BTC/USDT", seriesT0, 1, want{true, []float64{7}})
+			check(name+": only an off-grid element", r, "ex", "FR1", seriesT0, 1, want{ok: false})
+			check(name+": an off-grid element between two", r, "ex", "FR2", seriesT0, 2, want{true, []float64{1, 3}})
+		}
+	}
+	for what, err := range map[string]error{
+		"an axis beyond a Date": func() error {
+			_, err := runtime.PutSeries(ctx, w, "1m", []runtime.Item[candleKey, candle]{{Key: candleKey{"ex", "FAR", "1m", 1e19}}})
+			return err
+		}(),
+		"a window too long to hold": func() error {
+			_, _, err := runtime.SeriesWindow(ctx, w, []any{"ex", "NEG", "1m"}, "1m", 0, 1<<62)
+			return err
+		}(),
+	} {
+		if !errors.Is(err, runtime.ErrInvalidKey) && !errors.Is(err, runtime.ErrInvalidArgument) {
+			t.Errorf("%s: %v; want ErrInvalidKey or ErrInvalidArgument", what, err)
+		}
+	}
+}
+
+// TestSeriesCollectionRefusesAnotherModeInAnotherProcess: a Conn whose Repo
+// of the collection is in identity mode could overwrite elements series
+// processes keep, so the collection's marker refuses it.
+func TestSeriesCollectionRefusesAnotherModeInAnotherProcess(t *testing.T) {
+	env := setup(t, seriesSchema())
+	ctx := ctxT(t)
+	w := newRepo[candleKey, candle](t, env.Conn, seriesSchema())
+	k := candleKey{"ex", "M", "1m", float64(seriesT0)}
+	_, err := runtime.PutSeries(ctx, w, "1m", []runtime.Item[candleKey, candle]{{Key: k, Payload: seriesCandle(0, float64(seriesT0))}})
+	must(t, err)
+	other := newRepo[candleKey, candle](t, env.Open(t), candleSchema())
+	if err := other.Put(ctx, k, seriesCandle(99, float64(seriesT0)), time.Time{}); !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Fatalf("an identity-mode Put in another Conn on a series collection: %v; want ErrInvalidArgument (the marker)", err)
+	}
+	got, ok, err := runtime.SeriesWindow(ctx, newRepo[candleKey, candle](t, env.Open(t), seriesSchema()), []any{"ex", "M", "1m"}, "1m", seriesT0, 1)
+	if err != nil || !ok || got[0] != seriesCandle(0, float64(seriesT0)) {
+		t.Fatalf("after the refused Put: %+v %v %v", got, ok, err)
+	}
+}

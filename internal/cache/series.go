@@ -90,6 +90,10 @@ func NewSeriesTier(maxBytes int64) *SeriesTier {
 // On reports whether the tier keeps anything (its bound is not negative).
 func (t *SeriesTier) On() bool { return t.max >= 0 }
 
+// Miss counts a window that asked MongoDB without asking the tier (the
+// tier is off).
+func (t *SeriesTier) Miss() { t.misses.Add(1) }
+
 // SeriesStats describes a tier.
 type SeriesStats struct {
 	// Hits counts windows answered from memory, with no round trip;
@@ -139,7 +143,8 @@ func (w Window[P]) Complete() bool { return w.Missing.From == w.Missing.To }
 func SeriesRead[P any](t *SeriesTier, id SeriesID, from, to int64, readAhead int, clone func(P) P) Window[P] {
 	n := int(to - from)
 	w := Window[P]{Vals: make([]P, n), held: make([]uint64, (n+63)/64)}
-	first, last := int64(-1), int64(-1)
+	var first, last int64
+	missing := false
 	elem := reflect.TypeFor[P]()
 	t.mu.Lock()
 	var b *seriesBlock
@@ -163,12 +168,12 @@ func SeriesRead[P any](t *SeriesTier, id SeriesID, from, to int64, readAhead int
 			w.hold(int(p - from))
 			continue
 		}
-		if first < 0 {
-			first = p
+		if !missing {
+			first, missing = p, true
 		}
 		last = p
 	}
-	if first >= 0 {
+	if missing {
 		end := last + 1
 		if last == to-1 {
 			for ; end < to+int64(readAhead); end++ {
@@ -180,10 +185,10 @@ func SeriesRead[P any](t *SeriesTier, id SeriesID, from, to int64, readAhead int
 		w.Missing = Span{first, end}
 	}
 	t.mu.Unlock()
-	if first < 0 {
-		t.hits.Add(1)
-	} else {
+	if missing {
 		t.misses.Add(1)
+	} else {
+		t.hits.Add(1)
 	}
 	return w
 }

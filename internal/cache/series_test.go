@@ -64,6 +64,21 @@ func TestSeriesReadAsksForWhatIsMissingAndTheReadAhead(t *testing.T) {
 	}
 }
 
+// Positions before the epoch's are negative: a window there that the tier
+// does not hold is missing, never complete.
+func TestSeriesReadBeforeTheEpoch(t *testing.T) {
+	tier := NewSeriesTier(0)
+	w := SeriesRead[bar](tier, sid, -1, 0, 0, nil)
+	if w.Complete() || w.Missing != (Span{-1, 0}) {
+		t.Fatalf("empty tier, position -1: complete=%v missing %+v; want -1..0 missing", w.Complete(), w.Missing)
+	}
+	fill(tier, sid, -3, -1)
+	w = SeriesRead[bar](tier, sid, -3, 0, 5, nil)
+	if w.Missing != (Span{-1, 5}) || !w.Held(0) || !w.Held(1) || w.Held(2) {
+		t.Fatalf("positions -3..-1 held, -1 not: missing %+v", w.Missing)
+	}
+}
+
 func TestSeriesTierKeepsSeriesAndGridsApart(t *testing.T) {
 	tier := NewSeriesTier(0)
 	fill(tier, sid, -2000, 2000) // negative positions: before the epoch
