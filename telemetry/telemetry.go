@@ -134,6 +134,16 @@ func Register(conn *runtime.Conn, mp metric.MeterProvider) (metric.Registration,
 	cWaits := counter("persistgen.cache.lease_waits", "Value-cache reads that waited for another reader's fill.", "{read}")
 	cInval := counter("persistgen.cache.invalidations", "Value-cache keys deleted after writes.", "{key}")
 	cRejected := counter("persistgen.cache.fills_rejected", "Value-cache fills refused because a write came between lease and fill.", "{fill}")
+	sHits := counter("persistgen.series.hits", "Series windows answered from the process's memory, with no round trip.", "{window}")
+	sMisses := counter("persistgen.series.misses", "Series windows that asked MongoDB (for what the tier did not hold).", "{window}")
+	sEvictions := counter("persistgen.series.evictions", "Series tier blocks dropped to stay within Config.SeriesCacheBytes.", "{block}")
+	gauge := func(name, desc, unit string) metric.Int64ObservableGauge {
+		g, err := m.Int64ObservableGauge(name, metric.WithDescription(desc), metric.WithUnit(unit))
+		errs = append(errs, err)
+		return g
+	}
+	sBytes := gauge("persistgen.series.bytes", "Bytes the series tier holds now, as counted against its bound.", "By")
+	sBlocks := gauge("persistgen.series.blocks", "Blocks of 1,024 positions the series tier holds now.", "{block}")
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -162,6 +172,11 @@ func Register(conn *runtime.Conn, mp metric.MeterProvider) (metric.Registration,
 			obs.ObserveInt64(cInval, c.Invalidations, set)
 			obs.ObserveInt64(cRejected, c.FillsRejected, set)
 		}
+		obs.ObserveInt64(sHits, st.Series.Hits)
+		obs.ObserveInt64(sMisses, st.Series.Misses)
+		obs.ObserveInt64(sEvictions, st.Series.Evictions)
+		obs.ObserveInt64(sBytes, st.Series.Bytes)
+		obs.ObserveInt64(sBlocks, int64(st.Series.Blocks))
 		return nil
-	}, calls, opErrors, mongoRT, redisRT, idHits, idMisses, failures, cHits, cLocal, cMisses, cWaits, cInval, cRejected)
+	}, calls, opErrors, mongoRT, redisRT, idHits, idMisses, failures, cHits, cLocal, cMisses, cWaits, cInval, cRejected, sHits, sMisses, sEvictions, sBytes, sBlocks)
 }

@@ -142,6 +142,52 @@ func TestSpansNestAndMetricsCount(t *testing.T) {
 	}
 }
 
+// The series tier's counters and gauges are exported as the Conn counts
+// them: two windows (hits, since the Put told the tier what it inserted,
+// or a miss and a hit), one block held.
+func TestSeriesTierIsExported(t *testing.T) {
+	o := newOtel()
+	conn := o.open(t)
+	ctx := context.Background()
+	candles, err := repo.NewCandleRepo(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const t0 = 1_600_000_020_000 / 60_000 * 60_000
+	if _, err := candles.Put(ctx, "binance", "BTCUSDT", "1m", []repo.Candle{{Timestamp: t0, Close: 1}, {Timestamp: t0 + 60_000, Close: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, ok, err := candles.Window(ctx, "binance", "BTCUSDT", "1m", t0, 2); err != nil || !ok || got[1].Close != 2 {
+			t.Fatalf("Window: %v %v %v", got, ok, err)
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := o.reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					got[m.Name] += p.Value
+				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					got[m.Name] += p.Value
+				}
+			}
+		}
+	}
+	st := conn.Stats().Series
+	if got["persistgen.series.hits"] != st.Hits || got["persistgen.series.misses"] != st.Misses || st.Hits+st.Misses != 2 || st.Hits == 0 ||
+		got["persistgen.series.blocks"] != 1 || got["persistgen.series.bytes"] != st.Bytes || st.Bytes <= 0 || got["persistgen.series.evictions"] != 0 {
+		t.Fatalf("exported %v; the Conn's stats %+v", got, st)
+	}
+}
+
 func names(spans []sdktrace.ReadOnlySpan) []string {
 	var out []string
 	for _, s := range spans {
@@ -179,6 +225,7 @@ func BenchmarkTelemetry(b *testing.B) {
 		}
 		s := repo.SignalSchema()
 		s.Cache, s.CacheTTL, s.LocalTTL = runtime.CacheLocal, time.Minute, 2*time.Second
+		s.Collection += "-local" // a collection takes one cache family per Conn
 		local, err := runtime.NewRepo[repo.SignalKey, *repo.SignalRow](conn, s)
 		if err != nil {
 			b.Fatal(err)
