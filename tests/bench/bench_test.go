@@ -650,7 +650,9 @@ func printEstimate(ctx context.Context, f *fixture, sigIdentity, sigValue int64)
 // value mode's and a grant field.
 func candleValueBytes(ctx context.Context, f *fixture) int64 {
 	s := repo.CandleSchema()
-	s.Cache, s.CacheTTL, s.Collection = runtime.CacheValue, time.Minute, cachedCollection(s.Collection)
+	// A collection of its own: the cached modes' candles are in mode none,
+	// and a collection takes one cache family per Conn.
+	s.Cache, s.CacheTTL, s.Collection = runtime.CacheValue, time.Minute, s.Collection+"-value"
 	k := repo.CandleKey{ExchangeName: benchExchange, Symbol: benchSymbol, Interval: "1m", Timestamp: float64(f.t0)}
 	filter := bson.D{{Key: "exchangeName", Value: k.ExchangeName}, {Key: "symbol", Value: k.Symbol}, {Key: "interval", Value: k.Interval}, {Key: "timestamp", Value: k.Timestamp}}
 	raw, err := f.conn.Database().Collection(repo.CandleSchema().Collection).FindOne(ctx, filter).Raw()
