@@ -153,6 +153,11 @@ func (r *Repo[K, P]) newBatch(ctx context.Context, op opID, items []Item[K, P], 
 	if err != nil {
 		return nil, ctx, err
 	}
+	for i, v := range vals {
+		if err := r.seriesAxis(v); err != nil {
+			return nil, ctx, r.argErr(op, v, errorf(ErrInvalidKey, "item %d (nothing was stored): %s", i, schema.Message(err)))
+		}
+	}
 	if len(items) == 0 {
 		return nil, ctx, nil
 	}

@@ -167,6 +167,9 @@ func (r *Repo[K, P]) begin(ctx context.Context, op opID, k *K) (context.Context,
 			return ctx, nil, r.opErr(ctx, op, nil, err)
 		}
 	}
+	if err := r.seriesAxis(vals); err != nil {
+		return ctx, nil, r.argErr(op, vals, err)
+	}
 	if r.series != nil && (op == opPut || op == opPutMany || op == opRemove) {
 		return ctx, nil, r.argErr(op, vals, errorf(ErrInvalidArgument,
 			"%s is an insert-only series (cache mode series: processes keep its elements in memory, trusting that none changes): %s would change stored elements; store new ones with Insert, InsertMany or the series Put (first write wins)",

@@ -49,6 +49,22 @@ func gridMillis(v float64) (int64, bool) {
 	return int64(v), true
 }
 
+// seriesAxis refuses, in the series mode, a key whose axis is no number
+// of epoch milliseconds within what a JavaScript Date holds: no window
+// could hold it (nil vals: no key to check).
+func (r *Repo[K, P]) seriesAxis(vals []any) error {
+	if r.series == nil || len(vals) == 0 {
+		return nil
+	}
+	switch v, ok := axisValue(vals); {
+	case !ok || math.IsNaN(v):
+		return errorf(ErrInvalidKey, "the series axis (last key field) must be a number of epoch milliseconds")
+	case math.Abs(v) > maxWhenMs:
+		return errorf(ErrInvalidKey, "the series axis %g is outside what a JavaScript Date holds (±8.64e15 ms around 1970)", v)
+	}
+	return nil
+}
+
 // maxWindow bounds a window's length: a window is read into memory whole.
 const maxWindow = 1_000_000
 
@@ -62,6 +78,9 @@ func (r *Repo[K, P]) seriesPrefix(prefix []any) ([]any, string, error) {
 	}
 	norm := make([]any, len(prefix))
 	var b strings.Builder
+	// The key's layout first: two series domains of one collection may
+	// order their fields differently, and one prefix names other rows.
+	b.WriteString(strconv.Quote(r.s.KeyNames()))
 	for i, v := range prefix {
 		nv, err := r.s.Part(i, v)
 		if err != nil {

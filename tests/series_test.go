@@ -353,6 +353,10 @@ func TestSeriesWindowsAtTheEdges(t *testing.T) {
 			_, err := runtime.PutSeries(ctx, w, "1m", []runtime.Item[candleKey, candle]{{Key: candleKey{"ex", "FAR", "1m", 1e19}}})
 			return err
 		}(),
+		"InsertMany of an axis beyond a Date": func() error {
+			_, err := w.InsertMany(ctx, []runtime.Item[candleKey, candle]{{Key: candleKey{"ex", "FAR", "1m", 8.64e15 + 86_400_000}}})
+			return err
+		}(),
 		"a window too long to hold": func() error {
 			_, _, err := runtime.SeriesWindow(ctx, w, []any{"ex", "NEG", "1m"}, "1m", 0, 1<<62)
 			return err
@@ -381,5 +385,24 @@ func TestSeriesCollectionRefusesAnotherModeInAnotherProcess(t *testing.T) {
 	got, ok, err := runtime.SeriesWindow(ctx, newRepo[candleKey, candle](t, env.Open(t), seriesSchema()), []any{"ex", "M", "1m"}, "1m", seriesT0, 1)
 	if err != nil || !ok || got[0] != seriesCandle(0, float64(seriesT0)) {
 		t.Fatalf("after the refused Put: %+v %v %v", got, ok, err)
+	}
+}
+
+// TestSeriesDomainsOfOneCollectionNeverShareElements: two series domains
+// on one collection that order their key fields differently name other
+// rows with the same prefix values; the tier keeps them apart.
+func TestSeriesDomainsOfOneCollectionNeverShareElements(t *testing.T) {
+	env := setup(t, seriesSchema())
+	ctx := ctxT(t)
+	a := newRepo[candleKey, candle](t, env.Conn, seriesSchema())
+	bs := seriesSchema()
+	bs.Domain = "candle2"
+	bs.Key[0], bs.Key[1] = bs.Key[1], bs.Key[0] // symbol, exchangeName, interval, timestamp
+	b := newRepo[candleKey, candle](t, env.Conn, bs)
+	_, err := runtime.PutSeries(ctx, a, "1m", []runtime.Item[candleKey, candle]{{Key: candleKey{"binance", "BTC", "1m", float64(seriesT0)}, Payload: seriesCandle(7, float64(seriesT0))}})
+	must(t, err)
+	// b's prefix {"binance", "BTC"} is symbol binance on exchange BTC: no row.
+	if got, ok, err := runtime.SeriesWindow(ctx, b, []any{"binance", "BTC", "1m"}, "1m", seriesT0, 1); err != nil || ok {
+		t.Fatalf("the other domain's window: %+v ok=%v %v; want none (MongoDB holds none)", got, ok, err)
 	}
 }

@@ -231,7 +231,7 @@ func runAudit(ctx context.Context, a *auditor, schemas []*runtime.Schema, stderr
 			fmt.Fprintf(stderr, "persistgen-ops audit: %v\n", err)
 			return exitServer
 		}
-		if s.Mode() != runtime.CacheIdentity {
+		if s.Mode() != runtime.CacheIdentity && s.Mode() != runtime.CacheSeries { // series keeps identities too
 			fmt.Fprintf(stderr, "audit %s: skipped: cache mode %s keeps no identities\n", s.Domain, s.Mode())
 			continue
 		}

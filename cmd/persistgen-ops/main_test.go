@@ -455,3 +455,70 @@ func TestOpsArgumentsAndHashedIndexes(t *testing.T) {
 		t.Fatalf("indexes with a hashed id_1: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+type barKey struct {
+	Symbol, Interval string
+	Timestamp        float64
+}
+
+func (k barKey) KeyValues() []any { return []any{k.Symbol, k.Interval, k.Timestamp} }
+
+type bar struct {
+	Timestamp float64 `bson:"timestamp"`
+	Close     float64 `bson:"close"`
+}
+
+// A series domain keeps identity keys (backtest-kit reads them), so audit
+// checks them as it checks identity mode's: an identity naming no
+// document is reported, not skipped.
+func TestAuditChecksASeriesDomainsIdentities(t *testing.T) {
+	e := newOpsEnv(t)
+	const manifest = `version: 1
+domains:
+  - name: bar
+    collection: bar-items
+    family: series
+    key:
+      - {name: symbol, type: string}
+      - {name: interval, type: string}
+      - {name: timestamp, type: float64}
+    redis: {prefix: bar_cache}
+    series: {axis: timestamp, step: interval}
+    payload: {type: Bar, inline: true}
+    cache: {mode: series}
+types:
+  - name: Bar
+    fields:
+      - {name: timestamp, type: float64}
+      - {name: close, type: float64}
+`
+	file := filepath.Join(t.TempDir(), "domains.yaml")
+	if err := os.WriteFile(file, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := gen.Load("domains.yaml", []byte(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec.Schema("bar")
+	r, err := runtime.NewRepo[barKey, bar](e.conn, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const t0 = 1_600_000_020_000 / 60_000 * 60_000
+	if _, err := r.Insert(e.ctx, barKey{"BTC", "1m", t0}, bar{t0, 1}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	rk, err := r.RedisKey(barKey{"BTC", "1m", t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.Set(e.ctx, rk, bson.NewObjectID().Hex(), 0).Err(); err != nil { // names no document
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run(e.ctx, []string{"audit", "-manifest", file, "-key-prefix", e.ns, "bar"}, &out, &errb)
+	if code != exitPending || strings.Contains(errb.String(), "skipped") || strings.Count(out.String(), "\tmissing-document\t") != 1 {
+		t.Fatalf("audit of a series domain: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+}
