@@ -133,7 +133,7 @@ func NewRepo[K Key, P any](c *Conn, s *Schema) (*Repo[K, P], error) {
 		if err != nil {
 			return nil, &OpError{Op: "NewRepo", Domain: s.Domain, Err: err}
 		}
-		r.cache, r.series = side.mode(base), side
+		r.cache, r.series = &cache.Series{Mode: base}, side
 	}
 	for i := range r.ops {
 		r.ops[i] = c.counters.op(s.Domain + "." + opNames[i])

@@ -49,13 +49,18 @@ func gridMillis(v float64) (int64, bool) {
 	return int64(v), true
 }
 
-// seriesAxis refuses, in the series mode, a key whose axis is no number
-// of epoch milliseconds within what a JavaScript Date holds: no window
-// could hold it (nil vals: no key to check).
+// seriesAxis refuses, in the series mode, a key whose axis no window
+// could hold (checkAxis; nil vals: no key to check).
 func (r *Repo[K, P]) seriesAxis(vals []any) error {
 	if r.series == nil || len(vals) == 0 {
 		return nil
 	}
+	return checkAxis(vals)
+}
+
+// checkAxis refuses a series key whose axis is no number of epoch
+// milliseconds within what a JavaScript Date holds.
+func checkAxis(vals []any) error {
 	switch v, ok := axisValue(vals); {
 	case !ok || math.IsNaN(v):
 		return errorf(ErrInvalidKey, "the series axis (last key field) must be a number of epoch milliseconds")
@@ -63,6 +68,13 @@ func (r *Repo[K, P]) seriesAxis(vals []any) error {
 		return errorf(ErrInvalidKey, "the series axis %g is outside what a JavaScript Date holds (±8.64e15 ms around 1970)", v)
 	}
 	return nil
+}
+
+// gridPos places ts on the grid of its phase (ts modulo step, in [0,
+// step)): ts = phase + pos*step. The tier names a grid by its phase.
+func gridPos(ts, step int64) (phase, pos int64) {
+	phase = ((ts % step) + step) % step
+	return phase, (ts - phase) / step
 }
 
 // maxWindow bounds a window's length: a window is read into memory whole.
@@ -117,14 +129,11 @@ func PutSeries[K Key, P any](ctx context.Context, r *Repo[K, P], interval string
 	now := float64(r.conn.cfg.Now().UnixMilli())
 	closed := make([]Item[K, P], 0, len(items))
 	for _, it := range items {
-		ts, ok := axisValue(it.Key.KeyValues())
-		switch {
-		case !ok || math.IsNaN(ts):
-			return 0, r.opErr(ctx, opInsertMany, it.Key.KeyValues(), errorf(ErrInvalidKey, "the series axis (last key field) must be a number of epoch milliseconds"))
-		case math.Abs(ts) > maxWhenMs:
-			return 0, r.opErr(ctx, opInsertMany, it.Key.KeyValues(), errorf(ErrInvalidKey, "the series axis %g is outside what a JavaScript Date holds (±8.64e15 ms around 1970)", ts))
+		vals := it.Key.KeyValues()
+		if err := checkAxis(vals); err != nil {
+			return 0, r.opErr(ctx, opInsertMany, vals, err)
 		}
-		if ts+float64(step.Milliseconds()) < now {
+		if ts, _ := axisValue(vals); ts+float64(step.Milliseconds()) < now {
 			closed = append(closed, it)
 		}
 	}
@@ -157,14 +166,14 @@ func PutSeries[K Key, P any](ctx context.Context, r *Repo[K, P], interval string
 		if !onGrid || err != nil {
 			return // between grid points: no window holds it
 		}
-		phase := ((ts % stepMs) + stepMs) % stepMs
+		phase, pos := gridPos(ts, stepMs)
 		id := cache.SeriesID{Collection: s.collection, Prefix: prefix, Step: stepMs, Phase: phase}
 		f := fills[id]
 		if f == nil {
 			f = &seriesFill[P]{}
 			fills[id] = f
 		}
-		f.pos = append(f.pos, (ts-phase)/stepMs)
+		f.pos = append(f.pos, pos)
 		f.vals = append(f.vals, rec.Payload)
 	})
 	for id, f := range fills {
@@ -269,18 +278,13 @@ func newSeriesSide[P any](c *Conn, s *Schema) (*seriesSide[P], error) {
 	return side, nil
 }
 
-func (s *seriesSide[P]) mode(base cache.Mode) cache.Mode {
-	return &cache.Series{Mode: base, Tier: s.tier, ReadAhead: s.readAhead}
-}
-
 // window answers a window from the tier where it holds every element, and
 // otherwise asks MongoDB for what it misses (and the read-ahead), keeps
 // what came back and answers from both: elements never change, so what
 // the tier held before the read is as good as what the read returned.
 func seriesWindow[K Key, P any](ctx context.Context, r *Repo[K, P], prefix []any, name string, step, since int64, limit int) ([]P, bool, error) {
 	s := r.series
-	phase := ((since % step) + step) % step
-	a := (since - phase) / step
+	phase, a := gridPos(since, step)
 	id := cache.SeriesID{Collection: s.collection, Prefix: name, Step: step, Phase: phase}
 	w := cache.SeriesRead(s.tier, id, a, a+int64(limit), s.readAhead, s.clone)
 	if w.Complete() {

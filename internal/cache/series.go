@@ -333,14 +333,9 @@ func deepExtra(v reflect.Value) int64 {
 }
 
 // Series is mode series: identities as Identity keeps them (or nothing,
-// without Redis), and windows answered by Tier.
-type Series struct {
-	Mode
-	Tier *SeriesTier
-	// ReadAhead is how many positions past a window's end a window read
-	// that goes to MongoDB asks for with it.
-	ReadAhead int
-}
+// without Redis); the windows are the runtime's, answered by the Conn's
+// SeriesTier.
+type Series struct{ Mode }
 
 var _ Mode = (*Series)(nil)
 
