@@ -36,6 +36,7 @@ domains:
     payload: {type: Bar, inline: true}
     series: {axis: timestamp, step: interval}
     shard: {fields: [exchange, symbol, interval]}
+    cache: {mode: series}
   - name: note
     collection: note-items
     family: single
@@ -457,11 +458,11 @@ func TestOpsArgumentsAndHashedIndexes(t *testing.T) {
 }
 
 type barKey struct {
-	Symbol, Interval string
-	Timestamp        float64
+	Exchange, Symbol, Interval string
+	Timestamp                  float64
 }
 
-func (k barKey) KeyValues() []any { return []any{k.Symbol, k.Interval, k.Timestamp} }
+func (k barKey) KeyValues() []any { return []any{k.Exchange, k.Symbol, k.Interval, k.Timestamp} }
 
 type bar struct {
 	Timestamp float64 `bson:"timestamp"`
@@ -473,25 +474,6 @@ type bar struct {
 // document is reported, not skipped.
 func TestAuditChecksASeriesDomainsIdentities(t *testing.T) {
 	e := newOpsEnv(t)
-	const manifest = `version: 1
-domains:
-  - name: bar
-    collection: bar-items
-    family: series
-    key:
-      - {name: symbol, type: string}
-      - {name: interval, type: string}
-      - {name: timestamp, type: float64}
-    redis: {prefix: bar_cache}
-    series: {axis: timestamp, step: interval}
-    payload: {type: Bar, inline: true}
-    cache: {mode: series}
-types:
-  - name: Bar
-    fields:
-      - {name: timestamp, type: float64}
-      - {name: close, type: float64}
-`
 	file := filepath.Join(t.TempDir(), "domains.yaml")
 	if err := os.WriteFile(file, []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
@@ -506,10 +488,10 @@ types:
 		t.Fatal(err)
 	}
 	const t0 = 1_600_000_020_000 / 60_000 * 60_000
-	if _, err := r.Insert(e.ctx, barKey{"BTC", "1m", t0}, bar{t0, 1}, time.Time{}); err != nil {
+	if _, err := r.Insert(e.ctx, barKey{"ex", "BTC", "1m", t0}, bar{t0, 1}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	rk, err := r.RedisKey(barKey{"BTC", "1m", t0})
+	rk, err := r.RedisKey(barKey{"ex", "BTC", "1m", t0})
 	if err != nil {
 		t.Fatal(err)
 	}
