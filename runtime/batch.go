@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -57,6 +58,15 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) (retErr er
 	if b.cw, err = r.mark(ctx, b.repKeys()); err != nil {
 		return r.opErr(ctx, opPutMany, nil, err)
 	}
+	if r.s.History != nil {
+		b.writeEach(ctx, func(i int, rec time.Time) bson.D {
+			return versioned(b.models[i].(*mongo.UpdateOneModel).Update.(bson.D), rec)
+		}, func(i int, before bson.Raw, id bson.ObjectID, rec time.Time) bson.D {
+			update := b.models[i].(*mongo.UpdateOneModel).Update.(bson.D)
+			return r.nextVersion(b.vals[i], update[0].Value.(bson.D), id, before, rec)
+		})
+		return b.finish(ctx)
+	}
 	b.upsertAll(ctx)
 	return b.finish(ctx)
 }
@@ -108,9 +118,16 @@ func (r *Repo[K, P]) insertMany(ctx context.Context, items []Item[K, P], stored 
 	if b.cw, err = r.mark(ctx, b.repKeys()); err != nil {
 		return 0, r.opErr(ctx, opInsertMany, nil, err)
 	}
-	if exact {
+	switch {
+	case r.s.History != nil:
+		b.writeEach(ctx, func(i int, _ time.Time) bson.D {
+			return bson.D{{Key: "$setOnInsert", Value: docs[i]}}
+		}, func(i int, _ bson.Raw, _ bson.ObjectID, _ time.Time) bson.D {
+			return r.firstVersion(docs[i])
+		})
+	case exact:
 		b.upsertAll(ctx)
-	} else {
+	default:
 		b.insertAll(ctx, docs)
 	}
 	err = b.finish(ctx)
@@ -144,6 +161,9 @@ type batch[K Key, P any] struct {
 	cause   error
 	set     []cache.Identity
 	cw      cache.Write // the cache's side of the write
+	// histErr (domains with history): the rows are written, some of
+	// their versions are not recorded (ErrHistoryPending).
+	histErr error
 }
 
 // newBatch validates the items' keys, runs the guard and picks the
@@ -547,6 +567,9 @@ func (b *batch[K, P]) finish(ctx context.Context) error {
 		// types need not be comparable, so that test missed it and the
 		// cause came back twice, unclassified.
 		notInvalidated = nil
+	}
+	if b.histErr != nil {
+		notInvalidated = errors.Join(notInvalidated, b.histErr)
 	}
 	if err := b.result(ctx); err != nil || notInvalidated != nil {
 		// The items' outcomes stand either way; ErrNotInvalidated says

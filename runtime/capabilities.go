@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -113,10 +114,18 @@ func (c Capabilities) Missing(want Capabilities) string {
 func (c *Conn) probeServer(ctx context.Context) (ServerInfo, error) {
 	var info ServerInfo
 	var hello struct {
-		MaxWriteBatchSize int `bson:"maxWriteBatchSize"`
+		MaxWriteBatchSize int       `bson:"maxWriteBatchSize"`
+		LocalTime         time.Time `bson:"localTime"`
 	}
+	sent := c.cfg.Now()
 	if err := c.db.RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
 		return info, fmt.Errorf("hello: %w", err)
+	}
+	if !hello.LocalTime.IsZero() {
+		// The server's clock against this process's, at the middle of the
+		// round trip (history's recorded times: history.go).
+		got := c.cfg.Now()
+		info.ClockOffset = hello.LocalTime.Sub(sent.Add(got.Sub(sent) / 2))
 	}
 	var build bson.Raw
 	if err := c.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&build); err != nil {

@@ -169,55 +169,68 @@ func (c *Conn) makeSureOfIndexes(ctx context.Context, s *Schema) error {
 	if err != nil {
 		return err
 	}
-	var unique *PlanStep
-	var create []mongo.IndexModel
+	// Each collection's unique index decides (the rows' one, and the
+	// versions' one of a domain with history).
+	var uniques []*PlanStep
+	create := map[string][]mongo.IndexModel{}
 	for i, st := range steps {
 		switch {
 		case st.unique:
-			unique = &steps[i]
+			uniques = append(uniques, &steps[i])
 		case st.Action == PlanConflict:
-			c.log.Warn("persistgen: an index of the wanted name has another definition; writes go on (persistgen-ops plan reports it)", "collection", s.Collection, "index", st.Name, "detail", st.Detail)
+			c.log.Warn("persistgen: an index of the wanted name has another definition; writes go on (persistgen-ops plan reports it)", "collection", st.Collection, "index", st.Name, "detail", st.Detail)
 			continue
 		}
 		if st.Action == PlanCreate {
-			create = append(create, st.model)
+			create[st.Collection] = append(create[st.Collection], st.model)
 		}
 	}
-	names := make([]string, len(s.Key))
-	for i, k := range s.Key {
-		names[i] = k.Name
+	missing := false
+	for _, u := range uniques {
+		if u.Action == PlanConflict {
+			return errorf(ErrIndexConflict, "%s", u.Detail)
+		}
+		missing = missing || u.Action == PlanCreate
 	}
-	switch {
-	case unique == nil:
+	if len(uniques) == 0 {
 		return fmt.Errorf("%s has no unique index in its schema", s.Domain) // not reached: every schema has one
-	case unique.Action == PlanConflict:
-		return errorf(ErrIndexConflict, "%s", unique.Detail)
-	case unique.Action != PlanCreate && (len(create) == 0 || c.cfg.DisableAutoIndexes):
+	}
+	if !missing && (len(create) == 0 || c.cfg.DisableAutoIndexes) {
 		c.setIndexed(s.Collection)
 		return nil
 	}
 	why := "this Conn does not create indexes (Config.DisableAutoIndexes)"
 	if !c.cfg.DisableAutoIndexes {
-		_, err := c.db.Collection(s.Collection).Indexes().CreateMany(bctx, create)
+		var err error
+		for _, coll := range []string{s.Collection, s.HistoryCollection()} {
+			if len(create[coll]) > 0 && err == nil {
+				_, err = c.db.Collection(coll).Indexes().CreateMany(bctx, create[coll])
+			}
+		}
+		names := keyNames(s)
 		switch {
 		case err == nil:
 			c.setIndexed(s.Collection)
 			return nil
-		case unique.Action != PlanCreate:
-			// The unique index is there; another failed: said, not fatal.
+		case !missing:
+			// The unique indexes are there; another failed: said, not fatal.
 			c.log.Warn("persistgen: an index could not be created; writes go on (persistgen-ops plan reports it)", "collection", s.Collection, "err", c.secrets.scrub(err))
 			c.setIndexed(s.Collection)
 			return nil
 		case lostRace(err) == raceDuplicate || isDuplicateKeyIndexBuild(err):
-			return errorf(ErrIndexMissing, "the unique index of %s on (%s) cannot be built: the collection holds rows that share a key (%v). Find them with `persistgen-ops audit` (duplicate-key), keep one row of each key, then retry",
-				s.Collection, strings.Join(names, ", "), c.secrets.scrub(err))
+			return errorf(ErrIndexMissing, "a unique index of %s on (%s) cannot be built: the collection holds rows that share a key (%v). Find them with `persistgen-ops audit` (duplicate-key), keep one row of each key, then retry",
+				s.Collection, names, c.secrets.scrub(err))
 		case !isUnauthorized(err) && !errors.Is(err, ErrUnauthorized):
 			return err
 		}
 		why = fmt.Sprintf("this Conn's user may not create it (%v)", c.secrets.scrub(err))
 	}
-	return errorf(ErrIndexMissing, "the unique index of %s on (%s) is missing and %s; without it, racing writers of one new key leave duplicate rows: run `persistgen-ops plan -apply` (or call EnsureIndexes) once, then retry",
-		s.Collection, strings.Join(names, ", "), why)
+	what := "the unique index of " + s.Collection + " on (" + keyNames(s) + ")"
+	if s.History != nil {
+		what = "a unique index of " + s.Collection + " or of its history " + s.HistoryCollection()
+	}
+	return errorf(ErrIndexMissing, "%s is missing and %s; without it, racing writers of one new key leave duplicate rows: run `persistgen-ops plan -apply` (or call EnsureIndexes) once, then retry",
+		what, why)
 }
 
 // isDuplicateKeyIndexBuild reports a unique index build refused because
@@ -253,4 +266,13 @@ func (c *Conn) setIndexed(collection string) {
 		c.indexedColls = make(map[string]bool)
 	}
 	c.indexedColls[collection] = true
+}
+
+// keyNames lists the key fields of s, for messages.
+func keyNames(s *Schema) string {
+	names := make([]string, len(s.Key))
+	for i, k := range s.Key {
+		names[i] = k.Name
+	}
+	return strings.Join(names, ", ")
 }

@@ -32,6 +32,11 @@ type ServerInfo struct {
 	Product string
 	// Capabilities is what the server was found to do.
 	Capabilities Capabilities
+	// ClockOffset is the server's clock less this process's (Config.Now),
+	// measured once when the Conn first reached the server: history's
+	// recorded times are this process's clock moved by it (zero where the
+	// server does not report its time).
+	ClockOffset time.Duration
 }
 
 // Conn holds the MongoDB client and database, the Redis client, the logger

@@ -153,7 +153,12 @@ func (r *Repo[K, P]) insertDoc(vals []any, p P, when time.Time, id bson.ObjectID
 	doc = append(doc, bson.E{Key: FieldID, Value: id})
 	doc = append(doc, r.s.filter(vals)...)
 	doc = append(doc, set...)
-	return append(doc, bson.E{Key: FieldCreateDate, Value: now}), nil
+	doc = append(doc, bson.E{Key: FieldCreateDate, Value: now})
+	if r.s.History != nil {
+		// The first version of the key (history.go).
+		doc = append(doc, bson.E{Key: FieldVersion, Value: int64(1)}, bson.E{Key: FieldRecorded, Value: r.conn.recordedTime()})
+	}
+	return doc, nil
 }
 
 // decode turns a stored document into a Record.

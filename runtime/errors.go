@@ -42,6 +42,12 @@ var (
 	// ErrIndexConflict: an index with the wanted name exists with another
 	// definition. The runtime never drops or changes indexes on its own.
 	ErrIndexConflict = errors.New("index conflict")
+	// ErrHistoryPending: a write to a domain with history changed its row,
+	// but its version could not be recorded in the history collection.
+	// The write is not acknowledged; the row stands, and its version is
+	// recorded by the key's next write or by `persistgen-ops audit`
+	// (docs/history.md).
+	ErrHistoryPending = errors.New("stored, version not recorded")
 	// ErrSchema: a domain description is inconsistent (schema.ErrSchema).
 	ErrSchema = schema.ErrSchema
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -43,6 +44,8 @@ type existingIndex struct {
 	// hashed, text or geo key): such an index does not do what persistgen
 	// needs of it.
 	limits []string
+	// expire is a TTL index's expireAfterSeconds (-1: not a TTL index).
+	expire int64
 }
 
 func (c *Conn) ensure(ctx context.Context, s *Schema) error {
@@ -52,22 +55,26 @@ func (c *Conn) ensure(ctx context.Context, s *Schema) error {
 	if err != nil {
 		return err
 	}
-	var create []mongo.IndexModel
+	create := map[string][]mongo.IndexModel{}
 	for _, st := range steps {
 		switch st.Action {
 		case PlanConflict:
 			return errorf(ErrIndexConflict, "%s", st.Detail)
 		case PlanOther:
-			c.log.Info("persistgen: index exists under another name; using it", "collection", s.Collection, "want", st.Name, "have", st.Detail)
+			c.log.Info("persistgen: index exists under another name; using it", "collection", st.Collection, "want", st.Name, "have", st.Detail)
 		case PlanCreate:
-			create = append(create, st.model)
+			create[st.Collection] = append(create[st.Collection], st.model)
 		}
 	}
-	if len(create) == 0 {
-		return nil
+	for _, coll := range []string{s.Collection, s.HistoryCollection()} {
+		if len(create[coll]) == 0 {
+			continue
+		}
+		if _, err := c.db.Collection(coll).Indexes().CreateMany(ctx, create[coll]); err != nil {
+			return err
+		}
 	}
-	_, err = c.db.Collection(s.Collection).Indexes().CreateMany(ctx, create)
-	return err
+	return nil
 }
 
 // PlanAction is what a plan step does (or found).
@@ -120,20 +127,33 @@ func (c *Conn) PlanIndexes(ctx context.Context, schemas ...*Schema) ([]PlanStep,
 }
 
 func (c *Conn) planIndexes(ctx context.Context, s *Schema) ([]PlanStep, error) {
-	coll := c.db.Collection(s.Collection)
-	existing, err := listIndexes(ctx, coll)
+	out, err := c.planCollection(ctx, s.Collection, s.AllIndexes())
+	if err != nil || s.History == nil {
+		return out, err
+	}
+	hist, err := c.planCollection(ctx, s.HistoryCollection(), s.HistoryIndexes())
+	return append(out, hist...), err
+}
+
+// planCollection compares one collection's live indexes with want.
+func (c *Conn) planCollection(ctx context.Context, collection string, want []Index) ([]PlanStep, error) {
+	existing, err := listIndexes(ctx, c.db.Collection(collection))
 	if err != nil {
 		return nil, err
 	}
 	var out []PlanStep
-	for _, want := range s.AllIndexes() {
-		st := PlanStep{Collection: s.Collection, Name: want.Name, What: describe(want.Keys, want.Unique), unique: want.Unique}
+	for _, want := range want {
+		what := describe(want.Keys, want.Unique)
+		if n := expireSeconds(want); n >= 0 {
+			what += fmt.Sprintf(" expiring after %ds", n)
+		}
+		st := PlanStep{Collection: collection, Name: want.Name, What: what, unique: want.Unique}
 		if have, ok := findByName(existing, want.Name); ok {
 			st.Action = PlanOK
 			if !sameIndex(have, want) {
 				st.Action = PlanConflict
 				st.Detail = fmt.Sprintf("index %q on %q is %s, persistgen needs %s; drop or rename the existing index (persistgen never changes indexes)",
-					want.Name, s.Collection, describeExisting(have), describe(want.Keys, want.Unique))
+					want.Name, collection, describeExisting(have), what)
 			}
 		} else if other, ok := findByDefinition(existing, want); ok {
 			st.Action, st.Detail = PlanOther, other.name
@@ -162,7 +182,7 @@ func listIndexes(ctx context.Context, coll *mongo.Collection) ([]existingIndex, 
 	var out []existingIndex
 	for cur.Next(ctx) {
 		raw := cur.Current
-		ix := existingIndex{}
+		ix := existingIndex{expire: -1}
 		ix.name, _ = raw.Lookup("name").StringValueOK()
 		ix.unique, _ = raw.Lookup("unique").BooleanOK()
 		if doc, ok := raw.Lookup("key").DocumentOK(); ok {
@@ -185,7 +205,14 @@ func listIndexes(ctx context.Context, coll *mongo.Collection) ([]existingIndex, 
 				ix.keys = append(ix.keys, IndexKey{Field: e.Key(), Desc: desc})
 			}
 		}
-		for _, opt := range []string{"partialFilterExpression", "sparse", "collation", "expireAfterSeconds"} {
+		if v, err := raw.LookupErr("expireAfterSeconds"); err == nil {
+			if n, ok := v.AsInt64OK(); ok {
+				ix.expire = n
+			} else {
+				ix.limits = append(ix.limits, "expireAfterSeconds")
+			}
+		}
+		for _, opt := range []string{"partialFilterExpression", "sparse", "collation"} {
 			if v, err := raw.LookupErr(opt); err == nil && !(opt == "sparse" && v.Type == bson.TypeBoolean && !v.Boolean()) {
 				ix.limits = append(ix.limits, opt)
 			}
@@ -214,7 +241,7 @@ func findByDefinition(have []existingIndex, want Index) (existingIndex, bool) {
 }
 
 func sameIndex(h existingIndex, w Index) bool {
-	if h.unique != w.Unique || len(h.keys) != len(w.Keys) || len(h.limits) > 0 {
+	if h.unique != w.Unique || len(h.keys) != len(w.Keys) || len(h.limits) > 0 || h.expire != expireSeconds(w) {
 		return false
 	}
 	for i := range h.keys {
@@ -225,8 +252,19 @@ func sameIndex(h existingIndex, w Index) bool {
 	return true
 }
 
+// expireSeconds is a wanted index's expireAfterSeconds (-1: not TTL).
+func expireSeconds(w Index) int64 {
+	if w.ExpireAfter <= 0 {
+		return -1
+	}
+	return int64(w.ExpireAfter / time.Second)
+}
+
 func describeExisting(h existingIndex) string {
 	s := describe(h.keys, h.unique)
+	if h.expire >= 0 {
+		s += fmt.Sprintf(" expiring after %ds", h.expire)
+	}
 	if len(h.limits) > 0 {
 		s += " with " + strings.Join(h.limits, ", ")
 	}
@@ -249,6 +287,9 @@ func optionsFor(ix Index) *options.IndexOptionsBuilder {
 	o := options.Index().SetName(ix.Name)
 	if ix.Unique {
 		o.SetUnique(true)
+	}
+	if n := expireSeconds(ix); n >= 0 {
+		o.SetExpireAfterSeconds(int32(min(n, 1<<31-1)))
 	}
 	return o
 }

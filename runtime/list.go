@@ -43,6 +43,11 @@ type ListOptions struct {
 	Limit int
 	// IncludeRemoved also lists soft-removed rows.
 	IncludeRemoved bool
+	// KnownAt, when non-zero (domains with history only), lists the rows
+	// as a reader would have listed them at KnownAt, from the history
+	// collection (see Repo.GetAt): the other options apply to each key's
+	// row as it stood then.
+	KnownAt time.Time
 
 	// batch, without a Limit, is how many rows the caller expects at
 	// most: the first batch asks for one more, so that such an answer
@@ -72,6 +77,12 @@ func (r *Repo[K, P]) List(ctx context.Context, o ListOptions) iter.Seq2[Record[K
 		ctx, _, err := r.begin(ctx, opList, nil)
 		if err != nil {
 			yield(zero, err)
+			return
+		}
+		if !o.KnownAt.IsZero() {
+			if err := r.listAt(ctx, o, yield); err != nil {
+				yield(zero, r.opErr(ctx, opList, o.Prefix, err))
+			}
 			return
 		}
 		filter, findOpts, err := r.listQuery(o)

@@ -60,10 +60,12 @@ const (
 	opGetMany
 	opInsertMany
 	opPutMany
+	opGetAt
+	opHistory
 	numOps
 )
 
-var opNames = [numOps]string{"Get", "GetAsOf", "Put", "Insert", "Remove", "Exists", "List", "GetMany", "InsertMany", "PutMany"}
+var opNames = [numOps]string{"Get", "GetAsOf", "Put", "Insert", "Remove", "Exists", "List", "GetMany", "InsertMany", "PutMany", "GetAt", "History"}
 
 // Repo is the generic repository of one domain. Generated code wraps it with
 // typed, domain-named methods; it can also be used directly.
@@ -417,10 +419,19 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 	// A client-made _id, like PutMany's and InsertMany's: newest first
 	// (createDate, then _id) orders writes of one millisecond by the order
 	// this process made them, whichever method made them.
-	update := upsertUpdate(set, r.conn.ids.next())
+	newID := r.conn.ids.next()
+	update := upsertUpdate(set, newID)
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
 	if !r.cache.KeepsRows() {
 		opts = r.conn.returnIDOnly(opts)
+	}
+	var rec time.Time
+	if r.s.History != nil {
+		// The row as it was comes back whole: the versions are made from
+		// it (history.go).
+		rec = r.conn.recordedTime()
+		update = versioned(update, rec)
+		opts = options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
 	}
 	keys := r.cacheKeys(vals)
 	cw, err := r.mark(ctx, keys)
@@ -430,13 +441,38 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 	wctx, cancel := within(ctx, cw)
 	id, row, err := r.upsertOne(wctx, r.s.filter(vals), update, opts)
 	cancel()
+	var histErr error
+	if r.s.History != nil && err == nil {
+		if row == nil {
+			id = newID
+		}
+		histErr = r.recordWrite(ctx, r.nextVersion(vals, set, id, row, rec), row)
+		row = nil // the value cache is invalidated, not filled: the write returned the row before
+	}
 	// The value cache keeps the row written (it comes back whole): the
 	// next read is a hit, when this write was the key's last.
 	if err := r.cache.End(ctx, cw, err, row); err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}
 	r.cache.Remember(ctx, []cache.Identity{{Key: keys[0], ID: id}}, nil)
+	if histErr != nil {
+		return r.opErr(ctx, opPut, vals, histErr)
+	}
 	return nil
+}
+
+// recordWrite records the version a write made and, beside it, the one
+// the row held before (before; nil when the write created the row).
+func (r *Repo[K, P]) recordWrite(ctx context.Context, version bson.D, before bson.Raw) error {
+	versions := []bson.D{version}
+	if before != nil {
+		prior, err := r.priorVersion(before)
+		if err != nil {
+			return errorf(ErrHistoryPending, "the row before the write does not decode (%v); `persistgen-ops audit` reports it", err)
+		}
+		versions = append(versions, prior)
+	}
+	return r.recordVersions(ctx, versions)
 }
 
 // Insert writes p under k only if k has no row yet, first writer wins (for
@@ -464,6 +500,10 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (ret 
 	id, before, err := r.upsertOne(wctx, r.s.filter(vals), update, opts)
 	cancel()
 	existed := before != nil
+	var histErr error
+	if r.s.History != nil && err == nil && !existed {
+		histErr = r.recordVersions(ctx, []bson.D{r.firstVersion(doc)})
+	}
 	// Invalidated even when the row existed: Insert's answer is a read,
 	// and a later Get must agree with it.
 	if err := r.cache.End(ctx, cw, err, nil); err != nil {
@@ -473,6 +513,9 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (ret 
 		id = newID
 	}
 	r.cache.Remember(ctx, []cache.Identity{{Key: keys[0], ID: id}}, nil)
+	if histErr != nil {
+		return false, r.opErr(ctx, opInsert, vals, histErr)
+	}
 	return !existed, nil
 }
 
@@ -594,14 +637,43 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 			update = append(set[:len(set):len(set)], bson.E{Key: r.s.Payload + "." + FieldRemoved, Value: true})
 		}
 		callCtx, cancel := r.conn.bound(wctx, 0)
-		res, err := r.coll.UpdateOne(callCtx, filter, bson.D{{Key: "$set", Value: update}})
+		var matched bool
+		var histErr error
+		var err error
+		if r.s.History != nil {
+			// The row as it was comes back: the removal's version is made
+			// from it (history.go).
+			rec := r.conn.recordedTime()
+			var before bson.Raw
+			before, err = r.coll.FindOneAndUpdate(callCtx, filter, versioned(bson.D{{Key: "$set", Value: update}}, rec),
+				options.FindOneAndUpdate().SetReturnDocument(options.Before)).Raw()
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				err = nil
+			} else if err == nil {
+				matched = true
+				before = bytes.Clone(before)
+				v, verr := r.removedVersion(before, set[1].Value.(time.Time), rec)
+				if verr != nil {
+					histErr = errorf(ErrHistoryPending, "the removed row does not decode (%v)", verr)
+				} else {
+					histErr = r.recordWrite(ctx, v, before)
+				}
+			}
+		} else {
+			var res *mongo.UpdateResult
+			res, err = r.coll.UpdateOne(callCtx, filter, bson.D{{Key: "$set", Value: update}})
+			matched = err == nil && res.MatchedCount > 0
+		}
 		cancel()
 		switch {
 		case err == nil:
 			if err := r.cache.End(ctx, cw, nil, nil); err != nil {
 				return false, r.opErr(ctx, opRemove, vals, err)
 			}
-			return res.MatchedCount > 0, nil
+			if histErr != nil {
+				return false, r.opErr(ctx, opRemove, vals, histErr)
+			}
+			return matched, nil
 		case withPayload && isPathNotViable(err):
 			withPayload = false // the payload is null: it has no flag to set
 		case lostRace(err) == raceTransient && attempt < r.conn.cfg.UpsertRetries:

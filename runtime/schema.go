@@ -23,6 +23,8 @@ type (
 	CacheMode = schema.CacheMode
 	// ShardKey is a domain's shard key (see schema.ShardKey).
 	ShardKey = schema.ShardKey
+	// History is a domain's version history (see schema.History).
+	History = schema.History
 )
 
 // The cache modes.
@@ -41,6 +43,9 @@ const (
 	FieldUpdatedDate = schema.FieldUpdatedDate
 	FieldWhen        = schema.FieldWhen
 	FieldRemoved     = schema.FieldRemoved
+	FieldVersion     = schema.FieldVersion
+	FieldRecorded    = schema.FieldRecorded
+	FieldRow         = schema.FieldRow
 )
 
 // The key types.

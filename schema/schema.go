@@ -19,12 +19,19 @@ const (
 	FieldUpdatedDate = "updatedDate"
 	FieldWhen        = "when"
 	FieldRemoved     = "removed"
+	// FieldVersion and FieldRecorded are a history domain's bookkeeping
+	// (see History): the row's version number, counted per key from 1,
+	// and the time its version was recorded. Each version in the history
+	// collection carries them too, with FieldRow, the _id of its row.
+	FieldVersion  = "_hv"
+	FieldRecorded = "_hr"
+	FieldRow      = "_hrow"
 )
 
 // reserved lists the document fields persistgen manages: no key field, payload
 // field or inline payload field may take one of these names.
 func reserved() []string {
-	return []string{FieldID, FieldCreateDate, FieldUpdatedDate, FieldWhen, FieldRemoved}
+	return []string{FieldID, FieldCreateDate, FieldUpdatedDate, FieldWhen, FieldRemoved, FieldVersion, FieldRecorded, FieldRow}
 }
 
 // IsReserved reports whether name is one of reserved.
@@ -69,6 +76,9 @@ type Index struct {
 	Name   string
 	Keys   []IndexKey
 	Unique bool
+	// ExpireAfter, when set, makes it a TTL index: the server removes a
+	// document this long after the date in its (single) field.
+	ExpireAfter time.Duration
 }
 
 // IndexName returns MongoDB's default name for keys ("a_1_b_-1"), the name
@@ -143,6 +153,54 @@ type Schema struct {
 	// (DefaultSeriesReadAhead when zero; Config.SeriesReadAhead overrides
 	// it per Conn).
 	SeriesReadAhead int
+	// History, when set, keeps every version of every row: each write
+	// also records the row as it became in HistoryCollection, numbered
+	// per key, with the time it was recorded, so that reads can ask what
+	// a reader would have seen at an earlier time (see History).
+	History *History
+}
+
+// History is a domain's version history: how long versions are kept.
+type History struct {
+	// Keep is how long a version is kept after it was recorded (a TTL
+	// index removes older ones); zero keeps every version forever.
+	Keep time.Duration
+}
+
+// HistorySuffix names a domain's history collection after its own.
+const HistorySuffix = "-history"
+
+// HistoryCollection is the collection of the domain's versions
+// ("signal-items-history"), or "" when the domain keeps no history.
+func (s *Schema) HistoryCollection() string {
+	if s.History == nil {
+		return ""
+	}
+	return s.Collection + HistorySuffix
+}
+
+// MinHistoryKeep bounds a chosen History.Keep from below: a version must
+// outlive the writes that may still repair it.
+const MinHistoryKeep = time.Hour
+
+// HistoryIndexes are the indexes of the history collection: one version
+// per key and number (unique; every versioned read walks it newest
+// first), and, with a Keep, the TTL index on the recorded time.
+func (s *Schema) HistoryIndexes() []Index {
+	if s.History == nil {
+		return nil
+	}
+	keys := make([]IndexKey, 0, len(s.Key)+1)
+	for _, k := range s.Key {
+		keys = append(keys, IndexKey{Field: k.Name})
+	}
+	keys = append(keys, IndexKey{Field: FieldVersion, Desc: true})
+	out := []Index{{Name: IndexName(keys), Keys: keys, Unique: true}}
+	if s.History.Keep > 0 {
+		k := []IndexKey{{Field: FieldRecorded}}
+		out = append(out, Index{Name: IndexName(k), Keys: k, ExpireAfter: s.History.Keep})
+	}
+	return out
 }
 
 // Strict reports whether a write that cannot mark its keys fails before it
@@ -353,6 +411,9 @@ func (s *Schema) Validate() error {
 	}
 	if s.CacheStrict && s.Mode() != CacheValue && s.Mode() != CacheLocal {
 		return bad("CacheStrict applies to the value and local cache modes only (the local mode is always strict), not %s", s.Mode())
+	}
+	if h := s.History; h != nil && (h.Keep < 0 || h.Keep > 0 && (h.Keep < MinHistoryKeep || h.Keep%time.Second != 0)) {
+		return bad("History.Keep %s: keep versions whole seconds, at least %s (zero keeps them forever)", h.Keep, MinHistoryKeep)
 	}
 	if s.LocalTTL != 0 && (s.Mode() != CacheLocal || s.LocalTTL < MinLocalTTL || s.LocalTTL > MaxLocalTTL || s.LocalTTL >= s.ttl()) {
 		return bad("LocalTTL %s: it applies to the local cache mode only, from %s to %s and shorter than the CacheTTL (%s)", s.LocalTTL, MinLocalTTL, MaxLocalTTL, s.ttl())

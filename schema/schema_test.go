@@ -105,7 +105,7 @@ func TestValidateErrorText(t *testing.T) {
 }
 
 func TestReserved(t *testing.T) {
-	want := []string{"_id", "createDate", "updatedDate", "when", "removed"}
+	want := []string{"_id", "createDate", "updatedDate", "when", "removed", "_hv", "_hr", "_hrow"}
 	if diff := cmp.Diff(want, reserved()); diff != "" {
 		t.Fatalf("reserved (-want +got):\n%s", diff)
 	}
@@ -592,5 +592,27 @@ func TestJSNumber(t *testing.T) {
 		if got := jsNumber(c.x); got != c.want {
 			t.Errorf("jsNumber(%v) = %q, want %q", c.x, got, c.want)
 		}
+	}
+}
+
+func TestHistoryValidationAndIndexes(t *testing.T) {
+	for _, c := range []struct {
+		keep time.Duration
+		ok   bool
+	}{{0, true}, {90 * 24 * time.Hour, true}, {MinHistoryKeep, true}, {time.Minute, false}, {-time.Hour, false}, {time.Hour + time.Millisecond, false}} {
+		s := validSchema()
+		s.History = &History{Keep: c.keep}
+		if err := s.Validate(); (err == nil) != c.ok {
+			t.Errorf("Keep %s: %v, want ok=%v", c.keep, err, c.ok)
+		}
+	}
+	s := validSchema()
+	if s.HistoryCollection() != "" || s.HistoryIndexes() != nil {
+		t.Fatal("a domain without history has a history collection")
+	}
+	s.History = &History{Keep: 48 * time.Hour}
+	ix := s.HistoryIndexes()
+	if s.HistoryCollection() != s.Collection+"-history" || len(ix) != 2 || !ix[0].Unique || ix[0].Keys[len(ix[0].Keys)-1] != (IndexKey{Field: FieldVersion, Desc: true}) || ix[1].ExpireAfter != 48*time.Hour {
+		t.Errorf("history of %s: %s %+v", s.Collection, s.HistoryCollection(), ix)
 	}
 }

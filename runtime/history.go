@@ -1,0 +1,743 @@
+package runtime
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/persistgen/persistgen/internal/cache"
+	"github.com/persistgen/persistgen/schema"
+)
+
+// History (Schema.History) keeps every version of a domain's rows in
+// <collection>-history, so that a read can ask what a reader would have
+// seen at an earlier time (docs/history.md).
+//
+// The protocol, per write of one key:
+//
+//  1. The row's write is one findOneAndUpdate that also counts the row's
+//     version ($inc _hv: versions of a key are numbered 1, 2, 3... in the
+//     order the server applied them) and moves its recorded time forward
+//     ($max _hr: never backwards, whatever the clocks do). It returns the
+//     row as it was before, from which the runtime knows the new version's
+//     number, its recorded time and its content without another read.
+//  2. One unordered bulk write to the history collection: an upsert of the
+//     new version, and an upsert of the version the row held before. The
+//     second is usually a no-op; it records the previous write's version
+//     when that write's process died between its two steps (or its
+//     history write failed), so a crash leaves no gap once the key is
+//     written again. Both upserts only set fields on insert, keyed by the
+//     unique (key, _hv): sent twice, or by two writers, a version is
+//     stored once.
+//
+// A write returns nil only when both steps are confirmed. The version of a
+// row write whose outcome is unknown to its caller (a cut connection) is
+// recorded by the next write of the key or by RepairHistory.
+
+// Version is one version of a row: the row as a write left it, its number
+// (per key, from 1; 0 is a row that stood before history began, recorded
+// when it was first seen) and when it was recorded.
+type Version[K Key, P any] struct {
+	Record[K, P]
+	Number   int64
+	Recorded time.Time
+}
+
+// HistoryOptions bounds History.
+type HistoryOptions struct {
+	// KnownAt, when non-zero, skips the versions recorded after it: the
+	// history as a reader at KnownAt would have seen it.
+	KnownAt time.Time
+	// Since, when non-zero, stops at the versions recorded before it.
+	Since time.Time
+	// Limit caps the versions (0: all).
+	Limit int
+}
+
+// recordedTime is the time a write records: this process's clock moved by
+// the server's offset, to the millisecond. The row's $max keeps it from
+// going backwards per key.
+func (c *Conn) recordedTime() time.Time {
+	return c.cfg.Now().Add(c.Server().ClockOffset).UTC().Truncate(time.Millisecond)
+}
+
+// versioned adds the version bookkeeping to a row update: the version
+// counted up, the recorded time moved forward to rec (never back).
+func versioned(update bson.D, rec time.Time) bson.D {
+	return append(update[:len(update):len(update)],
+		bson.E{Key: "$inc", Value: bson.D{{Key: FieldVersion, Value: int64(1)}}},
+		bson.E{Key: "$max", Value: bson.D{{Key: FieldRecorded, Value: rec}}})
+}
+
+// rowVersion reads a row's version bookkeeping: its number (0 when the row
+// has none: written before history began, or by another program) and its
+// recorded time (its updatedDate when it has none).
+func rowVersion(row bson.Raw) (int64, time.Time) {
+	n, ok := row.Lookup(FieldVersion).AsInt64OK()
+	if !ok {
+		return 0, timeOf(row.Lookup(FieldUpdatedDate))
+	}
+	return n, timeOf(row.Lookup(FieldRecorded))
+}
+
+// versionOfRow is the version a stored row holds, as the history keeps it:
+// the row's fields, its _id as _hrow, and its number and recorded time
+// (see rowVersion).
+func versionOfRow(id bson.ObjectID, row bson.Raw) (bson.D, error) {
+	elems, err := row.Elements()
+	if err != nil {
+		return nil, err
+	}
+	n, rec := rowVersion(row)
+	doc := make(bson.D, 0, len(elems)+3)
+	doc = append(doc, bson.E{Key: FieldID, Value: id})
+	for _, e := range elems {
+		switch e.Key() {
+		case FieldID:
+			doc = append(doc, bson.E{Key: FieldRow, Value: e.Value()})
+		case FieldVersion, FieldRecorded:
+		default:
+			doc = append(doc, bson.E{Key: e.Key(), Value: e.Value()})
+		}
+	}
+	return append(doc, bson.E{Key: FieldVersion, Value: n}, bson.E{Key: FieldRecorded, Value: rec}), nil
+}
+
+// nextVersion is the version a last-writer-wins write made: the fields it
+// set (set, from setFields, whose last element is updatedDate) on the key,
+// numbered after before (the row as it was, nil when the write created
+// it), recorded at rec or, if that is earlier, when before was.
+func (r *Repo[K, P]) nextVersion(vals []any, set bson.D, rowID bson.ObjectID, before bson.Raw, rec time.Time) bson.D {
+	n, created := int64(0), set[len(set)-1].Value
+	if before != nil {
+		var prev time.Time
+		n, prev = rowVersion(before)
+		if prev.After(rec) {
+			rec = prev
+		}
+		if v, err := before.LookupErr(FieldCreateDate); err == nil {
+			created = v
+		}
+	}
+	doc := make(bson.D, 0, len(vals)+len(set)+5)
+	doc = append(doc, bson.E{Key: FieldID, Value: r.conn.ids.next()})
+	doc = append(doc, r.s.filter(vals)...)
+	doc = append(doc, set...)
+	return append(doc, bson.E{Key: FieldCreateDate, Value: created}, bson.E{Key: FieldRow, Value: rowID},
+		bson.E{Key: FieldVersion, Value: n + 1}, bson.E{Key: FieldRecorded, Value: rec})
+}
+
+// firstVersion is the version an insert made: the document it inserted
+// (from insertDoc, which numbers it 1).
+func (r *Repo[K, P]) firstVersion(doc bson.D) bson.D {
+	out := make(bson.D, 0, len(doc)+1)
+	out = append(out, bson.E{Key: FieldID, Value: r.conn.ids.next()})
+	for _, e := range doc {
+		if e.Key == FieldID {
+			out = append(out, bson.E{Key: FieldRow, Value: e.Value})
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// removedVersion is the version a Remove made of before (the row it
+// removed): the same row, removed, updated at now.
+func (r *Repo[K, P]) removedVersion(before bson.Raw, now time.Time, rec time.Time) (bson.D, error) {
+	doc, err := versionOfRow(r.conn.ids.next(), before)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range doc {
+		switch e.Key {
+		case FieldRemoved:
+			doc[i].Value = true
+		case FieldUpdatedDate:
+			doc[i].Value = now
+		case FieldVersion:
+			doc[i].Value = e.Value.(int64) + 1
+		case FieldRecorded:
+			if prev := e.Value.(time.Time); prev.Before(rec) {
+				doc[i].Value = rec
+			}
+		case r.s.Payload:
+			if !r.s.PayloadRemoved {
+				continue
+			}
+			if rv, ok := e.Value.(bson.RawValue); ok && rv.Type == bson.TypeEmbeddedDocument {
+				var p bson.D
+				if err := rv.Unmarshal(&p); err != nil {
+					return nil, err
+				}
+				set := false
+				for j := range p {
+					if p[j].Key == FieldRemoved {
+						p[j].Value, set = true, true
+					}
+				}
+				if !set {
+					p = append(p, bson.E{Key: FieldRemoved, Value: true})
+				}
+				doc[i].Value = p
+			}
+		}
+	}
+	return doc, nil
+}
+
+// priorVersion is the version before (a row a write replaced) holds, to be
+// recorded beside the write's own in case its writer could not.
+func (r *Repo[K, P]) priorVersion(before bson.Raw) (bson.D, error) {
+	return versionOfRow(r.conn.ids.next(), before)
+}
+
+// recordVersions stores versions in the history collection: one unordered
+// bulk of upserts that set fields on insert only, keyed by (key, _hv), so
+// that a version recorded already (by its writer, or by the next one) is
+// left as it is. It runs past the caller's context (the row is written:
+// leaving its version unrecorded would leave a gap until the next write),
+// each attempt bounded by OpTimeout, retrying lost races and unanswered
+// attempts up to UpsertRetries times. Its error wraps ErrHistoryPending.
+func (r *Repo[K, P]) recordVersions(ctx context.Context, versions []bson.D) error {
+	if len(versions) == 0 {
+		return nil
+	}
+	hist := r.conn.db.Collection(r.s.HistoryCollection())
+	models := make([]mongo.WriteModel, len(versions))
+	for i, v := range versions {
+		filter := make(bson.D, 0, len(r.s.Key)+1)
+		for _, e := range v {
+			if r.s.KeyIndex(e.Key) >= 0 || e.Key == FieldVersion {
+				filter = append(filter, e)
+			}
+		}
+		models[i] = mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.D{{Key: "$setOnInsert", Value: v}}).SetUpsert(true)
+	}
+	detached := context.WithoutCancel(ctx)
+	var last error
+	for attempt := 0; attempt <= r.conn.cfg.UpsertRetries; attempt++ {
+		if attempt > 0 {
+			if err := backoff(detached, attempt-1); err != nil {
+				break
+			}
+		}
+		callCtx, cancel := r.conn.bound(detached, len(models))
+		res, err := hist.BulkWrite(callCtx, models, options.BulkWrite().SetOrdered(false))
+		cancel()
+		if err == nil {
+			if res == nil || int(res.MatchedCount+res.UpsertedCount) != len(models) {
+				// Not trusted: each upsert either matched its version or
+				// inserted it; anything else is sent again.
+				last = fmt.Errorf("the server reported %d of %d versions stored", res.MatchedCount+res.UpsertedCount, len(models))
+				continue
+			}
+			return nil
+		}
+		var bwe mongo.BulkWriteException
+		if errors.As(err, &bwe) && bwe.WriteConcernError == nil && onlyDuplicates(bwe, len(models), res) {
+			// A racing writer recorded the same version (of the same
+			// content) first.
+			return nil
+		}
+		last = err
+		if isRefusal(err) && lostRace(err) == noRace {
+			break
+		}
+	}
+	return errorf(ErrHistoryPending, "the row is written but its version is not recorded in %s (%v); the key's next write or `persistgen-ops audit -repair` records it", r.s.HistoryCollection(), r.conn.secrets.scrub(last))
+}
+
+// onlyDuplicates reports whether every failed upsert of a bulk of n lost a
+// race to an insert of the same version, and the rest are accounted for.
+func onlyDuplicates(bwe mongo.BulkWriteException, n int, res *mongo.BulkWriteResult) bool {
+	failed, indexed := raceIndexes(bwe.WriteErrors, n)
+	if !indexed {
+		return false
+	}
+	for _, k := range failed {
+		if k != raceDuplicate {
+			return false
+		}
+	}
+	return res != nil && int(res.MatchedCount+res.UpsertedCount)+len(failed) == n
+}
+
+// historyOnly refuses a history read on a domain without history.
+func (r *Repo[K, P]) historyOnly() error {
+	if r.s.History == nil {
+		return errorf(ErrInvalidArgument, "%s keeps no history: give it `history: {keep: ...}` in the manifest (Schema.History)", r.s.Domain)
+	}
+	return nil
+}
+
+// knownAtValue is a known-at bound as recorded times are stored.
+func knownAtValue(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+// GetAt reads k's row as a reader would have got it at knownAt with an
+// as-of read at validAt: the last version of k recorded at or before
+// knownAt, if its when is at or before validAt (a zero validAt: whatever
+// its when; domains without when take only the zero validAt). A version
+// that is a removal, or none, is ErrNotFound. One round trip, to the
+// history collection.
+func (r *Repo[K, P]) GetAt(ctx context.Context, k K, validAt, knownAt time.Time) (ret Record[K, P], retErr error) {
+	ctx, done := r.observe(ctx, opGetAt)
+	defer func() { done(retErr) }()
+	var zero Record[K, P]
+	ctx, vals, err := r.begin(ctx, opGetAt, &k)
+	if err != nil {
+		return zero, err
+	}
+	if err := r.historyOnly(); err != nil {
+		return zero, r.argErr(opGetAt, vals, err)
+	}
+	if !validAt.IsZero() && !r.s.HasWhen {
+		return zero, r.argErr(opGetAt, vals, errorf(ErrInvalidArgument, "%s has no when column: pass the zero validAt", r.s.Domain))
+	}
+	if knownAt.IsZero() {
+		return zero, r.argErr(opGetAt, vals, errorf(ErrInvalidArgument, "knownAt is zero: pass the time whose knowledge to read (time.Now() for the latest)"))
+	}
+	filter := append(r.s.filter(vals), bson.E{Key: FieldRecorded, Value: bson.D{{Key: "$lte", Value: knownAtValue(knownAt)}}})
+	callCtx, cancel := r.conn.bound(ctx, 0)
+	defer cancel()
+	raw, err := r.conn.db.Collection(r.s.HistoryCollection()).FindOne(callCtx, filter,
+		options.FindOne().SetSort(bson.D{{Key: FieldVersion, Value: -1}})).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return zero, r.opErr(ctx, opGetAt, vals, ErrNotFound)
+	}
+	if err != nil {
+		return zero, r.opErr(ctx, opGetAt, vals, err)
+	}
+	v, err := r.decodeVersion(raw)
+	if err != nil {
+		return zero, r.argErr(opGetAt, vals, err)
+	}
+	if v.Removed || !validAt.IsZero() && v.When.After(time.UnixMilli(int64(asOfValue(validAt)))) {
+		return zero, r.opErr(ctx, opGetAt, vals, ErrNotFound)
+	}
+	return v.Record, nil
+}
+
+// decodeVersion decodes a stored version.
+func (r *Repo[K, P]) decodeVersion(raw bson.Raw) (Version[K, P], error) {
+	rec, err := r.decode(raw)
+	if err != nil {
+		return Version[K, P]{}, err
+	}
+	rec.ID, _ = raw.Lookup(FieldRow).ObjectIDOK()
+	n, at := rowVersion(raw)
+	return Version[K, P]{Record: rec, Number: n, Recorded: at}, nil
+}
+
+// History streams k's versions newest first, within o's bounds: removals
+// included (Removed), as each write left the row. One round trip for a
+// bounded number (Limit), otherwise batches of ListBatch.
+func (r *Repo[K, P]) History(ctx context.Context, k K, o HistoryOptions) iter.Seq2[Version[K, P], error] {
+	return func(yield func(Version[K, P], error) bool) {
+		var zero Version[K, P]
+		ctx, done := r.observe(ctx, opHistory)
+		var histErr error
+		defer func() { done(histErr) }()
+		fail := func(err error) {
+			histErr = err
+			yield(zero, err)
+		}
+		ctx, vals, err := r.begin(ctx, opHistory, &k)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if err := r.historyOnly(); err != nil {
+			fail(r.argErr(opHistory, vals, err))
+			return
+		}
+		if o.Limit < 0 {
+			fail(r.argErr(opHistory, vals, errorf(ErrInvalidArgument, "limit %d is negative", o.Limit)))
+			return
+		}
+		filter := r.s.filter(vals)
+		bound := bson.D{}
+		if !o.KnownAt.IsZero() {
+			bound = append(bound, bson.E{Key: "$lte", Value: knownAtValue(o.KnownAt)})
+		}
+		if !o.Since.IsZero() {
+			bound = append(bound, bson.E{Key: "$gte", Value: knownAtValue(o.Since)})
+		}
+		if len(bound) > 0 {
+			filter = append(filter, bson.E{Key: FieldRecorded, Value: bound})
+		}
+		fo := options.Find().SetSort(bson.D{{Key: FieldVersion, Value: -1}}).SetBatchSize(int32(r.conn.cfg.ListBatch))
+		if o.Limit > 0 {
+			fo.SetLimit(int64(o.Limit)).SetBatchSize(int32(min(o.Limit+1, maxBatch)))
+		}
+		err = r.eachVersion(ctx, filter, fo, func(raw bson.Raw) bool {
+			v, err := r.decodeVersion(raw)
+			if err != nil {
+				fail(r.argErr(opHistory, vals, err))
+				return false
+			}
+			return yield(v, nil)
+		})
+		if err != nil {
+			fail(r.opErr(ctx, opHistory, vals, err))
+		}
+	}
+}
+
+// eachVersion runs a find on the history collection and calls fn with each
+// document until it returns false; each round trip gets its own OpTimeout.
+func (r *Repo[K, P]) eachVersion(ctx context.Context, filter bson.D, fo *options.FindOptionsBuilder, fn func(bson.Raw) bool) error {
+	callCtx, cancel := r.conn.bound(ctx, 0)
+	defer func() { cancel() }()
+	cur, err := r.conn.db.Collection(r.s.HistoryCollection()).Find(callCtx, filter, fo)
+	if err != nil {
+		return err
+	}
+	defer closeCursor(ctx, cur)
+	for {
+		if cur.RemainingBatchLength() == 0 && cur.ID() != 0 {
+			cancel()
+			callCtx, cancel = r.conn.bound(ctx, 0)
+		}
+		if !cur.Next(callCtx) {
+			break
+		}
+		if !fn(cur.Current) {
+			return nil
+		}
+	}
+	return cur.Err()
+}
+
+// listAt is List with o.KnownAt: the rows as a reader would have listed
+// them at KnownAt. One find on the history collection walks the versions
+// under the prefix recorded by then, newest first per key (the unique
+// index's order); the first of each key is its row at KnownAt, which the
+// list's other conditions (as of, removed, range) are then applied to, and
+// the rows are sorted and limited in memory.
+func (r *Repo[K, P]) listAt(ctx context.Context, o ListOptions, yield func(Record[K, P], error) bool) error {
+	if err := r.historyOnly(); err != nil {
+		return err
+	}
+	if o.Limit < 0 {
+		return errorf(ErrInvalidArgument, "limit %d is negative", o.Limit)
+	}
+	filter, err := r.prefixFilter(o.Prefix)
+	if err != nil {
+		return err
+	}
+	var keyRange *Range
+	if o.Range != nil {
+		if !r.sortable(o.Range.Field) {
+			return errorf(ErrInvalidArgument, "range field %q is not a key field, createDate, updatedDate or when", o.Range.Field)
+		}
+		keyRange = o.Range
+	}
+	if !o.AsOf.IsZero() && !r.s.HasWhen {
+		return errorf(ErrInvalidArgument, "%s has no when column; AsOf does not apply", r.s.Domain)
+	}
+	for i, s := range o.Sort {
+		if !r.sortable(s.Field) {
+			return errorf(ErrInvalidArgument, "sort field %q is not a key field, createDate, updatedDate, when or _id", s.Field)
+		}
+		for _, earlier := range o.Sort[:i] {
+			if earlier.Field == s.Field {
+				return errorf(ErrInvalidArgument, "sort field %q is listed twice", s.Field)
+			}
+		}
+	}
+	var bounds [2]any
+	if keyRange != nil {
+		for j, v := range []any{keyRange.From, keyRange.To} {
+			if v != nil {
+				if bounds[j], err = r.rangeValue(keyRange.Field, v); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	filter = append(filter, bson.E{Key: FieldRecorded, Value: bson.D{{Key: "$lte", Value: knownAtValue(o.KnownAt)}}})
+	sortSpec := bson.D{}
+	for _, k := range r.s.Key {
+		sortSpec = append(sortSpec, bson.E{Key: k.Name, Value: 1})
+	}
+	sortSpec = append(sortSpec, bson.E{Key: FieldVersion, Value: -1})
+	fo := options.Find().SetSort(sortSpec).SetBatchSize(int32(r.conn.cfg.ListBatch))
+	var rows []bson.Raw
+	last := ""
+	err = r.eachVersion(ctx, filter, fo, func(raw bson.Raw) bool {
+		canon := schema.Canon(r.docKeyValues(raw))
+		if canon == last {
+			return true // an older version of the key
+		}
+		last = canon
+		if removed, _ := raw.Lookup(FieldRemoved).BooleanOK(); removed && !o.IncludeRemoved {
+			return true
+		}
+		if !o.AsOf.IsZero() && compareRaw(raw.Lookup(FieldWhen), rawOf(asOfValue(o.AsOf))) > 0 {
+			return true
+		}
+		if keyRange != nil {
+			v := raw.Lookup(versionField(keyRange.Field))
+			if bounds[0] != nil && compareRaw(v, rawOf(bounds[0])) < 0 || bounds[1] != nil && compareRaw(v, rawOf(bounds[1])) >= 0 {
+				return true
+			}
+		}
+		rows = append(rows, append(bson.Raw(nil), raw...))
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if len(o.Sort) > 0 {
+		slices.SortStableFunc(rows, func(a, b bson.Raw) int {
+			for _, s := range o.Sort {
+				c := compareRaw(a.Lookup(versionField(s.Field)), b.Lookup(versionField(s.Field)))
+				if s.Desc {
+					c = -c
+				}
+				if c != 0 {
+					return c
+				}
+			}
+			c := compareRaw(a.Lookup(FieldRow), b.Lookup(FieldRow))
+			if o.Sort[0].Desc {
+				c = -c
+			}
+			return c
+		})
+	}
+	if o.Limit > 0 && len(rows) > o.Limit {
+		rows = rows[:o.Limit]
+	}
+	for _, raw := range rows {
+		v, err := r.decodeVersion(raw)
+		if !yield(v.Record, err) || err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// prefixFilter is the filter of a list's prefix.
+func (r *Repo[K, P]) prefixFilter(prefix []any) (bson.D, error) {
+	if len(prefix) > len(r.s.Key) {
+		return nil, errorf(ErrInvalidKey, "prefix has %d values, the key has %d fields (%s)", len(prefix), len(r.s.Key), r.s.KeyNames())
+	}
+	filter := bson.D{}
+	for i, v := range prefix {
+		nv, err := r.s.Part(i, v)
+		if err != nil {
+			return nil, errorf(ErrInvalidKey, "prefix: %s", schema.Message(err))
+		}
+		filter = append(filter, bson.E{Key: r.s.Key[i].Name, Value: nv})
+	}
+	return filter, nil
+}
+
+// RepairHistory records the version of every row of s whose version the
+// history collection lacks: a row written by a process that died (or lost
+// its connection) between its row and its version, and whose key has not
+// been written since; and a row from before history began, or written by
+// another program, as version 0. It returns how many rows it read and how
+// many versions it recorded. Round trips: one find over the collection
+// (in batches) and one bulk write per batch.
+func (c *Conn) RepairHistory(ctx context.Context, s *Schema) (rows, recorded int, err error) {
+	if err := c.Ready(ctx); err != nil {
+		return 0, 0, err
+	}
+	if s.History == nil {
+		return 0, 0, &OpError{Op: "RepairHistory", Domain: s.Domain, Err: errorf(ErrInvalidArgument, "%s keeps no history", s.Domain)}
+	}
+	cs, err := compile(s)
+	if err != nil {
+		return 0, 0, &OpError{Op: "RepairHistory", Domain: s.Domain, Err: err}
+	}
+	fail := func(err error) (int, int, error) {
+		return rows, recorded, c.secrets.scrubOp(&OpError{Op: "RepairHistory", Domain: s.Domain, Err: c.classify(ctx, err)})
+	}
+	hist := c.db.Collection(s.HistoryCollection())
+	callCtx, cancel := c.bound(ctx, 0)
+	defer func() { cancel() }()
+	cur, err := c.db.Collection(s.Collection).Find(callCtx, bson.D{}, options.Find().SetBatchSize(int32(c.cfg.ListBatch)))
+	if err != nil {
+		return fail(err)
+	}
+	defer closeCursor(ctx, cur)
+	var models []mongo.WriteModel
+	flush := func() error {
+		if len(models) == 0 {
+			return nil
+		}
+		wctx, cancel := c.bound(ctx, len(models))
+		defer cancel()
+		res, err := hist.BulkWrite(wctx, models, options.BulkWrite().SetOrdered(false))
+		var bwe mongo.BulkWriteException
+		if err != nil && !(errors.As(err, &bwe) && bwe.WriteConcernError == nil && onlyDuplicates(bwe, len(models), res)) {
+			return err
+		}
+		if res == nil || err == nil && int(res.MatchedCount+res.UpsertedCount) != len(models) {
+			return fmt.Errorf("the server reported %d of %d versions checked", res.MatchedCount+res.UpsertedCount, len(models))
+		}
+		recorded += int(res.UpsertedCount)
+		models = models[:0]
+		return nil
+	}
+	for {
+		if cur.RemainingBatchLength() == 0 && cur.ID() != 0 {
+			if err := flush(); err != nil {
+				return fail(err)
+			}
+			cancel()
+			callCtx, cancel = c.bound(ctx, 0)
+		}
+		if !cur.Next(callCtx) {
+			break
+		}
+		rows++
+		v, err := versionOfRow(c.ids.next(), cur.Current)
+		if err != nil {
+			return fail(err)
+		}
+		filter := bson.D{}
+		for _, k := range cs.Key {
+			filter = append(filter, bson.E{Key: k.Name, Value: cur.Current.Lookup(k.Name)})
+		}
+		n, _ := rowVersion(cur.Current)
+		filter = append(filter, bson.E{Key: FieldVersion, Value: n})
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.D{{Key: "$setOnInsert", Value: v}}).SetUpsert(true))
+	}
+	if err := cur.Err(); err != nil {
+		return fail(err)
+	}
+	if err := flush(); err != nil {
+		return fail(err)
+	}
+	return rows, recorded, nil
+}
+
+// versionField is where a version keeps a row's field: a row's _id is
+// its version's _hrow.
+func versionField(f string) string {
+	if f == FieldID {
+		return FieldRow
+	}
+	return f
+}
+
+// rawOf encodes a Go value as a stored value, for compareRaw.
+func rawOf(v any) bson.RawValue {
+	t, data, err := bson.MarshalValue(v)
+	if err != nil {
+		return bson.RawValue{}
+	}
+	return bson.RawValue{Type: t, Value: data}
+}
+
+// compareRaw orders two stored values as a query's sort does for the
+// types a key, a when, a date or an _id take: missing and null first, then
+// numbers, strings, ObjectIDs, booleans, dates (MongoDB's order of types).
+func compareRaw(a, b bson.RawValue) int {
+	ra, rb := typeRank(a.Type), typeRank(b.Type)
+	if ra != rb {
+		return cmp.Compare(ra, rb)
+	}
+	switch ra {
+	case 1:
+		fa, _ := a.AsFloat64OK()
+		fb, _ := b.AsFloat64OK()
+		if ia, ok := a.AsInt64OK(); ok {
+			if ib, ok := b.AsInt64OK(); ok {
+				return cmp.Compare(ia, ib)
+			}
+		}
+		return cmp.Compare(fa, fb)
+	case 2:
+		return cmp.Compare(a.StringValue(), b.StringValue())
+	case 3:
+		oa, ob := a.ObjectID(), b.ObjectID()
+		return bytes.Compare(oa[:], ob[:])
+	case 4:
+		return cmp.Compare(boolInt(a.Boolean()), boolInt(b.Boolean()))
+	case 5:
+		return cmp.Compare(a.DateTime(), b.DateTime())
+	}
+	return 0
+}
+
+func typeRank(t bson.Type) int {
+	switch t {
+	case bson.TypeDouble, bson.TypeInt32, bson.TypeInt64, bson.TypeDecimal128:
+		return 1
+	case bson.TypeString:
+		return 2
+	case bson.TypeObjectID:
+		return 3
+	case bson.TypeBoolean:
+		return 4
+	case bson.TypeDateTime:
+		return 5
+	}
+	return 0
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// writeEach is PutMany and InsertMany on a domain with history: each
+// representative's row is written alone, by a findOneAndUpdate that
+// returns the row as it was (PutMany's upsert counts the version up), and
+// then every version made, with the versions the rows held before, goes
+// in one bulk write. Round trips: one per distinct key, plus one.
+func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time.Time) bson.D, version func(i int, before bson.Raw, id bson.ObjectID, rec time.Time) bson.D) {
+	rec := b.r.conn.recordedTime()
+	var versions []bson.D
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
+	for n, i := range b.reps {
+		id, before, err := b.r.upsertOne(ctx, b.r.s.filter(b.vals[i]), update(i, rec), opts)
+		switch {
+		case err == nil && b.insert && before != nil:
+			b.done(i, Kept)
+		case err == nil:
+			if before == nil {
+				id = b.ids[i]
+				b.set = append(b.set, cache.Identity{Key: b.rks[i], ID: id})
+			}
+			b.done(i, Stored)
+			versions = append(versions, version(i, before, id, rec))
+			if before != nil {
+				prior, perr := b.r.priorVersion(before)
+				if perr != nil {
+					b.histErr = errorf(ErrHistoryPending, "a row before the write does not decode (%v)", perr)
+					continue
+				}
+				versions = append(versions, prior)
+			}
+		case isRefusal(err) && lostRace(err) == noRace:
+			b.refuse(i, err)
+		default:
+			b.done(i, Unknown)
+			b.stop(b.reps[n+1:], NotStored, err)
+			if herr := b.r.recordVersions(ctx, versions); herr != nil {
+				b.histErr = herr
+			}
+			return
+		}
+	}
+	if err := b.r.recordVersions(ctx, versions); err != nil {
+		b.histErr = err
+	}
+}

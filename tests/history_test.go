@@ -1,0 +1,469 @@
+package tests
+
+// History (issue 22): every acknowledged write of a domain with history
+// has exactly one version, numbered per key without gaps or duplicates in
+// the order the server applied the writes; recorded times never go
+// backwards per key; a known-at read returns the row a reader had then.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"pgregory.net/rapid"
+
+	"github.com/persistgen/persistgen/internal/testenv"
+	"github.com/persistgen/persistgen/runtime"
+)
+
+func historyMemorySchema() *runtime.Schema {
+	s := memorySchema()
+	s.History = &runtime.History{}
+	return s
+}
+
+func historySignalSchema() *runtime.Schema {
+	s := signalSchema()
+	s.History = &runtime.History{Keep: 90 * 24 * time.Hour}
+	return s
+}
+
+// fataler is what the history checks need of a *testing.T or *rapid.T.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// versionsOf reads k's versions, oldest first.
+func versionsOf[K runtime.Key, P any](t fataler, ctx context.Context, r *runtime.Repo[K, P], k K) []runtime.Version[K, P] {
+	t.Helper()
+	vs, err := runtime.Collect(r.History(ctx, k, runtime.HistoryOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(vs)
+	return vs
+}
+
+// checkDense fails unless vs (oldest first) are numbered first, first+1...
+// with recorded times that never go backwards.
+func checkDense[K runtime.Key, P any](t fataler, vs []runtime.Version[K, P], first int64) {
+	t.Helper()
+	for i, v := range vs {
+		if v.Number != first+int64(i) {
+			t.Fatalf("version %d of %d is numbered %d, want %d (numbers %v)", i, len(vs), v.Number, first+int64(i), numbers(vs))
+		}
+		if i > 0 && v.Recorded.Before(vs[i-1].Recorded) {
+			t.Fatalf("version %d recorded at %s, before version %d (%s)", v.Number, v.Recorded, vs[i-1].Number, vs[i-1].Recorded)
+		}
+	}
+}
+
+func numbers[K runtime.Key, P any](vs []runtime.Version[K, P]) []int64 {
+	out := make([]int64, len(vs))
+	for i, v := range vs {
+		out[i] = v.Number
+	}
+	return out
+}
+
+func TestHistoryRecordsEveryWriteAndReadsKnownAt(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	ctx := t.Context()
+	r := newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	k := memKey{"s", "b", "m"}
+	must(t, r.Put(ctx, k, memData{Value: 1}, ms(100)))
+	must(t, r.Put(ctx, k, memData{Value: 2}, ms(200)))
+	if ok, err := r.Remove(ctx, k); err != nil || !ok {
+		t.Fatalf("Remove: %v %v", ok, err)
+	}
+	if ok, err := r.Remove(ctx, k); err != nil || ok {
+		t.Fatalf("second Remove removed %v (%v): a no-op must make no version", ok, err)
+	}
+	must(t, r.Put(ctx, k, memData{Value: 4}, ms(400)))
+	vs := versionsOf(t, ctx, r, k)
+	checkDense(t, vs, 1)
+	want := []struct {
+		value   int
+		removed bool
+		when    int64
+	}{{1, false, 100}, {2, false, 200}, {2, true, 200}, {4, false, 400}}
+	if len(vs) != len(want) {
+		t.Fatalf("%d versions %v, want %d", len(vs), numbers(vs), len(want))
+	}
+	row, ok := storedDoc(t, ctx, env, "memory-items", bson.D{{Key: "signalId", Value: "s"}})
+	if !ok {
+		t.Fatal("no row")
+	}
+	rowID, _ := row.Lookup("_id").ObjectIDOK()
+	for i, w := range want {
+		v := vs[i]
+		if v.Payload.Value != w.value || v.Removed != w.removed || v.When.UnixMilli() != w.when || v.Key != k || v.ID != rowID {
+			t.Errorf("version %d = %+v (removed %v, when %d, row %s), want %+v of row %s", v.Number, v.Payload, v.Removed, v.When.UnixMilli(), v.ID.Hex(), w, rowID.Hex())
+		}
+	}
+	if n, _ := row.Lookup("_hv").AsInt64OK(); n != 4 {
+		t.Errorf("the row holds version %d, want 4", n)
+	}
+	// A reader at each version's recorded time saw that version, unless a
+	// later one was recorded in the same millisecond.
+	for i, v := range vs {
+		if i+1 < len(vs) && vs[i+1].Recorded.Equal(v.Recorded) {
+			continue
+		}
+		got, err := r.GetAt(ctx, k, time.Time{}, v.Recorded)
+		if v.Removed {
+			wantNotFound(t, err)
+			continue
+		}
+		must(t, err)
+		if got.Payload.Value != v.Payload.Value {
+			t.Errorf("GetAt(known at version %d) = %d, want %d", v.Number, got.Payload.Value, v.Payload.Value)
+		}
+		// Valid time: the row of then, only if its when is not later.
+		_, err = r.GetAt(ctx, k, v.When.Add(-time.Millisecond), v.Recorded)
+		wantNotFound(t, err)
+		if _, err := r.GetAt(ctx, k, v.When, v.Recorded); err != nil {
+			t.Errorf("GetAt(valid at its own when): %v", err)
+		}
+	}
+	_, err := r.GetAt(ctx, k, time.Time{}, vs[0].Recorded.Add(-time.Millisecond))
+	wantNotFound(t, err)
+	// Bounded history: newest first, Limit and KnownAt.
+	got, err := runtime.Collect(r.History(ctx, k, runtime.HistoryOptions{KnownAt: vs[1].Recorded, Limit: 1}))
+	must(t, err)
+	if len(got) != 1 || got[0].Number < 2 {
+		t.Errorf("History(KnownAt v2, Limit 1) = %v", numbers(got))
+	}
+	// A domain without history refuses the reads, saying how to turn it on.
+	plain := newRepo[memKey, memData](t, env.Open(t), memorySchema())
+	if _, err := plain.GetAt(ctx, k, time.Time{}, time.Now()); !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Errorf("GetAt without history: %v, want ErrInvalidArgument", err)
+	}
+}
+
+func TestHistoryCostsOneRoundTripPerWrite(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	ctx := t.Context()
+	r := newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	k := memKey{"s", "b", "rt"}
+	must(t, r.Put(ctx, k, memData{Value: 0}, ms(1)))
+	budget := func(name string, want int64, fn func(context.Context)) {
+		t.Helper()
+		tctx, tr := runtime.WithTrace(ctx)
+		fn(tctx)
+		if tr.Mongo() != want {
+			t.Errorf("%s: %d MongoDB round trips %v, want %d", name, tr.Mongo(), tr.Commands(), want)
+		}
+	}
+	budget("write with history (1 without)", 2, func(c context.Context) { must(t, r.Put(c, k, memData{Value: 1}, ms(2))) })
+	budget("remove with history (1 without)", 2, func(c context.Context) { _, err := r.Remove(c, k); must(t, err) })
+	budget("known-at read", 1, func(c context.Context) {
+		_, err := r.GetAt(c, k, time.Time{}, time.Now().Add(time.Hour))
+		wantNotFound(t, err)
+	})
+	budget("history of 3 versions", 1, func(c context.Context) {
+		vs, err := runtime.Collect(r.History(c, k, runtime.HistoryOptions{Limit: 10}))
+		must(t, err)
+		if len(vs) != 3 {
+			t.Errorf("%d versions", len(vs))
+		}
+	})
+	budget("known-at list", 1, func(c context.Context) {
+		_, err := runtime.Collect(r.List(c, runtime.ListOptions{Prefix: []any{"s"}, KnownAt: time.Now().Add(time.Hour)}))
+		must(t, err)
+	})
+}
+
+// TestHistoryRepairsWhatACrashLeaves makes the state a writer leaves when
+// it dies between its row and its version (the row counted up, no version
+// recorded) and checks that the next write records the missing version,
+// and that RepairHistory records the version of a row no write followed,
+// and of a row written before history began (version 0).
+func TestHistoryRepairsWhatACrashLeaves(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	ctx := t.Context()
+	r := newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	rows := env.Conn.Database().Collection("memory-items")
+	crash := func(k memKey, value int) {
+		t.Helper()
+		// What a Put's first step does, alone.
+		_, err := rows.UpdateOne(ctx, bson.D{{Key: "signalId", Value: k.SignalID}, {Key: "bucketName", Value: k.Bucket}, {Key: "memoryId", Value: k.MemoryID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "payload", Value: bson.D{{Key: "value", Value: value}}}, {Key: "updatedDate", Value: time.Now()}}},
+				{Key: "$inc", Value: bson.D{{Key: "_hv", Value: int64(1)}}}, {Key: "$max", Value: bson.D{{Key: "_hr", Value: time.Now().UTC()}}}})
+		must(t, err)
+	}
+	a, b := memKey{"s", "b", "a"}, memKey{"s", "b", "b"}
+	for _, k := range []memKey{a, b} {
+		must(t, r.Put(ctx, k, memData{Value: 1}, ms(1)))
+		crash(k, 2)
+	}
+	if vs := versionsOf(t, ctx, r, a); len(vs) != 1 {
+		t.Fatalf("before the repair: %v", numbers(vs))
+	}
+	must(t, r.Put(ctx, a, memData{Value: 3}, ms(3)))
+	vs := versionsOf(t, ctx, r, a)
+	checkDense(t, vs, 1)
+	if len(vs) != 3 || vs[1].Payload.Value != 2 || vs[2].Payload.Value != 3 {
+		t.Fatalf("after the next write: versions %v", numbers(vs))
+	}
+	// A row from before history began (as backtest-kit writes it), never
+	// written since: version 0 when repaired, 1 for the next write.
+	c := memKey{"s", "b", "c"}
+	_, err := rows.InsertOne(ctx, bson.D{{Key: "signalId", Value: "s"}, {Key: "bucketName", Value: "b"}, {Key: "memoryId", Value: "c"},
+		{Key: "payload", Value: bson.D{{Key: "value", Value: 7}}}, {Key: "when", Value: float64(5)}, {Key: "removed", Value: false},
+		{Key: "createDate", Value: time.Now()}, {Key: "updatedDate", Value: time.Now()}})
+	must(t, err)
+	n, recorded, err := env.Conn.RepairHistory(ctx, historyMemorySchema())
+	must(t, err)
+	if n != 3 || recorded != 2 {
+		t.Errorf("RepairHistory read %d rows, recorded %d versions; want 3 and 2 (b's lost one, c's first)", n, recorded)
+	}
+	vs = versionsOf(t, ctx, r, b)
+	checkDense(t, vs, 1)
+	if len(vs) != 2 || vs[1].Payload.Value != 2 {
+		t.Errorf("b after the repair: %v", numbers(vs))
+	}
+	if _, again, err := env.Conn.RepairHistory(ctx, historyMemorySchema()); err != nil || again != 0 {
+		t.Errorf("a second repair recorded %d (%v), want 0", again, err)
+	}
+	must(t, r.Put(ctx, c, memData{Value: 8}, ms(8)))
+	vs = versionsOf(t, ctx, r, c)
+	checkDense(t, vs, 0)
+	if len(vs) != 2 || vs[0].Payload.Value != 7 || vs[1].Payload.Value != 8 {
+		t.Errorf("c: %v", numbers(vs))
+	}
+}
+
+// TestHistoryRecordedTimeNeverGoesBackwards runs writers whose clocks step
+// backwards (by an hour, every other write): recorded times per key still
+// never decrease, and known-at reads still find each version.
+func TestHistoryRecordedTimeNeverGoesBackwards(t *testing.T) {
+	var mu sync.Mutex
+	tick := 0
+	base := time.Now()
+	stepping := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		tick++
+		if tick%2 == 0 {
+			return base.Add(-time.Hour).Add(time.Duration(tick) * time.Millisecond)
+		}
+		return base.Add(time.Duration(tick) * time.Millisecond)
+	}
+	env := setup(t, historyMemorySchema())
+	ctx := t.Context()
+	conns := []*runtime.Conn{env.Open(t, func(c *runtime.Config) { c.Now = stepping }), env.Open(t)}
+	k := memKey{"s", "b", "clock"}
+	for i := range 12 {
+		r := newRepo[memKey, memData](t, conns[i%2], historyMemorySchema())
+		must(t, r.Put(ctx, k, memData{Value: i}, ms(int64(i+1))))
+	}
+	r := newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	vs := versionsOf(t, ctx, r, k)
+	checkDense(t, vs, 1)
+	if len(vs) != 12 {
+		t.Fatalf("%d versions", len(vs))
+	}
+	last := vs[len(vs)-1]
+	got, err := r.GetAt(ctx, k, time.Time{}, last.Recorded)
+	must(t, err)
+	if got.Payload.Value != 11 {
+		t.Errorf("GetAt(last recorded) = %d, want 11", got.Payload.Value)
+	}
+}
+
+// TestHistoryBatchesAndInserts: PutMany and InsertMany record a version per
+// item that changed a row, none for an item that kept one.
+func TestHistoryBatchesAndInserts(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	ctx := t.Context()
+	r := newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	items := func(value int, keys ...string) []runtime.Item[memKey, memData] {
+		out := make([]runtime.Item[memKey, memData], len(keys))
+		for i, k := range keys {
+			out[i] = runtime.Item[memKey, memData]{Key: memKey{"s", "b", k}, Payload: memData{Value: value}, When: ms(int64(value))}
+		}
+		return out
+	}
+	n, err := r.InsertMany(ctx, items(1, "x", "y", "x"))
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("inserted %d", n)
+	}
+	if n, err := r.InsertMany(ctx, items(2, "x", "z")); err != nil || n != 1 {
+		t.Fatalf("inserted %d (%v), want 1", n, err)
+	}
+	must(t, r.PutMany(ctx, items(3, "x", "y")))
+	if ok, err := r.Insert(ctx, memKey{"s", "b", "y"}, memData{Value: 4}, ms(4)); err != nil || ok {
+		t.Fatalf("Insert of a stored key: %v %v", ok, err)
+	}
+	for key, want := range map[string][]int{"x": {1, 3}, "y": {1, 3}, "z": {2}} {
+		vs := versionsOf(t, ctx, r, memKey{"s", "b", key})
+		checkDense(t, vs, 1)
+		var got []int
+		for _, v := range vs {
+			got = append(got, v.Payload.Value)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: versions hold %v, want %v", key, got, want)
+		}
+	}
+}
+
+func TestHistoryIndexesArePlannedAndCreated(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	ctx := t.Context()
+	s := historySignalSchema()
+	steps, err := env.Conn.PlanIndexes(ctx, s)
+	must(t, err)
+	var hist []string
+	for _, st := range steps {
+		if st.Collection == "signal-items-history" {
+			hist = append(hist, fmt.Sprintf("%s %s %s", st.Action, st.Name, st.What))
+		}
+	}
+	want := []string{
+		"create symbol_1_strategyName_1_exchangeName_1__hv_-1 {symbol: 1, strategyName: 1, exchangeName: 1, _hv: -1} unique",
+		"create _hr_1 {_hr: 1} expiring after 7776000s",
+	}
+	if !slices.Equal(hist, want) {
+		t.Fatalf("plan of the history collection:\n%v\nwant\n%v", hist, want)
+	}
+	must(t, env.Conn.EnsureIndexes(ctx, s))
+	cur, err := env.Conn.Database().Collection("signal-items-history").Indexes().List(ctx)
+	must(t, err)
+	var ixs []bson.M
+	must(t, cur.All(ctx, &ixs))
+	ttl := false
+	for _, ix := range ixs {
+		if ix["name"] == "_hr_1" {
+			n, _ := ix["expireAfterSeconds"].(int32)
+			n64, _ := ix["expireAfterSeconds"].(int64)
+			ttl = n == 7776000 || n64 == 7776000
+		}
+	}
+	if !ttl {
+		t.Errorf("no TTL index of 90 days on the history collection: %v", ixs)
+	}
+	steps, err = env.Conn.PlanIndexes(ctx, s)
+	must(t, err)
+	for _, st := range steps {
+		if st.Action != runtime.PlanOK {
+			t.Errorf("after EnsureIndexes: %+v", st)
+		}
+	}
+}
+
+// TestHistoryModel drives random writes of a few keys and checks, after
+// each, every key's history, known-at read and known-at list against a
+// model: the list of versions each key has had.
+func TestHistoryModel(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	ctx := t.Context()
+	r := newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	round := 0
+	rapid.Check(t, func(rt *rapid.T) {
+		round++
+		bucket := fmt.Sprintf("b%d", round)
+		type version struct {
+			value   int
+			when    int64
+			removed bool
+		}
+		model := map[string][]version{}
+		keys := []string{"a", "b", "c"}
+		steps := rapid.IntRange(1, 12).Draw(rt, "steps")
+		for i := range steps {
+			key := rapid.SampledFrom(keys).Draw(rt, "key")
+			k := memKey{"s", bucket, key}
+			vs := model[key]
+			live := len(vs) > 0 && !vs[len(vs)-1].removed
+			switch rapid.IntRange(0, 3).Draw(rt, "op") {
+			case 0, 1:
+				w := rapid.Int64Range(1, 50).Draw(rt, "when")
+				if err := r.Put(ctx, k, memData{Value: i}, ms(w)); err != nil {
+					rt.Fatal(err)
+				}
+				model[key] = append(vs, version{i, w, false})
+			case 2:
+				ok, err := r.Remove(ctx, k)
+				if err != nil || ok != live {
+					rt.Fatalf("Remove: %v %v, want %v", ok, err, live)
+				}
+				if live {
+					last := vs[len(vs)-1]
+					model[key] = append(vs, version{last.value, last.when, true})
+				}
+			case 3:
+				ok, err := r.Insert(ctx, k, memData{Value: i}, ms(7))
+				if err != nil || ok != (len(vs) == 0) {
+					rt.Fatalf("Insert: %v %v", ok, err)
+				}
+				if ok {
+					model[key] = append(vs, version{i, 7, false})
+				}
+			}
+		}
+		var all []runtime.Version[memKey, memData]
+		stored := map[string][]runtime.Version[memKey, memData]{}
+		for _, key := range keys {
+			k := memKey{"s", bucket, key}
+			got := versionsOf(rt, ctx, r, k)
+			stored[key] = got
+			want := model[key]
+			if len(got) != len(want) {
+				rt.Fatalf("%s: %d versions, model %d", key, len(got), len(want))
+			}
+			checkDense(rt, got, 1)
+			for i, v := range got {
+				if m := want[i]; v.Payload.Value != m.value || v.When.UnixMilli() != m.when || v.Removed != m.removed {
+					rt.Fatalf("%s version %d: %+v when %d removed %v; model %+v", key, v.Number, v.Payload, v.When.UnixMilli(), v.Removed, m)
+				}
+			}
+			all = append(all, got...)
+		}
+		// Known at each recorded time: GetAt per key and the list agree
+		// with the model's last version recorded by then.
+		for _, at := range all {
+			var listed []string
+			for _, key := range keys {
+				var cur *version
+				for j := range model[key] {
+					if !stored[key][j].Recorded.After(at.Recorded) {
+						cur = &model[key][j]
+					}
+				}
+				got, err := r.GetAt(ctx, memKey{"s", bucket, key}, time.Time{}, at.Recorded)
+				switch {
+				case cur == nil || cur.removed:
+					if !errors.Is(err, runtime.ErrNotFound) {
+						rt.Fatalf("GetAt(%s, %s) = %+v, %v; model: none", key, at.Recorded, got.Payload, err)
+					}
+				case err != nil || got.Payload.Value != cur.value:
+					rt.Fatalf("GetAt(%s, %s) = %+v, %v; model %+v", key, at.Recorded, got.Payload, err, *cur)
+				default:
+					listed = append(listed, key)
+				}
+			}
+			rows, err := runtime.Collect(r.List(ctx, runtime.ListOptions{Prefix: []any{"s", bucket}, KnownAt: at.Recorded}))
+			if err != nil {
+				rt.Fatal(err)
+			}
+			var keysListed []string
+			for _, row := range rows {
+				keysListed = append(keysListed, row.Key.MemoryID)
+			}
+			if !slices.Equal(keysListed, listed) {
+				rt.Fatalf("known-at list at %s: %v, want %v", at.Recorded, keysListed, listed)
+			}
+		}
+	})
+}
