@@ -244,10 +244,18 @@ func (r *Repo[K, P]) recordVersions(ctx context.Context, versions []bson.D) erro
 			return nil
 		}
 		var bwe mongo.BulkWriteException
-		if errors.As(err, &bwe) && bwe.WriteConcernError == nil && onlyDuplicates(bwe, len(models), res) {
-			// A racing writer recorded the same version (of the same
-			// content) first.
-			return nil
+		if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+			if onlyDuplicates(bwe, len(models), res) {
+				// A racing writer recorded the same version (of the same
+				// content) first.
+				return nil
+			}
+			if failed, indexed := raceIndexes(bwe.WriteErrors, len(models)); indexed && allRaces(failed) {
+				// Racing upserts of one version (DocumentDB's deadlocks):
+				// the whole bulk again, each upsert being idempotent.
+				last = err
+				continue
+			}
 		}
 		last = err
 		if isRefusal(err) && lostRace(err) == noRace {
@@ -270,6 +278,20 @@ func onlyDuplicates(bwe mongo.BulkWriteException, n int, res *mongo.BulkWriteRes
 		}
 	}
 	return res != nil && int(res.MatchedCount+res.UpsertedCount)+len(failed) == n
+}
+
+// seenThrough is the context of a write's MongoDB calls on a domain with
+// history: once sent, a write is seen through to its answer (each call
+// bounded by OpTimeout) even if the caller gives up, so that its outcome
+// is known and its version recorded. Cancelled midway, its row could be
+// written with nobody to record its version; two such writes in a row
+// would leave a version that no later write can recover. Without an
+// OpTimeout (negative) the caller's context stays the only bound.
+func (r *Repo[K, P]) seenThrough(ctx context.Context) context.Context {
+	if r.s.History == nil || r.conn.cfg.OpTimeout < 0 {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
 
 // historyOnly refuses a history read on a domain without history.
@@ -707,7 +729,12 @@ func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time
 	var versions []bson.D
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
 	for n, i := range b.reps {
-		id, before, err := b.r.upsertOne(ctx, b.r.s.filter(b.vals[i]), update(i, rec), opts)
+		if err := ctx.Err(); err != nil {
+			// Given up between items: the rest are not sent.
+			b.stop(b.reps[n:], NotStored, context.Cause(ctx))
+			break
+		}
+		id, before, err := b.r.upsertOne(b.r.seenThrough(ctx), b.r.s.filter(b.vals[i]), update(i, rec), opts)
 		switch {
 		case err == nil && b.insert && before != nil:
 			b.done(i, Kept)

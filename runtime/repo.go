@@ -438,7 +438,7 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 	if err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}
-	wctx, cancel := within(ctx, cw)
+	wctx, cancel := within(r.seenThrough(ctx), cw)
 	id, row, err := r.upsertOne(wctx, r.s.filter(vals), update, opts)
 	cancel()
 	var histErr error
@@ -496,7 +496,7 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (ret 
 	if err != nil {
 		return false, r.opErr(ctx, opInsert, vals, err)
 	}
-	wctx, cancel := within(ctx, cw)
+	wctx, cancel := within(r.seenThrough(ctx), cw)
 	id, before, err := r.upsertOne(wctx, r.s.filter(vals), update, opts)
 	cancel()
 	existed := before != nil
@@ -629,7 +629,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 	if err != nil {
 		return false, r.opErr(ctx, opRemove, vals, err)
 	}
-	wctx, cancelW := within(ctx, cw)
+	wctx, cancelW := within(r.seenThrough(ctx), cw)
 	defer cancelW()
 	for attempt := 0; ; attempt++ {
 		update := set

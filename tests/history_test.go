@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -466,4 +468,219 @@ func TestHistoryModel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// op is one call of a concurrent history: its interval on one monotonic
+// clock, the value it wrote or read, and whether it returned nil.
+type histOp struct {
+	write      bool
+	value      int
+	start, end time.Duration
+	ok         bool
+}
+
+// TestHistoryOrderIsALinearization runs writers and readers of one key on
+// three Conns at once and checks the order the versions claim against
+// what the callers saw: versions are numbered 1..n without gaps or
+// duplicates, one per write; a write that returned before another began
+// has the smaller number; a read never returns a value older than a write
+// that returned before it began, nor one written after it returned; and a
+// known-at read at each version's recorded time returns the last version
+// recorded by then.
+func TestHistoryOrderIsALinearization(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	ctx := t.Context()
+	conns := []*runtime.Conn{env.Conn, env.Open(t), env.Open(t)}
+	k := memKey{"s", "b", "lin"}
+	epoch := time.Now()
+	var mu sync.Mutex
+	var ops []histOp
+	var wg sync.WaitGroup
+	const workers, each = 6, 25
+	for w := range workers {
+		r := newRepo[memKey, memData](t, conns[w%len(conns)], historyMemorySchema())
+		wg.Go(func() {
+			for i := range each {
+				value := w*1000 + i + 1
+				if i%3 == 2 { // a read
+					start := time.Since(epoch)
+					rec, err := r.Get(ctx, k)
+					op := histOp{value: rec.Payload.Value, start: start, end: time.Since(epoch), ok: err == nil}
+					mu.Lock()
+					ops = append(ops, op)
+					mu.Unlock()
+					continue
+				}
+				start := time.Since(epoch)
+				err := r.Put(ctx, k, memData{Value: value}, ms(int64(value)))
+				op := histOp{write: true, value: value, start: start, end: time.Since(epoch), ok: err == nil}
+				if err != nil {
+					t.Errorf("Put: %v", err)
+				}
+				mu.Lock()
+				ops = append(ops, op)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	r := newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	vs := versionsOf(t, ctx, r, k)
+	checkDense(t, vs, 1)
+	number := map[int]int64{}
+	for _, v := range vs {
+		if _, dup := number[v.Payload.Value]; dup {
+			t.Fatalf("value %d has two versions", v.Payload.Value)
+		}
+		number[v.Payload.Value] = v.Number
+	}
+	writes := 0
+	for _, a := range ops {
+		if !a.write {
+			continue
+		}
+		writes++
+		if _, ok := number[a.value]; !ok {
+			t.Fatalf("the acknowledged write of %d has no version", a.value)
+		}
+	}
+	if len(vs) != writes {
+		t.Fatalf("%d versions for %d writes", len(vs), writes)
+	}
+	for _, a := range ops {
+		if !a.write {
+			continue
+		}
+		for _, b := range ops {
+			if b.write && a.end < b.start && number[a.value] >= number[b.value] {
+				t.Fatalf("write %d returned before write %d began, yet is version %d, not before %d", a.value, b.value, number[a.value], number[b.value])
+			}
+			if !b.write && b.ok && a.end < b.start && number[b.value] < number[a.value] {
+				t.Fatalf("a read that began after write %d (version %d) returned returned %d (version %d): stale", a.value, number[a.value], b.value, number[b.value])
+			}
+			if !b.write && b.ok && b.value == a.value && a.start > b.end {
+				t.Fatalf("a read returned %d before its write began", a.value)
+			}
+		}
+	}
+	for i, v := range vs {
+		last := i
+		for last+1 < len(vs) && !vs[last+1].Recorded.After(v.Recorded) {
+			last++
+		}
+		got, err := r.GetAt(ctx, k, time.Time{}, v.Recorded)
+		must(t, err)
+		if got.Payload.Value != vs[last].Payload.Value {
+			t.Fatalf("known at version %d's time: %d, want version %d's %d", v.Number, got.Payload.Value, vs[last].Number, vs[last].Payload.Value)
+		}
+	}
+}
+
+// TestHistoryUnderFaults writes one key from several goroutines through a
+// proxy that cuts connections at the row's write (findAndModify) and at
+// the versions' (update), with callers that give up at random. Then one
+// clean write and RepairHistory. Every acknowledged write has exactly one
+// version, every version comes from a write that was sent, none twice,
+// and the numbers have no gaps.
+func TestHistoryUnderFaults(t *testing.T) {
+	t.Parallel()
+	mongoURI, _ := testenv.URIs(t)
+	host := hostOf(t, mongoURI)
+	proxy := testenv.NewMongoProxy(t, host)
+	env := testenv.New(t, func(c *runtime.Config) { c.MongoURI = strings.Replace(mongoURI, host, proxy.Addr(), 1) })
+	ctx := t.Context()
+	must(t, env.Conn.EnsureIndexes(ctx, historyMemorySchema()))
+	keys := []memKey{{"s", "b", "f1"}, {"s", "b", "f2"}}
+	var mu sync.Mutex
+	acked := map[int]bool{}
+	sent := map[int]bool{}
+	pending := 0
+	var wg sync.WaitGroup
+	for w := range 4 {
+		r := newRepo[memKey, memData](t, env.Open(t), historyMemorySchema())
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 22))
+			for i := range 40 {
+				value := w*1000 + i + 1
+				switch rng.IntN(6) {
+				case 0:
+					proxy.FailOn("findAndModify", rng.IntN(3))
+				case 1:
+					proxy.FailOn("update", rng.IntN(3))
+				}
+				cctx, cancel := context.WithCancel(ctx)
+				if rng.IntN(4) == 0 {
+					time.AfterFunc(time.Duration(rng.IntN(3000))*time.Microsecond, cancel)
+				}
+				mu.Lock()
+				sent[value] = true
+				mu.Unlock()
+				k := keys[rng.IntN(len(keys))]
+				var err error
+				if rng.IntN(5) == 0 {
+					var n int
+					n, err = r.InsertMany(cctx, []runtime.Item[memKey, memData]{{Key: memKey{"s", "b", fmt.Sprintf("i%d", value)}, Payload: memData{Value: value}, When: ms(1)}})
+					_ = n
+				} else {
+					err = r.Put(cctx, k, memData{Value: value}, ms(int64(value)))
+				}
+				cancel()
+				mu.Lock()
+				if err == nil {
+					acked[value] = true
+				} else if errors.Is(err, runtime.ErrHistoryPending) {
+					pending++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	cleanConn := env.Open(t, func(c *runtime.Config) { c.MongoURI = mongoURI })
+	clean := newRepo[memKey, memData](t, cleanConn, historyMemorySchema())
+	for _, k := range keys {
+		must(t, clean.Put(ctx, k, memData{Value: -1}, ms(1)))
+	}
+	_, _, err := cleanConn.RepairHistory(ctx, historyMemorySchema())
+	must(t, err)
+	hist := env.Conn.Database().Collection("memory-items-history")
+	cur, err := hist.Find(ctx, bson.D{})
+	must(t, err)
+	var docs []struct {
+		Key     string  `bson:"memoryId"`
+		Number  int64   `bson:"_hv"`
+		Payload memData `bson:"payload"`
+	}
+	must(t, cur.All(ctx, &docs))
+	seen := map[int]int{}
+	perKey := map[string][]int64{}
+	for _, d := range docs {
+		seen[d.Payload.Value]++
+		perKey[d.Key] = append(perKey[d.Key], d.Number)
+		if d.Payload.Value != -1 && !sent[d.Payload.Value] {
+			t.Errorf("version %d of %s holds %d, which no write sent", d.Number, d.Key, d.Payload.Value)
+		}
+	}
+	for value := range acked {
+		if seen[value] != 1 {
+			t.Errorf("acknowledged write %d has %d versions, want 1", value, seen[value])
+		}
+	}
+	for value, n := range seen {
+		if n > 1 && value != -1 {
+			t.Errorf("write %d has %d versions", value, n)
+		}
+	}
+	for key, ns := range perKey {
+		slices.Sort(ns)
+		for i, n := range ns {
+			if n != int64(i+1) {
+				t.Fatalf("%s: version numbers %v have a gap or a duplicate", key, ns)
+			}
+		}
+	}
+	t.Logf("%d writes acknowledged, %d pending, %d versions", len(acked), pending, len(docs))
+	if len(acked) == 0 {
+		t.Fatal("no write was acknowledged: the faults left nothing to check")
+	}
 }
