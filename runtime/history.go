@@ -574,18 +574,33 @@ func (r *Repo[K, P]) prefixFilter(prefix []any) (bson.D, error) {
 // many versions it recorded. Round trips: one find over the collection
 // (in batches) and one bulk write per batch.
 func (c *Conn) RepairHistory(ctx context.Context, s *Schema) (rows, recorded int, err error) {
+	return c.auditHistory(ctx, s, true)
+}
+
+// MissingVersions counts the rows of s whose version the history
+// collection lacks (what RepairHistory would record), changing nothing:
+// one find over the collection and one count per batch.
+func (c *Conn) MissingVersions(ctx context.Context, s *Schema) (rows, missing int, err error) {
+	return c.auditHistory(ctx, s, false)
+}
+
+func (c *Conn) auditHistory(ctx context.Context, s *Schema, repair bool) (rows, found int, err error) {
+	op := "MissingVersions"
+	if repair {
+		op = "RepairHistory"
+	}
 	if err := c.Ready(ctx); err != nil {
 		return 0, 0, err
 	}
 	if s.History == nil {
-		return 0, 0, &OpError{Op: "RepairHistory", Domain: s.Domain, Err: errorf(ErrInvalidArgument, "%s keeps no history", s.Domain)}
+		return 0, 0, &OpError{Op: op, Domain: s.Domain, Err: errorf(ErrInvalidArgument, "%s keeps no history", s.Domain)}
 	}
 	cs, err := compile(s)
 	if err != nil {
-		return 0, 0, &OpError{Op: "RepairHistory", Domain: s.Domain, Err: err}
+		return 0, 0, &OpError{Op: op, Domain: s.Domain, Err: err}
 	}
 	fail := func(err error) (int, int, error) {
-		return rows, recorded, c.secrets.scrubOp(&OpError{Op: "RepairHistory", Domain: s.Domain, Err: c.classify(ctx, err)})
+		return rows, found, c.secrets.scrubOp(&OpError{Op: op, Domain: s.Domain, Err: c.classify(ctx, err)})
 	}
 	hist := c.db.Collection(s.HistoryCollection())
 	callCtx, cancel := c.bound(ctx, 0)
@@ -595,13 +610,26 @@ func (c *Conn) RepairHistory(ctx context.Context, s *Schema) (rows, recorded int
 		return fail(err)
 	}
 	defer closeCursor(ctx, cur)
+	var filters []bson.D
 	var models []mongo.WriteModel
 	flush := func() error {
-		if len(models) == 0 {
+		if len(filters) == 0 {
 			return nil
 		}
-		wctx, cancel := c.bound(ctx, len(models))
+		wctx, cancel := c.bound(ctx, len(filters))
 		defer cancel()
+		defer func() { filters, models = filters[:0], models[:0] }()
+		if !repair {
+			n, err := hist.CountDocuments(wctx, bson.D{{Key: "$or", Value: filters}})
+			if err != nil {
+				return err
+			}
+			if int(n) > len(filters) {
+				return fmt.Errorf("the server counted %d versions for %d rows", n, len(filters))
+			}
+			found += len(filters) - int(n)
+			return nil
+		}
 		res, err := hist.BulkWrite(wctx, models, options.BulkWrite().SetOrdered(false))
 		var bwe mongo.BulkWriteException
 		if err != nil && !(errors.As(err, &bwe) && bwe.WriteConcernError == nil && onlyDuplicates(bwe, len(models), res)) {
@@ -610,8 +638,7 @@ func (c *Conn) RepairHistory(ctx context.Context, s *Schema) (rows, recorded int
 		if res == nil || err == nil && int(res.MatchedCount+res.UpsertedCount) != len(models) {
 			return fmt.Errorf("the server reported %d of %d versions checked", res.MatchedCount+res.UpsertedCount, len(models))
 		}
-		recorded += int(res.UpsertedCount)
-		models = models[:0]
+		found += int(res.UpsertedCount)
 		return nil
 	}
 	for {
@@ -626,17 +653,20 @@ func (c *Conn) RepairHistory(ctx context.Context, s *Schema) (rows, recorded int
 			break
 		}
 		rows++
-		v, err := versionOfRow(c.ids.next(), cur.Current)
-		if err != nil {
-			return fail(err)
-		}
 		filter := bson.D{}
 		for _, k := range cs.Key {
 			filter = append(filter, bson.E{Key: k.Name, Value: cur.Current.Lookup(k.Name)})
 		}
 		n, _ := rowVersion(cur.Current)
 		filter = append(filter, bson.E{Key: FieldVersion, Value: n})
-		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.D{{Key: "$setOnInsert", Value: v}}).SetUpsert(true))
+		filters = append(filters, filter)
+		if repair {
+			v, err := versionOfRow(c.ids.next(), cur.Current)
+			if err != nil {
+				return fail(err)
+			}
+			models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.D{{Key: "$setOnInsert", Value: v}}).SetUpsert(true))
+		}
 	}
 	if err := cur.Err(); err != nil {
 		return fail(err)
@@ -644,9 +674,58 @@ func (c *Conn) RepairHistory(ctx context.Context, s *Schema) (rows, recorded int
 	if err := flush(); err != nil {
 		return fail(err)
 	}
-	return rows, recorded, nil
+	return rows, found, nil
 }
 
+// writeEach is PutMany and InsertMany on a domain with history: each
+// representative's row is written alone, by a findOneAndUpdate that
+// returns the row as it was (PutMany's upsert counts the version up), and
+// then every version made, with the versions the rows held before, goes
+// in one bulk write. Round trips: one per distinct key, plus one.
+func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time.Time) bson.D, version func(i int, before bson.Raw, id bson.ObjectID, rec time.Time) bson.D) {
+	rec := b.r.conn.recordedTime()
+	var versions []bson.D
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
+	for n, i := range b.reps {
+		if err := ctx.Err(); err != nil {
+			// Given up between items: the rest are not sent.
+			b.stop(b.reps[n:], NotStored, context.Cause(ctx))
+			break
+		}
+		id, before, err := b.r.upsertOne(b.r.seenThrough(ctx), b.r.s.filter(b.vals[i]), update(i, rec), opts)
+		switch {
+		case err == nil && b.insert && before != nil:
+			b.done(i, Kept)
+		case err == nil:
+			if before == nil {
+				id = b.ids[i]
+				b.set = append(b.set, cache.Identity{Key: b.rks[i], ID: id})
+			}
+			b.done(i, Stored)
+			versions = append(versions, version(i, before, id, rec))
+			if before != nil {
+				prior, perr := b.r.priorVersion(before)
+				if perr != nil {
+					b.histErr = errorf(ErrHistoryPending, "a row before the write does not decode (%v)", perr)
+					continue
+				}
+				versions = append(versions, prior)
+			}
+		case isRefusal(err) && lostRace(err) == noRace:
+			b.refuse(i, err)
+		default:
+			b.done(i, Unknown)
+			b.stop(b.reps[n+1:], NotStored, err)
+			if herr := b.r.recordVersions(ctx, versions); herr != nil {
+				b.histErr = herr
+			}
+			return
+		}
+	}
+	if err := b.r.recordVersions(ctx, versions); err != nil {
+		b.histErr = err
+	}
+}
 // versionField is where a version keeps a row's field: a row's _id is
 // its version's _hrow.
 func versionField(f string) string {
@@ -719,52 +798,3 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// writeEach is PutMany and InsertMany on a domain with history: each
-// representative's row is written alone, by a findOneAndUpdate that
-// returns the row as it was (PutMany's upsert counts the version up), and
-// then every version made, with the versions the rows held before, goes
-// in one bulk write. Round trips: one per distinct key, plus one.
-func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time.Time) bson.D, version func(i int, before bson.Raw, id bson.ObjectID, rec time.Time) bson.D) {
-	rec := b.r.conn.recordedTime()
-	var versions []bson.D
-	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
-	for n, i := range b.reps {
-		if err := ctx.Err(); err != nil {
-			// Given up between items: the rest are not sent.
-			b.stop(b.reps[n:], NotStored, context.Cause(ctx))
-			break
-		}
-		id, before, err := b.r.upsertOne(b.r.seenThrough(ctx), b.r.s.filter(b.vals[i]), update(i, rec), opts)
-		switch {
-		case err == nil && b.insert && before != nil:
-			b.done(i, Kept)
-		case err == nil:
-			if before == nil {
-				id = b.ids[i]
-				b.set = append(b.set, cache.Identity{Key: b.rks[i], ID: id})
-			}
-			b.done(i, Stored)
-			versions = append(versions, version(i, before, id, rec))
-			if before != nil {
-				prior, perr := b.r.priorVersion(before)
-				if perr != nil {
-					b.histErr = errorf(ErrHistoryPending, "a row before the write does not decode (%v)", perr)
-					continue
-				}
-				versions = append(versions, prior)
-			}
-		case isRefusal(err) && lostRace(err) == noRace:
-			b.refuse(i, err)
-		default:
-			b.done(i, Unknown)
-			b.stop(b.reps[n+1:], NotStored, err)
-			if herr := b.r.recordVersions(ctx, versions); herr != nil {
-				b.histErr = herr
-			}
-			return
-		}
-	}
-	if err := b.r.recordVersions(ctx, versions); err != nil {
-		b.histErr = err
-	}
-}

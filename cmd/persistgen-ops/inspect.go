@@ -87,14 +87,14 @@ func keyNames(s *runtime.Schema) string {
 	return strings.Join(n, ", ")
 }
 
-// parseTime reads -as-of: RFC 3339, or epoch milliseconds.
+// parseTime reads -as-of and -known-at: RFC 3339, or epoch milliseconds.
 func parseTime(v string) (time.Time, error) {
 	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 		return time.UnixMilli(ms).UTC(), nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("-as-of %q: want RFC 3339 (2025-01-02T15:04:05Z) or epoch milliseconds", v)
+		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2025-01-02T15:04:05Z) or epoch milliseconds", v)
 	}
 	return t, nil
 }
@@ -102,7 +102,11 @@ func parseTime(v string) (time.Time, error) {
 // inspect prints a domain's rows under a key prefix as JSON lines (MongoDB
 // relaxed extended JSON), newest first: by when where the domain has one,
 // else by updatedDate. It only reads.
-func inspect(ctx context.Context, conn *runtime.Conn, s *runtime.Schema, parts []any, asOf time.Time, limit int, removed bool, stdout io.Writer) (int, error) {
+//
+// With knownAt (a domain with history), the rows are those a reader saw at
+// knownAt: each key's last version recorded by then, with its _hv (version
+// number) and _hr (when it was recorded).
+func inspect(ctx context.Context, conn *runtime.Conn, s *runtime.Schema, parts []any, asOf, knownAt time.Time, limit int, removed bool, stdout io.Writer) (int, error) {
 	r, err := runtime.NewRepo[rawRow, any](conn, s)
 	if err != nil {
 		return 0, err
@@ -112,7 +116,7 @@ func inspect(ctx context.Context, conn *runtime.Conn, s *runtime.Schema, parts [
 		newest = runtime.FieldWhen
 	}
 	n := 0
-	for rec, err := range r.List(ctx, runtime.ListOptions{Prefix: parts, AsOf: asOf, Limit: limit, IncludeRemoved: removed,
+	for rec, err := range r.List(ctx, runtime.ListOptions{Prefix: parts, AsOf: asOf, KnownAt: knownAt, Limit: limit, IncludeRemoved: removed,
 		Sort: []runtime.SortField{{Field: newest, Desc: true}}}) {
 		if err != nil {
 			return n, err

@@ -4,7 +4,7 @@
 //
 //	persistgen-ops plan    [-manifest domains.yaml] [-apply]
 //	persistgen-ops indexes [-manifest domains.yaml] [-apply]
-//	persistgen-ops inspect [-manifest domains.yaml] [-as-of T] [-limit N] [-removed] DOMAIN [KEY PART...]
+//	persistgen-ops inspect [-manifest domains.yaml] [-as-of T] [-known-at T] [-limit N] [-removed] DOMAIN [KEY PART...]
 //	persistgen-ops audit   [-manifest domains.yaml] [-key-prefix P] [-repair] [-quiet] [DOMAIN...]
 //
 // plan compares the live deployment with the manifest: the indexes every
@@ -69,7 +69,7 @@ const usage = `persistgen-ops: the live deployment against the manifest.
 Usage:
   persistgen-ops plan    [-manifest domains.yaml] [-apply]
   persistgen-ops indexes [-manifest domains.yaml] [-apply]
-  persistgen-ops inspect [-manifest domains.yaml] [-as-of T] [-limit N] [-removed] DOMAIN [KEY PART...]
+  persistgen-ops inspect [-manifest domains.yaml] [-as-of T] [-known-at T] [-limit N] [-removed] DOMAIN [KEY PART...]
   persistgen-ops audit   [-manifest domains.yaml] [-key-prefix P] [-repair] [-quiet] [DOMAIN...]
 
 The servers come from the CC_* variables, as for the runtime. Nothing is
@@ -93,6 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the servers")
 	apply := fs.Bool("apply", false, "plan, indexes: create the missing indexes (plan: and shard the collections to shard)")
 	asOf := fs.String("as-of", "", "inspect: only rows whose when is at or before this time (RFC 3339 or epoch ms)")
+	knownAt := fs.String("known-at", "", "inspect: the rows as a reader saw them at this time, from the domain's history (RFC 3339 or epoch ms)")
 	limit := fs.Int("limit", 20, "inspect: at most this many rows (0: all)")
 	removed := fs.Bool("removed", false, "inspect: list removed rows too")
 	keyPrefix := fs.String("key-prefix", "", "audit: the Conn's KeyPrefix, if the application sets one")
@@ -155,7 +156,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		picked = append(picked, schemas[i])
 	}
 	var parts []any
-	var at time.Time
+	var at, known time.Time
+	if cmd == "inspect" && *knownAt != "" {
+		if picked[0].History == nil {
+			fmt.Fprintf(stderr, "persistgen-ops inspect: %s keeps no history; -known-at applies to domains with a history block\n", picked[0].Domain)
+			return exitUsage
+		}
+		if known, err = parseTime(*knownAt); err != nil {
+			fmt.Fprintf(stderr, "persistgen-ops inspect: -known-at: %v\n", err)
+			return exitUsage
+		}
+	}
 	if cmd == "inspect" {
 		if parts, err = keyParts(picked[0], positional[1:]); err != nil {
 			fmt.Fprintf(stderr, "persistgen-ops inspect: %v\n", err)
@@ -193,7 +204,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	switch cmd {
 	case "inspect":
-		if _, err := inspect(ctx, conn, picked[0], parts, at, *limit, *removed, stdout); err != nil {
+		if _, err := inspect(ctx, conn, picked[0], parts, at, known, *limit, *removed, stdout); err != nil {
 			fmt.Fprintf(stderr, "persistgen-ops inspect: %v\n", err)
 			return exitServer
 		}
@@ -230,6 +241,12 @@ func runAudit(ctx context.Context, a *auditor, schemas []*runtime.Schema, stderr
 		if _, err := a.checkMarkers(ctx, s); err != nil {
 			fmt.Fprintf(stderr, "persistgen-ops audit: %v\n", err)
 			return exitServer
+		}
+		if s.History != nil {
+			if err := a.auditHistory(ctx, s); err != nil {
+				fmt.Fprintf(stderr, "persistgen-ops audit: %v\n", err)
+				return exitServer
+			}
 		}
 		if s.Mode() != runtime.CacheIdentity && s.Mode() != runtime.CacheSeries { // series keeps identities too
 			fmt.Fprintf(stderr, "audit %s: skipped: cache mode %s keeps no identities\n", s.Domain, s.Mode())
