@@ -726,6 +726,7 @@ func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time
 		b.histErr = err
 	}
 }
+
 // versionField is where a version keeps a row's field: a row's _id is
 // its version's _hrow.
 func versionField(f string) string {
@@ -797,4 +798,3 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
-
