@@ -684,3 +684,31 @@ func TestHistoryUnderFaults(t *testing.T) {
 		t.Fatal("no write was acknowledged: the faults left nothing to check")
 	}
 }
+
+// TestHistoryRemovalSetsThePayloadsFlag: where the payload carries its own
+// removed flag, a removal's version has it set, as the row does.
+func TestHistoryRemovalSetsThePayloadsFlag(t *testing.T) {
+	s := historyMemorySchema()
+	s.PayloadRemoved = true
+	env := setup(t, s)
+	ctx := t.Context()
+	r := newRepo[memKey, memData](t, env.Conn, s)
+	k := memKey{"s", "b", "flag"}
+	must(t, r.Put(ctx, k, memData{Value: 1, Note: "n"}, ms(1)))
+	if ok, err := r.Remove(ctx, k); err != nil || !ok {
+		t.Fatalf("Remove: %v %v", ok, err)
+	}
+	row, _ := storedDoc(t, ctx, env, "memory-items", bson.D{{Key: "memoryId", Value: "flag"}})
+	v2, ok := storedDoc(t, ctx, env, "memory-items-history", bson.D{{Key: "memoryId", Value: "flag"}, {Key: "_hv", Value: int64(2)}})
+	if !ok {
+		t.Fatal("no version 2")
+	}
+	for name, doc := range map[string]bson.Raw{"row": row, "version 2": v2} {
+		if f, _ := doc.Lookup("payload", "removed").BooleanOK(); !f || doc.Lookup("payload", "note").StringValue() != "n" {
+			t.Errorf("%s: payload %s, want its removed flag set and the rest kept", name, doc.Lookup("payload"))
+		}
+	}
+	if got, want := v2.Lookup("updatedDate").Time(), row.Lookup("updatedDate").Time(); !got.Equal(want) {
+		t.Errorf("version 2's updatedDate %s, the row's %s", got, want)
+	}
+}
