@@ -173,6 +173,7 @@ func (c *Conn) makeSureOfIndexes(ctx context.Context, s *Schema) error {
 	// versions' one of a domain with history).
 	var uniques []*PlanStep
 	create := map[string][]mongo.IndexModel{}
+	uniqueOnly := map[string][]mongo.IndexModel{}
 	for i, st := range steps {
 		switch {
 		case st.unique:
@@ -183,6 +184,9 @@ func (c *Conn) makeSureOfIndexes(ctx context.Context, s *Schema) error {
 		}
 		if st.Action == PlanCreate {
 			create[st.Collection] = append(create[st.Collection], st.model)
+			if st.unique {
+				uniqueOnly[st.Collection] = append(uniqueOnly[st.Collection], st.model)
+			}
 		}
 	}
 	missing := false
@@ -203,8 +207,14 @@ func (c *Conn) makeSureOfIndexes(ctx context.Context, s *Schema) error {
 	if !c.cfg.DisableAutoIndexes {
 		var err error
 		for _, coll := range []string{s.Collection, s.HistoryCollection()} {
-			if len(create[coll]) > 0 && err == nil {
-				_, err = c.db.Collection(coll).Indexes().CreateMany(bctx, create[coll])
+			if len(create[coll]) == 0 || err != nil {
+				continue
+			}
+			if _, err = c.db.Collection(coll).Indexes().CreateMany(bctx, create[coll]); err != nil && len(uniqueOnly[coll]) > 0 && len(uniqueOnly[coll]) < len(create[coll]) {
+				// An index the server cannot build (a TTL index on FerretDB
+				// v1) must not keep the one that decides from being built.
+				c.log.Warn("persistgen: an index could not be created; writes go on (persistgen-ops plan reports it)", "collection", coll, "err", c.secrets.scrub(err))
+				_, err = c.db.Collection(coll).Indexes().CreateMany(bctx, uniqueOnly[coll])
 			}
 		}
 		names := keyNames(s)

@@ -241,14 +241,16 @@ func (r *Repo[K, P]) recordVersions(ctx context.Context, versions []bson.D) erro
 				last = fmt.Errorf("the server reported %d of %d versions stored", res.MatchedCount+res.UpsertedCount, len(models))
 				continue
 			}
+			if _, inserted := res.UpsertedIDs[0]; !inserted {
+				return r.checkOwnVersion(detached, hist, models[0].(*mongo.UpdateOneModel).Filter.(bson.D), versions[0])
+			}
 			return nil
 		}
 		var bwe mongo.BulkWriteException
 		if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
 			if onlyDuplicates(bwe, len(models), res) {
-				// A racing writer recorded the same version (of the same
-				// content) first.
-				return nil
+				// A racing writer recorded the same version first.
+				return r.checkOwnVersion(detached, hist, models[0].(*mongo.UpdateOneModel).Filter.(bson.D), versions[0])
 			}
 			if failed, indexed := raceIndexes(bwe.WriteErrors, len(models)); indexed && allRaces(failed) {
 				// Racing upserts of one version (DocumentDB's deadlocks):
@@ -263,6 +265,36 @@ func (r *Repo[K, P]) recordVersions(ctx context.Context, versions []bson.D) erro
 		}
 	}
 	return errorf(ErrHistoryPending, "the row is written but its version is not recorded in %s (%v); the key's next write or `persistgen-ops audit -repair` records it", r.s.HistoryCollection(), r.conn.secrets.scrub(last))
+}
+
+// checkOwnVersion is called when a write's own version was found recorded
+// already. On a server whose updates of one document are atomic, only the
+// key's next writer records it first (the version before its own), with
+// the same content. Another content means the server gave two writes of
+// the key one number: it applied them as if neither saw the other (FerretDB
+// v1 does), and this write's version is lost. One read, only then.
+func (r *Repo[K, P]) checkOwnVersion(ctx context.Context, hist *mongo.Collection, filter bson.D, mine bson.D) error {
+	callCtx, cancel := r.conn.bound(ctx, 0)
+	defer cancel()
+	stored, err := hist.FindOne(callCtx, filter).Raw()
+	if err != nil {
+		return errorf(ErrHistoryPending, "the version could not be read back (%v); `persistgen-ops audit` checks it", r.conn.secrets.scrub(err))
+	}
+	for _, e := range mine {
+		if e.Key == FieldID || e.Key == FieldRow {
+			continue
+		}
+		want := rawOf(e.Value)
+		if rv, ok := e.Value.(bson.RawValue); ok {
+			want = rv
+		}
+		got, err := stored.LookupErr(e.Key)
+		if err != nil || got.Type != want.Type || !bytes.Equal(got.Value, want.Value) {
+			n, _ := rowVersion(stored)
+			return errorf(ErrHistoryPending, "the server gave this write version %d, which records another write of the key (field %s differs): it applied two writes of one document as if neither saw the other, so history cannot order them. Keep one writer per key on this server, or use one whose single-document updates are atomic (MongoDB, FerretDB v2)", n, e.Key)
+		}
+	}
+	return nil
 }
 
 // onlyDuplicates reports whether every failed upsert of a bulk of n lost a

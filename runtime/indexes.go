@@ -70,7 +70,23 @@ func (c *Conn) ensure(ctx context.Context, s *Schema) error {
 		if len(create[coll]) == 0 {
 			continue
 		}
-		if _, err := c.db.Collection(coll).Indexes().CreateMany(ctx, create[coll]); err != nil {
+		_, err := c.db.Collection(coll).Indexes().CreateMany(ctx, create[coll])
+		if err != nil && isNotImplemented(err) && s.History != nil && s.History.Keep > 0 && coll == s.HistoryCollection() {
+			// A server without TTL indexes (FerretDB v1): the unique index
+			// alone, and a warning, since versions will not expire.
+			var unique []mongo.IndexModel
+			for _, st := range steps {
+				if st.Collection == coll && st.unique && st.Action == PlanCreate {
+					unique = append(unique, st.model)
+				}
+			}
+			c.log.Warn("persistgen: this server has no TTL indexes, so versions are kept forever, not for the domain's keep; use a server with TTL indexes, or say keep: forever", "collection", coll, "keep", s.History.Keep.String(), "err", c.secrets.scrub(err))
+			if len(unique) == 0 {
+				continue
+			}
+			_, err = c.db.Collection(coll).Indexes().CreateMany(ctx, unique)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -413,4 +429,15 @@ func (c *Conn) ApplyPlan(ctx context.Context, steps []PlanStep) error {
 		}
 	}
 	return nil
+}
+
+// Unique reports whether the step is a collection's unique index: the one
+// writes cannot go without.
+func (st PlanStep) Unique() bool { return st.unique }
+
+// isNotImplemented reports a server's refusal of something it does not
+// implement (code 238: FerretDB's "not implemented yet").
+func isNotImplemented(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(238)
 }

@@ -50,8 +50,8 @@ given=${PERSIST_TEST_MONGO_URI:-}${PERSIST_TEST_BACKEND:-}
 # own, tests/faults). Where the server's updates are not atomic (FerretDB
 # v1), each key gets a single writer: what that server can promise.
 faults() {
-	local writers=many
-	case "$BACKEND" in ferretdb-*) writers=one ;; esac
+	local writers
+	writers=$(writers)
 	echo "== go test -race ./tests/faults ($BACKEND, ${PERSIST_TEST_FAULT_SECONDS:-30}s of faults, $writers writer(s) per key)"
 	(cd tests/faults && PERSIST_TEST_FAULT_WRITERS=$writers go test -race -count=1 -v -run . ./... | grep -E '^(---|ok|FAIL|PASS)|faults:|not linearizable|_test.go')
 }
@@ -62,11 +62,17 @@ modelChecks() {
 	case "$BACKEND" in ferretdb-sqlite) echo "${PERSIST_TEST_MODEL_CHECKS:-25}" ;; *) echo "${PERSIST_TEST_MODEL_CHECKS:-}" ;; esac
 }
 
+# writers: where the server's updates of one document are not atomic
+# (FerretDB v1), the history tests give each key a single writer too.
+writers() {
+	case "$BACKEND" in ferretdb-*) echo one ;; *) echo many ;; esac
+}
+
 start_servers
 ran=("$BACKEND")
 SECONDS=0
 echo "== go test -race ./... ($BACKEND)"
-PERSIST_TEST_MODEL_CHECKS=$(modelChecks) go test -race -count=1 ${GOTESTFLAGS:-} ./...
+PERSIST_TEST_FAULT_WRITERS=$(writers) PERSIST_TEST_MODEL_CHECKS=$(modelChecks) go test -race -count=1 ${GOTESTFLAGS:-} ./...
 faults
 echo "== $BACKEND: passed in ${SECONDS}s"
 
@@ -91,7 +97,7 @@ if [ -z "$given" ] && [ "$BACKEND" = documentdb ]; then
 	start_mongo "$V1_BACKEND"
 	describe_servers
 	echo "== go test -race ./tests/... ($BACKEND)"
-	PERSIST_TEST_MODEL_CHECKS=$(modelChecks) go test -race -count=1 ${GOTESTFLAGS:-} ./tests/...
+	PERSIST_TEST_FAULT_WRITERS=$(writers) PERSIST_TEST_MODEL_CHECKS=$(modelChecks) go test -race -count=1 ${GOTESTFLAGS:-} ./tests/...
 	PERSIST_TEST_FAULT_SECONDS=${PERSIST_TEST_FAULT_SECONDS:-15} faults
 	echo "== $BACKEND: passed in ${SECONDS}s"
 	stop_mongo

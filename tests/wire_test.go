@@ -34,6 +34,9 @@ func wireSpecs() []wireSpec {
 		doc  = bson.TypeEmbeddedDocument
 		arr  = bson.TypeArray
 		null = bson.TypeNull
+		// A domain with history: the row's version and recorded time.
+		i64  = bson.TypeInt64
+		date = bson.TypeDateTime
 	)
 	when := ms(1_700_000_000_000)
 	sk := repo.SignalKey{Symbol: "BTCUSDT", StrategyName: "macd", ExchangeName: "binance"}
@@ -56,12 +59,12 @@ func wireSpecs() []wireSpec {
 		{"schedule", "schedule-items", map[string]bson.Type{"symbol": str, "strategyName": str, "exchangeName": str, "payload": null}, strategyIdx,
 			"schedule_cache:binance:macd:BTCUSDT",
 			func(ctx context.Context, r *repo.Repos) error { return r.Schedule.Put(ctx, repo.ScheduleKey(sk), nil) }},
-		{"strategy", "strategy-items", map[string]bson.Type{"symbol": str, "strategyName": str, "exchangeName": str, "payload": doc}, strategyIdx,
+		{"strategy", "strategy-items", map[string]bson.Type{"symbol": str, "strategyName": str, "exchangeName": str, "payload": doc, "_hv": i64, "_hr": date}, strategyIdx,
 			"strategy_cache:binance:macd:BTCUSDT",
 			func(ctx context.Context, r *repo.Repos) error {
 				return r.Strategy.Put(ctx, repo.StrategyKey(sk), &repo.StrategyState{CommitQueue: []any{}})
 			}},
-		{"risk", "risk-items", map[string]bson.Type{"riskName": str, "exchangeName": str, "positions": arr, "when": dbl},
+		{"risk", "risk-items", map[string]bson.Type{"riskName": str, "exchangeName": str, "positions": arr, "when": dbl, "_hv": i64, "_hr": date},
 			[]string{"riskName_1_exchangeName_1 riskName,exchangeName unique", "riskName_1 riskName", "exchangeName_1 exchangeName", "when_1 when"},
 			"risk_cache:binance:max3",
 			func(ctx context.Context, r *repo.Repos) error {
@@ -102,7 +105,7 @@ func wireSpecs() []wireSpec {
 			func(ctx context.Context, r *repo.Repos) error {
 				return r.Measure.Put(ctx, repo.MeasureKey{Bucket: "fib", EntryKey: "10"}, repo.MeasureEntry{ID: "10", Data: 55.0})
 			}},
-		{"interval", "interval-items", map[string]bson.Type{"bucket": str, "entryKey": str, "payload": doc, "removed": boo, "when": dbl},
+		{"interval", "interval-items", map[string]bson.Type{"bucket": str, "entryKey": str, "payload": doc, "removed": boo, "when": dbl, "_hv": i64, "_hr": date},
 			[]string{"bucket_1_entryKey_1 bucket,entryKey unique", "bucket_1 bucket", "entryKey_1 entryKey", "when_1 when", "removed_1 removed", "bucket_1_removed_1 bucket,removed"},
 			"interval_cache:atr:BTCUSDT",
 			func(ctx context.Context, r *repo.Repos) error {
