@@ -82,6 +82,11 @@ func (g *generator) artifacts() []artifact {
 			for _, m := range d.fam.methods {
 				m(g, f, d)
 			}
+			if d.history != nil {
+				for _, m := range d.fam.history {
+					m(g, f, d)
+				}
+			}
 		}})
 	}
 	return append(out, artifact{"registry.go", g.emitRegistry})
@@ -407,7 +412,13 @@ func (g *generator) emitSchema(f *jen.File, d *domainSpec) {
 		}
 		fields[jen.Id("Indexes")] = jen.Index().Qual(runtimePkg, "Index").Values(ixs...)
 	}
+	if s.History != nil {
+		fields[jen.Id("History")] = jen.Op("&").Qual(runtimePkg, "History").Values(historyFields(s.History))
+	}
 	comment(f, "%s describes the %s domain to the runtime: collection %s.", schemaName(d), d.name, d.collection)
+	if s.History != nil {
+		comment(f, "Every version of its rows is kept in %s, %s.", s.HistoryCollection(), keepText(s.History.Keep))
+	}
 	f.Func().Id(schemaName(d)).Params().Op("*").Qual(runtimePkg, "Schema").Block(
 		jen.Return(jen.Op("&").Qual(runtimePkg, "Schema").Values(fields)),
 	)
@@ -659,6 +670,178 @@ func (g *generator) emitWindow(f *jen.File, d *domainSpec) {
 	}
 	f.Func().Params(recv(d)).Id("Window").Params(append(append([]jen.Code{ctxParam()}, params...), jen.Id("since").Int64(), jen.Id("limit").Int())...).Params(jen.Index().Add(payloadType(d)), jen.Bool(), jen.Error()).Block(
 		jen.Return(jen.Qual(runtimePkg, "SeriesWindow").Call(jen.Id("ctx"), jen.Id("r").Dot("repo"), jen.Index().Any().Values(vals...), jen.Id(lowerFirst(s.step.goName)), jen.Id("since"), jen.Id("limit"))),
+	)
+	f.Line()
+}
+
+// ---- history (domains with `history:`)
+
+// historyFields are the fields of a schema's History: Keep, unless zero
+// (forever).
+func historyFields(h *schema.History) jen.Dict {
+	if h.Keep == 0 {
+		return jen.Dict{}
+	}
+	return jen.Dict{jen.Id("Keep"): keepCode(h.Keep)}
+}
+
+// keepCode writes a history's keep as Go source in its largest whole unit:
+// 90 * 24 * time.Hour, 36 * time.Hour, 90 * time.Minute, 5400 * time.Second.
+func keepCode(d time.Duration) jen.Code {
+	const day = 24 * time.Hour
+	switch {
+	case d%day == 0:
+		return jen.Lit(int(d/day)).Op("*").Lit(24).Op("*").Qual("time", "Hour")
+	case d%time.Hour == 0:
+		return jen.Lit(int(d/time.Hour)).Op("*").Qual("time", "Hour")
+	case d%time.Minute == 0:
+		return jen.Lit(int(d/time.Minute)).Op("*").Qual("time", "Minute")
+	}
+	return durationCode(d)
+}
+
+// keepText says how long versions are kept, for a comment.
+func keepText(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == 0:
+		return "forever"
+	case d == day:
+		return "for a day after it was recorded"
+	case d%day == 0:
+		return fmt.Sprintf("for %d days after it was recorded", d/day)
+	}
+	text := d.String() // 36h0m0s, 1h30m0s, 1h0m1s
+	if strings.HasSuffix(text, "m0s") {
+		text = strings.TrimSuffix(text, "0s")
+	}
+	if strings.HasSuffix(text, "h0m") {
+		text = strings.TrimSuffix(text, "0m")
+	}
+	return "for " + text + " after it was recorded"
+}
+
+// para writes text as one comment paragraph, its words wrapped at 100
+// columns.
+func para(f *jen.File, format string, args ...any) {
+	line := ""
+	for _, w := range strings.Fields(fmt.Sprintf(format, args...)) {
+		if line != "" && len(line)+1+len(w) > 97 {
+			comment(f, "%s", line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	if line != "" {
+		comment(f, "%s", line)
+	}
+}
+
+// seriesHistoryNote tells a series domain's reader what its history is.
+func seriesHistoryNote(d *domainSpec) string {
+	if d.series == nil {
+		return ""
+	}
+	return " A stored element never changes (first write wins), so its history is the one version it was" +
+		" stored with. Window has no known-at form: Runtime().List with runtime.ListOptions{KnownAt: t}" +
+		" lists the elements known at t."
+}
+
+// emitGetAt emits Get's known-at form: the payload k had for a reader at
+// knownAt (as of validAt, for domains with a when column).
+func (g *generator) emitGetAt(f *jen.File, d *domainSpec) {
+	absent := "the zero value"
+	if d.payload.empty {
+		absent = "an empty value, never nil"
+	}
+	gone := "k had no row then"
+	if d.removed {
+		gone = "k had no row then or its row was removed"
+	}
+	hist := d.schema.HistoryCollection()
+	params := []jen.Code{ctxParam(), jen.Id("k").Id(keyName(d))}
+	validAt := jen.Qual("time", "Time").Values()
+	if d.when {
+		para(f, "GetAt reads k's payload as a reader at knownAt would have read it as of validAt: the last"+
+			" version of k recorded at or before knownAt, if its when is at or before validAt (a zero validAt:"+
+			" whatever its when). ok is false (with %s) when %s, or its when is later than validAt."+
+			" knownAt must not be zero: time.Now() reads the latest version. One round trip, to the history"+
+			" collection %s.%s", absent, gone, hist, seriesHistoryNote(d))
+		params = append(params, jen.List(jen.Id("validAt"), jen.Id("knownAt")).Qual("time", "Time"))
+		validAt = jen.Id("validAt")
+	} else {
+		para(f, "GetAt reads k's payload as a reader at knownAt would have read it: the last version of k"+
+			" recorded at or before knownAt. ok is false (with %s) when %s. knownAt must not be zero:"+
+			" time.Now() reads the latest version. One round trip, to the history collection %s.%s",
+			absent, gone, hist, seriesHistoryNote(d))
+		params = append(params, jen.Id("knownAt").Qual("time", "Time"))
+	}
+	body := append([]jen.Code{
+		jen.List(jen.Id("v"), jen.Id("ok"), jen.Err()).Op(":=").Qual(runtimePkg, "PayloadOf").Call(jen.Id("r").Dot("repo").Dot("GetAt").Call(jen.Id("ctx"), jen.Id("k"), validAt, jen.Id("knownAt"))),
+	}, emptyFix(d)...)
+	body = append(body, jen.Return(jen.Id("v"), jen.Id("ok"), jen.Err()))
+	f.Func().Params(recv(d)).Id("GetAt").Params(params...).Params(payloadType(d), jen.Bool(), jen.Error()).Block(body...)
+	f.Line()
+}
+
+// emitHistory emits the stream of a key's versions.
+func (g *generator) emitHistory(f *jen.File, d *domainSpec) {
+	removals, nulls := "", ""
+	if d.removed {
+		removals = " (a removal is a version with Removed set)"
+	}
+	if d.payload.empty {
+		nulls = " A payload stored as null is nil here (Get and GetAt read it as an empty value)."
+	}
+	para(f, "History yields k's versions newest first, numbered per key, each the row as a write left it%s,"+
+		" within o's bounds: o.KnownAt skips the versions recorded after it, o.Since stops at those recorded"+
+		" before it, o.Limit caps them (0: all). One round trip with a Limit, otherwise batches of"+
+		" ListBatch, from the history collection %s.%s%s", removals, d.schema.HistoryCollection(), nulls, seriesHistoryNote(d))
+	version := jen.Qual(runtimePkg, "Version").Types(jen.Id(keyName(d)), payloadType(d))
+	f.Func().Params(recv(d)).Id("History").Params(ctxParam(), jen.Id("k").Id(keyName(d)), jen.Id("o").Qual(runtimePkg, "HistoryOptions")).
+		Qual("iter", "Seq2").Types(version, jen.Error()).Block(
+		jen.Return(jen.Id("r").Dot("repo").Dot("History").Call(jen.Id("ctx"), jen.Id("k"), jen.Id("o"))),
+	)
+	f.Line()
+}
+
+// emitListAt emits a bucket's List in its known-at form.
+func (g *generator) emitListAt(f *jen.File, d *domainSpec) {
+	params, vals := prefixParams(d)
+	para(f, "ListAt yields the rows under %s as a reader at knownAt would have listed them: each key's"+
+		" last version recorded at or before knownAt, unless it was removed, in key order; a zero knownAt"+
+		" lists the rows as they are (List). One find on the history collection %s, in batches of"+
+		" ListBatch, that walks every version under %s recorded by knownAt: its cost grows with the"+
+		" history, not with the rows listed.", prefixDesc(d), d.schema.HistoryCollection(), prefixDesc(d))
+	f.Func().Params(recv(d)).Id("ListAt").Params(append(append([]jen.Code{ctxParam()}, params...), jen.Id("knownAt").Qual("time", "Time"))...).
+		Qual("iter", "Seq2").Types(jen.Qual(runtimePkg, "Record").Types(jen.Id(keyName(d)), payloadType(d)), jen.Error()).Block(
+		jen.Return(jen.Id("r").Dot("repo").Dot("List").Call(jen.Id("ctx"), jen.Qual(runtimePkg, "ListOptions").Values(jen.Dict{
+			jen.Id("Prefix"):  jen.Index().Any().Values(vals...),
+			jen.Id("KnownAt"): jen.Id("knownAt"),
+		}))),
+	)
+	f.Line()
+}
+
+// emitGetAllAt emits a list's GetAll in its known-at form.
+func (g *generator) emitGetAllAt(f *jen.File, d *domainSpec) {
+	params, vals := prefixParams(d)
+	para(f, "GetAllAt reads the items under %s as a reader at knownAt would have read them with GetAll:"+
+		" each item's last version recorded at or before knownAt, newest first, at most ReadLimit (%d);"+
+		" none is an empty slice. A zero knownAt reads them as they are (GetAll). One find on the history"+
+		" collection %s, in batches of ListBatch, that walks every version under %s recorded by knownAt,"+
+		" sorted and limited in memory: its cost grows with the history, not with ReadLimit.",
+		prefixDesc(d), d.list.readLimit, d.schema.HistoryCollection(), prefixDesc(d))
+	f.Func().Params(recv(d)).Id("GetAllAt").Params(append(append([]jen.Code{ctxParam()}, params...), jen.Id("knownAt").Qual("time", "Time"))...).Params(jen.Index().Add(payloadType(d)), jen.Error()).Block(
+		jen.Return(jen.Qual(runtimePkg, "Payloads").Call(jen.Id("r").Dot("repo").Dot("List").Call(jen.Id("ctx"), jen.Qual(runtimePkg, "ListOptions").Values(jen.Dict{
+			jen.Id("Prefix"):  jen.Index().Any().Values(vals...),
+			jen.Id("Sort"):    jen.Qual(runtimePkg, "NewestFirst").Call(),
+			jen.Id("Limit"):   jen.Lit(d.list.readLimit),
+			jen.Id("KnownAt"): jen.Id("knownAt"),
+		})), jen.Lit(d.list.readLimit))),
 	)
 	f.Line()
 }

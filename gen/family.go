@@ -17,6 +17,9 @@ type family struct {
 	check func(r *resolver, d *Domain, ds *domainSpec, what string)
 	// methods emit the repository's methods, in order.
 	methods []func(g *generator, f *jen.File, d *domainSpec)
+	// history emit the methods a domain with history (`history:`) gets on
+	// top of methods, in order: the known-at forms of its reads.
+	history []func(g *generator, f *jen.File, d *domainSpec)
 }
 
 func familyTable() []*family {
@@ -27,6 +30,7 @@ func familyTable() []*family {
 			doc:     "one row per key, read and written whole",
 			check:   func(*resolver, *Domain, *domainSpec, string) {},
 			methods: []func(*generator, *jen.File, *domainSpec){(*generator).emitGet, (*generator).emitPut},
+			history: []func(*generator, *jen.File, *domainSpec){(*generator).emitGetAt, (*generator).emitHistory},
 		},
 		{
 			name:    "bucket",
@@ -34,18 +38,21 @@ func familyTable() []*family {
 			doc:     "entries grouped by the key's leading fields, soft-deleted and listed per group",
 			check:   checkBucket,
 			methods: []func(*generator, *jen.File, *domainSpec){(*generator).emitGet, (*generator).emitPut, (*generator).emitBucket},
+			history: []func(*generator, *jen.File, *domainSpec){(*generator).emitGetAt, (*generator).emitHistory, (*generator).emitListAt},
 		},
 		{
 			name:    "list",
 			doc:     "items written in bulk, each under its own id, and read newest first",
 			check:   checkList,
 			methods: []func(*generator, *jen.File, *domainSpec){(*generator).emitListWrite, (*generator).emitListRead},
+			history: []func(*generator, *jen.File, *domainSpec){(*generator).emitGetAllAt},
 		},
 		{
 			name:    "series",
 			doc:     "an immutable time series, written once per element and read in windows",
 			check:   checkSeries,
 			methods: []func(*generator, *jen.File, *domainSpec){(*generator).emitGet, (*generator).emitSeriesPut, (*generator).emitWindow},
+			history: []func(*generator, *jen.File, *domainSpec){(*generator).emitGetAt, (*generator).emitHistory},
 		},
 	}
 }

@@ -191,6 +191,18 @@ func (d *decoder) str(n *yaml.Node) string {
 	return n.Value
 }
 
+// text returns a scalar's text, whatever its tag (3600 as "3600"); ok is
+// false, and the error reported, when n is not a scalar.
+func (d *decoder) text(n *yaml.Node, want string) (string, bool) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if !d.scalar(n, want) {
+		return "", false
+	}
+	return n.Value, true
+}
+
 func (d *decoder) bool(n *yaml.Node) bool {
 	if !d.scalar(n, "true or false") {
 		return false
@@ -323,6 +335,24 @@ func (d *decoder) domain(n *yaml.Node) *Domain {
 				"fields": func(v *yaml.Node) { dm.Shard.Fields = d.strs(v) },
 				"mode":   func(v *yaml.Node) { dm.Shard.Mode = d.str(v) },
 			})
+		},
+		"history": func(v *yaml.Node) {
+			dm.History = &HistorySpec{Pos: pos(v)}
+			dm.History.at = d.mapping(v, "history", map[string]func(*yaml.Node){
+				// Any scalar: resolve explains what a keep must be
+				// (a bare number lacks its unit).
+				"keep": func(v *yaml.Node) {
+					var ok bool
+					dm.History.Keep, ok = d.text(v, "forever or a duration")
+					dm.History.parseFailed = !ok
+				},
+			})
+			if m := v; m.Kind == yaml.AliasNode && m.Alias != nil {
+				v = m.Alias
+			}
+			if v.Kind != yaml.MappingNode {
+				dm.History = nil // reported: not a mapping
+			}
 		},
 		"cache": func(v *yaml.Node) {
 			dm.Cache = &CacheSpec{Pos: pos(v)}

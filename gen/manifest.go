@@ -74,7 +74,23 @@ type Domain struct {
 	Series  *SeriesSpec
 	Cache   *CacheSpec
 	Shard   *ShardSpec
+	// History keeps every version of every row (nil: no history).
+	History *HistorySpec
 	at      map[string]Pos
+}
+
+// HistorySpec turns on a domain's version history: every write also
+// records the row as it became, so that reads can ask what a reader would
+// have seen at an earlier time (GetAt, History, ListAt, GetAllAt).
+type HistorySpec struct {
+	Pos Pos
+	// Keep is how long a version is kept after it was recorded: "forever",
+	// whole days ("90d") or a Go duration ("36h", "90m"); whole seconds,
+	// at least an hour (schema.MinHistoryKeep). Required.
+	Keep string
+	at   map[string]Pos
+	// parseFailed: Parse reported keep already (not a scalar).
+	parseFailed bool
 }
 
 // ShardSpec is a domain's shard key on a sharded MongoDB.

@@ -127,7 +127,7 @@ func (g *grammar) chance(p float64) bool    { return g.r.Float64() < p }
 
 // names includes words the generated code uses itself and Go keywords.
 func (g *grammar) name() string {
-	return g.pick("a", "b", "symbol", "id", "items", "ctx", "type", "range", "since", "limit", "it", "k", "v", "batch", "func", "err", "ok", "out", "i", "r", "when2", "x_y", "x-y", "entryKey", "signalId", "Upper", "filter", "shape", "extra", "removed", "when", "make", "runtime", "any", "len", "id_x", "idX", "time", "bson")
+	return g.pick("a", "b", "symbol", "id", "items", "ctx", "type", "range", "since", "limit", "it", "k", "v", "batch", "func", "err", "ok", "out", "i", "r", "when2", "x_y", "x-y", "entryKey", "signalId", "Upper", "filter", "shape", "extra", "removed", "when", "make", "runtime", "any", "len", "id_x", "idX", "time", "bson", "knownAt", "validAt", "o")
 }
 
 func (g *grammar) manifest() string {
@@ -301,5 +301,8 @@ func (g *grammar) domain(i int) {
 	if g.chance(0.25) {
 		g.d.WriteString("    cache: " + g.pick("{mode: none}", "{mode: identity}", "{mode: value, writers: persistgen-only}",
 			"{mode: value, writers: persistgen-only, ttl: 1500ms}", "{mode: value}", "{mode: none, ttl: 1s}") + "\n")
+	}
+	if g.chance(0.3) {
+		g.d.WriteString("    history: " + g.pick("{keep: forever}", "{keep: 90d}", "{keep: 36h}", "{keep: 5m}", "{}") + "\n")
 	}
 }

@@ -3,7 +3,9 @@ package gen
 import (
 	"fmt"
 	"go/token"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -275,6 +277,7 @@ func (r *resolver) resolveDomain(d *Domain) *domainSpec {
 	}
 	r.resolveCache(d, ds, what)
 	r.resolveShard(d, ds, what)
+	r.resolveHistory(d, ds, what)
 	ds.schema = schemaOf(ds, order, nil)
 	r.resolveIndexes(d, ds, what, keys)
 	ds.schema = schemaOf(ds, order, d.Indexes)
@@ -620,6 +623,58 @@ func (r *resolver) resolveShard(d *Domain, ds *domainSpec, what string) {
 		return
 	}
 	ds.shard = &k
+}
+
+// resolveHistory checks the domain's history block: keep is forever, whole
+// days (90d) or a Go duration, in whole seconds and at least
+// schema.MinHistoryKeep.
+func (r *resolver) resolveHistory(d *Domain, ds *domainSpec, what string) {
+	h := d.History
+	if h == nil || h.parseFailed {
+		return
+	}
+	if _, given := h.at["keep"]; !given && h.Keep == "" {
+		r.add(h.Pos, "%s: a history block needs keep, how long each version is kept: write `keep: forever` or a duration (90d, 36h)", what)
+		return
+	}
+	p := where(h.at, "keep", h.Pos)
+	if h.Keep == "forever" {
+		ds.history = &schema.History{}
+		return
+	}
+	keep, ok := parseKeep(h.Keep)
+	switch {
+	case !ok && h.Keep != "" && strings.Trim(h.Keep, "0123456789") == "":
+		r.add(p, "%s: history keep %s has no unit: write %ss for seconds, whole days as 90d, a Go duration (36h, 90m), or forever", what, h.Keep, h.Keep)
+	case !ok:
+		r.add(p, "%s: history keep %q is not forever or a duration; write forever, whole days as 90d, or a Go duration (36h, 90m)", what, h.Keep)
+	case keep < schema.MinHistoryKeep || keep%time.Second != 0:
+		r.add(p, "%s: history keep %q must be whole seconds and at least %s, or forever", what, h.Keep, schema.MinHistoryKeep)
+	default:
+		ds.history = &schema.History{Keep: keep}
+	}
+}
+
+// parseKeep reads a history keep: whole days ("90d") or a Go duration
+// ("36h"; a leading "+" is refused, as the JSON Schema refuses it, and a
+// "-" is read, to be refused as too short). ok is false for anything else,
+// or a number of days out of range.
+func parseKeep(s string) (d time.Duration, ok bool) {
+	if days, found := strings.CutSuffix(s, "d"); found {
+		if days == "" || strings.Trim(days, "0123456789") != "" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err != nil || n > int64(math.MaxInt64/(24*time.Hour)) {
+			return 0, false
+		}
+		return time.Duration(n) * 24 * time.Hour, true
+	}
+	if strings.HasPrefix(s, "+") {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil
 }
 
 // resolveCache checks the domain's cache mode.

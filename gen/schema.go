@@ -15,6 +15,10 @@ func schemaOf(d *domainSpec, order []string, indexes []*IndexSpec) *schema.Schem
 		HasWhen: d.when, HasRemoved: d.removed, Payload: d.payload.field,
 		Cache: d.cache, CacheTTL: d.cacheTTL, LocalTTL: d.localTTL, CacheStrict: d.cacheStrict, SeriesReadAhead: d.readAhead, Shard: d.shard,
 	}
+	if d.history != nil {
+		h := *d.history
+		s.History = &h
+	}
 	// A soft-deleting domain whose payload is a declared type with a bool
 	// field "removed" (upstream's measure, interval and memory entries)
 	// keeps that flag equal to the document's.

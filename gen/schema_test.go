@@ -34,8 +34,14 @@ func yamlAsJSON(t *testing.T, path string) any {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return yamlText(t, string(data))
+}
+
+// yamlText is a manifest's text as JSON values, for the JSON Schema.
+func yamlText(t *testing.T, data string) any {
+	t.Helper()
 	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
+	if err := yaml.Unmarshal([]byte(data), &v); err != nil {
 		t.Fatal(err)
 	}
 	// Round-trip through encoding/json so numbers and maps have JSON types.
@@ -69,7 +75,7 @@ func TestManifestsMatchJSONSchema(t *testing.T) {
 // The schema is not vacuous: manifests with structural errors fail it.
 func TestJSONSchemaRejectsStructuralErrors(t *testing.T) {
 	s := compileSchema(t)
-	for _, p := range []string{"testdata/scenarios/invalid-many/domains.yaml", "testdata/scenarios/invalid-no_version/domains.yaml"} {
+	for _, p := range []string{"testdata/scenarios/invalid-many/domains.yaml", "testdata/scenarios/invalid-no_version/domains.yaml", "testdata/scenarios/invalid-history/domains.yaml"} {
 		if err := s.Validate(yamlAsJSON(t, p)); err == nil {
 			t.Errorf("%s passed the JSON Schema", p)
 		}

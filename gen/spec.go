@@ -55,6 +55,10 @@ func cloneSchema(s *schema.Schema) *schema.Schema {
 	if s.RedisOrder != nil {
 		c.RedisOrder = append([]string(nil), s.RedisOrder...)
 	}
+	if s.History != nil {
+		h := *s.History
+		c.History = &h
+	}
 	c.Indexes = nil
 	for _, ix := range s.Indexes {
 		ix.Keys = append([]schema.IndexKey(nil), ix.Keys...)
@@ -113,7 +117,10 @@ type domainSpec struct {
 	cacheStrict       bool
 	readAhead         int
 	shard             *schema.ShardKey
-	schema            *schema.Schema
+	// history is nil when the domain keeps no history; a zero Keep keeps
+	// versions forever.
+	history *schema.History
+	schema  *schema.Schema
 }
 
 // prefix is the key without its last field: what a list, a bucket or a

@@ -141,6 +141,7 @@ func localNames() []string {
 	return []string{
 		// the generated methods' own parameters and variables
 		"ctx", "r", "k", "v", "ok", "err", "items", "batch", "i", "it", "since", "limit", "asOf", "when", "out", "c", "raw", "t", "data",
+		"validAt", "knownAt", "o",
 		// the packages they call
 		"runtime", "bson", "context", "errors", "iter", "time",
 		// Go's predeclared identifiers

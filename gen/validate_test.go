@@ -74,6 +74,9 @@ func TestValidationFailures(t *testing.T) {
 		{"index named like an automatic one", "    when: true\n", "    when: true\n    indexes: [{name: when_1, keys: [-when]}]\n", `15:15: index name "when_1" is used twice`},
 		{"include of an unknown type", "  - name: Row\n", "  - name: Row\n    include: [Base]\n", `3:5: type "Row" includes "Base", which is not declared`},
 		{"reserved domain name", "name: thing", "name: registry", `7:5: domain name "registry" is reserved`},
+		{"history keep shorter than an hour", "    when: true\n", "    when: true\n    history: {keep: 5m}\n", `15:21: domain "thing": history keep "5m" must be whole seconds and at least 1h0m0s, or forever`},
+		{"history keep not a duration", "    when: true\n", "    when: true\n    history: {keep: 90 days}\n", `15:21: domain "thing": history keep "90 days" is not forever or a duration`},
+		{"history without keep", "    when: true\n", "    when: true\n    history: {}\n", "15:14: domain \"thing\": a history block needs keep, how long each version is kept: write `keep: forever` or a duration"},
 		{"not YAML", "version: 1\n", "version: [1\n", "1:1: not valid YAML"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

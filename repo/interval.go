@@ -52,12 +52,14 @@ func (k IntervalKey) Filter() (bson.D, error) {
 }
 
 // IntervalSchema describes the interval domain to the runtime: collection interval-items.
+// Every version of its rows is kept in interval-items-history, for 90 days after it was recorded.
 func IntervalSchema() *runtime.Schema {
 	return &runtime.Schema{
 		Collection: "interval-items",
 		Domain:     "interval",
 		HasRemoved: true,
 		HasWhen:    true,
+		History:    &runtime.History{Keep: 90 * 24 * time.Hour},
 		Indexes: []runtime.Index{{
 			Keys: []runtime.IndexKey{{Field: "bucket"}, {Field: "removed"}},
 			Name: "bucket_1_removed_1",
@@ -126,4 +128,34 @@ func (r *IntervalRepo) Has(ctx context.Context, k IntervalKey) (bool, error) {
 // List yields the rows under bucket that are not removed, in key order.
 func (r *IntervalRepo) List(ctx context.Context, bucket string) iter.Seq2[runtime.Record[IntervalKey, IntervalEntry], error] {
 	return r.repo.List(ctx, runtime.ListOptions{Prefix: []any{bucket}})
+}
+
+// GetAt reads k's payload as a reader at knownAt would have read it as of validAt: the last version
+// of k recorded at or before knownAt, if its when is at or before validAt (a zero validAt: whatever
+// its when). ok is false (with the zero value) when k had no row then or its row was removed, or
+// its when is later than validAt. knownAt must not be zero: time.Now() reads the latest version.
+// One round trip, to the history collection interval-items-history.
+func (r *IntervalRepo) GetAt(ctx context.Context, k IntervalKey, validAt, knownAt time.Time) (IntervalEntry, bool, error) {
+	v, ok, err := runtime.PayloadOf(r.repo.GetAt(ctx, k, validAt, knownAt))
+	return v, ok, err
+}
+
+// History yields k's versions newest first, numbered per key, each the row as a write left it (a
+// removal is a version with Removed set), within o's bounds: o.KnownAt skips the versions recorded
+// after it, o.Since stops at those recorded before it, o.Limit caps them (0: all). One round trip
+// with a Limit, otherwise batches of ListBatch, from the history collection interval-items-history.
+func (r *IntervalRepo) History(ctx context.Context, k IntervalKey, o runtime.HistoryOptions) iter.Seq2[runtime.Version[IntervalKey, IntervalEntry], error] {
+	return r.repo.History(ctx, k, o)
+}
+
+// ListAt yields the rows under bucket as a reader at knownAt would have listed them: each key's
+// last version recorded at or before knownAt, unless it was removed, in key order; a zero knownAt
+// lists the rows as they are (List). One find on the history collection interval-items-history, in
+// batches of ListBatch, that walks every version under bucket recorded by knownAt: its cost grows
+// with the history, not with the rows listed.
+func (r *IntervalRepo) ListAt(ctx context.Context, bucket string, knownAt time.Time) iter.Seq2[runtime.Record[IntervalKey, IntervalEntry], error] {
+	return r.repo.List(ctx, runtime.ListOptions{
+		KnownAt: knownAt,
+		Prefix:  []any{bucket},
+	})
 }

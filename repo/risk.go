@@ -4,6 +4,7 @@ package repo
 
 import (
 	"context"
+	"iter"
 	"time"
 
 	"github.com/persistgen/persistgen/runtime"
@@ -51,11 +52,13 @@ func (k RiskKey) Filter() (bson.D, error) {
 }
 
 // RiskSchema describes the risk domain to the runtime: collection risk-items.
+// Every version of its rows is kept in risk-items-history, for 90 days after it was recorded.
 func RiskSchema() *runtime.Schema {
 	return &runtime.Schema{
 		Collection: "risk-items",
 		Domain:     "risk",
 		HasWhen:    true,
+		History:    &runtime.History{Keep: 90 * 24 * time.Hour},
 		Key: []runtime.KeyField{{
 			Name: "riskName",
 			Type: "string",
@@ -121,4 +124,26 @@ func (r *RiskRepo) GetAsOf(ctx context.Context, k RiskKey, asOf time.Time) ([]Ri
 // Put writes v under k, last writer wins, stamped with the simulation time when (a smaller when overwrites a larger one).
 func (r *RiskRepo) Put(ctx context.Context, k RiskKey, v []RiskEntry, when time.Time) error {
 	return r.repo.Put(ctx, k, v, when)
+}
+
+// GetAt reads k's payload as a reader at knownAt would have read it as of validAt: the last version
+// of k recorded at or before knownAt, if its when is at or before validAt (a zero validAt: whatever
+// its when). ok is false (with an empty value, never nil) when k had no row then, or its when is
+// later than validAt. knownAt must not be zero: time.Now() reads the latest version. One round
+// trip, to the history collection risk-items-history.
+func (r *RiskRepo) GetAt(ctx context.Context, k RiskKey, validAt, knownAt time.Time) ([]RiskEntry, bool, error) {
+	v, ok, err := runtime.PayloadOf(r.repo.GetAt(ctx, k, validAt, knownAt))
+	if v == nil {
+		v = []RiskEntry{}
+	}
+	return v, ok, err
+}
+
+// History yields k's versions newest first, numbered per key, each the row as a write left it,
+// within o's bounds: o.KnownAt skips the versions recorded after it, o.Since stops at those
+// recorded before it, o.Limit caps them (0: all). One round trip with a Limit, otherwise batches of
+// ListBatch, from the history collection risk-items-history. A payload stored as null is nil here
+// (Get and GetAt read it as an empty value).
+func (r *RiskRepo) History(ctx context.Context, k RiskKey, o runtime.HistoryOptions) iter.Seq2[runtime.Version[RiskKey, []RiskEntry], error] {
+	return r.repo.History(ctx, k, o)
 }

@@ -4,6 +4,7 @@ package repo
 
 import (
 	"context"
+	"iter"
 	"time"
 
 	"github.com/persistgen/persistgen/runtime"
@@ -55,10 +56,12 @@ func (k StrategyKey) Filter() (bson.D, error) {
 }
 
 // StrategySchema describes the strategy domain to the runtime: collection strategy-items.
+// Every version of its rows is kept in strategy-items-history, forever.
 func StrategySchema() *runtime.Schema {
 	return &runtime.Schema{
 		Collection: "strategy-items",
 		Domain:     "strategy",
+		History:    &runtime.History{},
 		Key: []runtime.KeyField{{
 			Name: "symbol",
 			Type: "string",
@@ -103,4 +106,21 @@ func (r *StrategyRepo) Get(ctx context.Context, k StrategyKey) (*StrategyState, 
 // Put writes v under k, last writer wins; a nil v stores nothing (a null payload) and keeps the row.
 func (r *StrategyRepo) Put(ctx context.Context, k StrategyKey, v *StrategyState) error {
 	return r.repo.Put(ctx, k, v, time.Time{})
+}
+
+// GetAt reads k's payload as a reader at knownAt would have read it: the last version of k recorded
+// at or before knownAt. ok is false (with the zero value) when k had no row then. knownAt must not
+// be zero: time.Now() reads the latest version. One round trip, to the history collection
+// strategy-items-history.
+func (r *StrategyRepo) GetAt(ctx context.Context, k StrategyKey, knownAt time.Time) (*StrategyState, bool, error) {
+	v, ok, err := runtime.PayloadOf(r.repo.GetAt(ctx, k, time.Time{}, knownAt))
+	return v, ok, err
+}
+
+// History yields k's versions newest first, numbered per key, each the row as a write left it,
+// within o's bounds: o.KnownAt skips the versions recorded after it, o.Since stops at those
+// recorded before it, o.Limit caps them (0: all). One round trip with a Limit, otherwise batches of
+// ListBatch, from the history collection strategy-items-history.
+func (r *StrategyRepo) History(ctx context.Context, k StrategyKey, o runtime.HistoryOptions) iter.Seq2[runtime.Version[StrategyKey, *StrategyState], error] {
+	return r.repo.History(ctx, k, o)
 }
