@@ -30,6 +30,12 @@ func TestDemoRunsCleanOnEmbeddedServers(t *testing.T) {
 	if !strings.Contains(text, " 0 failed") {
 		t.Fatalf("checks failed:\n%s", text)
 	}
+	// The live session's known-at read (the strategy domain's history)
+	// returned an earlier state than the row's; the checks above include
+	// that it is the version it names and differs from the row.
+	if i := strings.Index(text, "known at "); i < 0 || !strings.Contains(text[i:], "; now: ") {
+		t.Fatalf("no known-at read in the output:\n%s", text)
+	}
 	table := text[strings.Index(text, "domain "):]
 	for _, s := range repo.Schemas() {
 		found := false

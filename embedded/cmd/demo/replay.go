@@ -116,6 +116,9 @@ func replay(ctx context.Context, conn *runtime.Conn, o options) error {
 	}
 	fmt.Fprintf(o.out, "live: %s, 7 decisions on the last six hours\n", live.symbol)
 	s.checkFeeds(ctx)
+	if err := s.knownAt(ctx, o, live); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(o.out, "\n%d candles per symbol, %d trades, %d checks passed, %d failed, in %s\n\n",
 		n, trades(sessions)+live.trades, s.c.passed, len(s.c.failures), time.Since(start).Round(time.Millisecond))
@@ -506,4 +509,52 @@ func hitRate(s runtime.OpStats) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f%%", 100*float64(s.CacheHits)/float64(s.CacheHits+s.CacheMisses))
+}
+
+// knownAt shows the strategy domain's history (history: {keep: forever} in
+// the manifest): what the engine knew at an earlier moment of the run,
+// read back with GetAt, next to the row as it is now. The moment is the
+// last version that differs from the current row and was recorded before
+// the version after it (versions written in one millisecond share a
+// recorded time, and a reader at that time saw the last of them).
+func (s *sim) knownAt(ctx context.Context, o options, ss *session) error {
+	k := repo.StrategyKey{Symbol: ss.symbol, StrategyName: strategy, ExchangeName: s.ex}
+	now, ok, err := s.r.Strategy.Get(ctx, k)
+	if err != nil || !ok {
+		s.c.that(false, "strategy state of %s: ok=%v err=%v", ss.symbol, ok, err)
+		return nil
+	}
+	versions, err := runtime.Collect(s.r.Strategy.History(ctx, k, runtime.HistoryOptions{}))
+	if err != nil {
+		return err
+	}
+	s.c.that(len(versions) > 0 && cmp.Equal(versions[0].Payload, now), "the newest version of the strategy state is the row")
+	for i := 1; i < len(versions); i++ { // newest first: versions[i-1] came after versions[i]
+		v, next := versions[i], versions[i-1]
+		if cmp.Equal(v.Payload, now) || !v.Recorded.Before(next.Recorded) {
+			continue
+		}
+		then, ok, err := s.r.Strategy.GetAt(ctx, k, v.Recorded)
+		if err != nil {
+			return err
+		}
+		s.c.that(ok && cmp.Equal(then, v.Payload) && !cmp.Equal(then, now), "known-at read of version %d: %+v, the version holds %+v", v.Number, then, v.Payload)
+		fmt.Fprintf(o.out, "known at %s (version %d of %d): %s; now: %s\n",
+			v.Recorded.Format("15:04:05.000"), v.Number, versions[0].Number, describeStrategy(then), describeStrategy(now))
+		return nil
+	}
+	s.c.that(false, "no earlier version of the strategy state differs from the row (%d versions)", len(versions))
+	return nil
+}
+
+func describeStrategy(st *repo.StrategyState) string {
+	switch {
+	case st == nil:
+		return "no state"
+	case st.PendingSignalID != nil:
+		return "signal " + *st.PendingSignalID + " pending"
+	case st.LastPendingID != nil:
+		return "nothing pending, last " + *st.LastPendingID
+	}
+	return "nothing pending"
 }
