@@ -24,6 +24,7 @@ type sample struct {
 	ops                                  float64 // operations per second (throughput)
 	nsMin, rtMin                         float64 // per simulated minute (the month)
 	heapB, countedB                      float64 // series tier: bytes per candle
+	bVersion, bOverRow, mibMillion       float64 // history: bytes per version
 }
 
 type result struct {
@@ -82,6 +83,7 @@ type data struct {
 	tele     []*result // Telemetry/workload/off|on
 	month    []*result // Month/workload/upstream|ours|tier
 	tier     []*result // SeriesTierMemory, SeriesTierHit (internal/cache)
+	hist     []*result // History/Write/off|on, History/GetAt, History/Bytes
 	failed   int
 }
 
@@ -161,6 +163,12 @@ func parse(r io.Reader) (*data, error) {
 				s.heapB = v
 			case "counted-B/candle":
 				s.countedB = v
+			case "B/version":
+				s.bVersion = v
+			case "B/version-over-row":
+				s.bOverRow = v
+			case "MiB/million-writes":
+				s.mibMillion = v
 			}
 		}
 		slash := strings.LastIndex(name, "/")
@@ -178,6 +186,11 @@ func parse(r io.Reader) (*data, error) {
 		if rest, ok := strings.CutPrefix(name, "Month/"); ok && slash > 0 {
 			w, impl, _ := strings.Cut(rest, "/")
 			r := d.get(&d.month, w, impl)
+			r.samples = append(r.samples, s)
+			continue
+		}
+		if rest, ok := strings.CutPrefix(name, "History/"); ok {
+			r := d.get(&d.hist, rest, "")
 			r.samples = append(r.samples, s)
 			continue
 		}
@@ -425,6 +438,9 @@ func render(d *data, benchtime, notes string) string {
 	if len(d.month) > 0 {
 		targets = append(targets, renderMonth(&b, d)...)
 	}
+	if len(d.hist) > 0 {
+		targets = append(targets, renderHistory(&b, d)...)
+	}
 	b.WriteString("\n## Targets\n\n")
 	for _, t := range targets {
 		mark := "met"
@@ -581,3 +597,35 @@ func renderMonth(b *strings.Builder, d *data) []target {
 }
 
 func get2(d *data, name string) *result { return d.get(&d.tier, name, "") }
+
+// renderHistory writes history's costs (tests/bench/history_test.go): the
+// shipped signal domain written with history and without, on one Conn in
+// one run; a known-at read; the bytes a version takes.
+func renderHistory(b *strings.Builder, d *data) []target {
+	get := func(w string) *result { return d.get(&d.hist, w, "") }
+	med := func(r *result, f func(sample) float64) float64 { return median(col(r, f)) }
+	ns := func(s sample) float64 { return s.ns }
+	mongo := func(s sample) float64 { return s.mongo }
+	off, on, at, bytes := get("Write/off"), get("Write/on"), get("GetAt"), get("Bytes")
+	b.WriteString("\n## History\n\n`BenchmarkHistory`: the shipped signal domain's write without history and with it (collections of their own, one Conn, one run), a known-at read (`GetAt`), and the stored size of a version (see docs/history.md).\n\n| workload | time | MongoDB round trips |\n|---|---|---|\n")
+	for _, r := range []*result{off, on, at} {
+		if len(r.samples) > 0 {
+			fmt.Fprintf(b, "| %s | %s | %g |\n", r.workload, ms(med(r, ns)), med(r, mongo))
+		}
+	}
+	var ts []target
+	if len(off.samples) > 0 && len(on.samples) > 0 {
+		fmt.Fprintf(b, "\nWith history, a write takes %.2f times as long (its two round trips are sequential: the version is made from the row the first returns).\n", median(ratios(on, off)))
+		extra := med(on, mongo) - med(off, mongo)
+		ts = append(ts, target{text: fmt.Sprintf("History: a write with history %g MongoDB round trips more than without, ≤ 1", extra), ok: extra <= 1})
+	}
+	if len(at.samples) > 0 {
+		v := med(at, mongo)
+		ts = append(ts, target{text: fmt.Sprintf("History: a known-at read %g round trips, = 1", v), ok: v == 1})
+	}
+	if len(bytes.samples) > 0 {
+		fmt.Fprintf(b, "\nA version takes %.0f bytes (%.0f more than its row); a million writes, %.0f MiB before the indexes (the unique one on the key and version, and the TTL one where `keep` is set) and the server's compression.\n",
+			med(bytes, func(s sample) float64 { return s.bVersion }), med(bytes, func(s sample) float64 { return s.bOverRow }), med(bytes, func(s sample) float64 { return s.mibMillion }))
+	}
+	return ts
+}

@@ -137,3 +137,28 @@ BenchmarkTelemetry/LocalGet/on-2 	100	 8000 ns/op	 3232 B/op	 38 allocs/op
 		}
 	}
 }
+
+// History's section: the write with and without history paired within
+// each repetition, the round trips, and the targets judged from them.
+func TestHistoryReport(t *testing.T) {
+	in := `bench-env: x
+BenchmarkHistory/Write/off-2 	100	 1000000 ns/op	 1.000 mongo/op	 2.000 rt/op
+BenchmarkHistory/Write/on-2 	100	 2000000 ns/op	 2.000 mongo/op	 3.000 rt/op
+BenchmarkHistory/GetAt-2 	100	 800000 ns/op	 1.000 mongo/op	 1.000 rt/op
+BenchmarkHistory/Bytes-2 	100	 20 ns/op	 495.0 B/version	 19.00 B/version-over-row	 472.1 MiB/million-writes
+`
+	d, err := parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := render(d, "1x", "")
+	for _, want := range []string{"## History", "| Write/on | " + ms(2000000) + " | 2 |", "takes 2.00 times as long", "A version takes 495 bytes (19 more than its row); a million writes, 472 MiB",
+		"History: a write with history 1 MongoDB round trips more than without, ≤ 1: met", "History: a known-at read 1 round trips, = 1: met"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "| History |") {
+		t.Errorf("history's benchmarks leaked into the comparison table:\n%s", out)
+	}
+}
