@@ -208,12 +208,27 @@ func (r *Repo[K, P]) priorVersion(before bson.Raw) (bson.D, error) {
 // leaving its version unrecorded would leave a gap until the next write),
 // each attempt bounded by OpTimeout, retrying lost races and unanswered
 // attempts up to UpsertRetries times. Its error wraps ErrHistoryPending.
-func (r *Repo[K, P]) recordVersions(ctx context.Context, versions []bson.D) error {
-	if len(versions) == 0 {
-		return nil
+func (r *Repo[K, P]) recordVersions(ctx context.Context, versions []bson.D, own []bool) error {
+	detached := context.WithoutCancel(ctx)
+	chunk := r.conn.WriteChunk()
+	for start := 0; start < len(versions); start += chunk {
+		end := min(start+chunk, len(versions))
+		if err := r.recordChunk(detached, versions[start:end], own[start:end]); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// recordChunk is recordVersions of at most WriteChunk versions (one bulk
+// write at a time where the server needs it: Conn.acquireBulk). own marks
+// the versions the writes themselves made (the others are the versions
+// before them): one of those found recorded already is read back
+// (checkOwnVersion).
+func (r *Repo[K, P]) recordChunk(ctx context.Context, versions []bson.D, own []bool) error {
 	hist := r.conn.db.Collection(r.s.HistoryCollection())
 	models := make([]mongo.WriteModel, len(versions))
+	filters := make([]bson.D, len(versions))
 	for i, v := range versions {
 		filter := make(bson.D, 0, len(r.s.Key)+1)
 		for _, e := range v {
@@ -221,36 +236,53 @@ func (r *Repo[K, P]) recordVersions(ctx context.Context, versions []bson.D) erro
 				filter = append(filter, e)
 			}
 		}
+		filters[i] = filter
 		models[i] = mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.D{{Key: "$setOnInsert", Value: v}}).SetUpsert(true)
 	}
-	detached := context.WithoutCancel(ctx)
+	// found checks the own versions the server did not insert (res: the
+	// bulk's result; dup: those refused as duplicates).
+	found := func(res *mongo.BulkWriteResult, dup map[int]race) error {
+		for i := range versions {
+			_, inserted := res.UpsertedIDs[int64(i)]
+			if _, refused := dup[i]; own[i] && (!inserted || refused) {
+				if err := r.checkOwnVersion(ctx, hist, filters[i], versions[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	var last error
 	for attempt := 0; attempt <= r.conn.cfg.UpsertRetries; attempt++ {
 		if attempt > 0 {
-			if err := backoff(detached, attempt-1); err != nil {
+			if err := backoff(ctx, attempt-1); err != nil {
 				break
 			}
 		}
-		callCtx, cancel := r.conn.bound(detached, len(models))
+		release, err := r.conn.acquireBulk(ctx)
+		if err != nil {
+			last = err
+			break
+		}
+		callCtx, cancel := r.conn.bound(ctx, len(models))
 		res, err := hist.BulkWrite(callCtx, models, options.BulkWrite().SetOrdered(false))
 		cancel()
+		release()
 		if err == nil {
 			if res == nil || int(res.MatchedCount+res.UpsertedCount) != len(models) {
 				// Not trusted: each upsert either matched its version or
 				// inserted it; anything else is sent again.
-				last = fmt.Errorf("the server reported %d of %d versions stored", res.MatchedCount+res.UpsertedCount, len(models))
+				last = errors.New("the server's count of versions stored does not add up")
 				continue
 			}
-			if _, inserted := res.UpsertedIDs[0]; !inserted {
-				return r.checkOwnVersion(detached, hist, models[0].(*mongo.UpdateOneModel).Filter.(bson.D), versions[0])
-			}
-			return nil
+			return found(res, nil)
 		}
 		var bwe mongo.BulkWriteException
 		if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
 			if onlyDuplicates(bwe, len(models), res) {
-				// A racing writer recorded the same version first.
-				return r.checkOwnVersion(detached, hist, models[0].(*mongo.UpdateOneModel).Filter.(bson.D), versions[0])
+				// A racing writer recorded some of the same versions first.
+				failed, _ := raceIndexes(bwe.WriteErrors, len(models))
+				return found(res, failed)
 			}
 			if failed, indexed := raceIndexes(bwe.WriteErrors, len(models)); indexed && allRaces(failed) {
 				// Racing upserts of one version (DocumentDB's deadlocks):
@@ -717,6 +749,7 @@ func (c *Conn) auditHistory(ctx context.Context, s *Schema, repair bool) (rows, 
 func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time.Time) bson.D, version func(i int, before bson.Raw, id bson.ObjectID, rec time.Time) bson.D) {
 	rec := b.r.conn.recordedTime()
 	var versions []bson.D
+	var own []bool
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
 	for n, i := range b.reps {
 		if err := ctx.Err(); err != nil {
@@ -734,27 +767,27 @@ func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time
 				b.set = append(b.set, cache.Identity{Key: b.rks[i], ID: id})
 			}
 			b.done(i, Stored)
-			versions = append(versions, version(i, before, id, rec))
+			versions, own = append(versions, version(i, before, id, rec)), append(own, true)
 			if before != nil {
 				prior, perr := b.r.priorVersion(before)
 				if perr != nil {
 					b.histErr = errorf(ErrHistoryPending, "a row before the write does not decode (%v)", perr)
 					continue
 				}
-				versions = append(versions, prior)
+				versions, own = append(versions, prior), append(own, false)
 			}
 		case isRefusal(err) && lostRace(err) == noRace:
 			b.refuse(i, err)
 		default:
 			b.done(i, Unknown)
 			b.stop(b.reps[n+1:], NotStored, err)
-			if herr := b.r.recordVersions(ctx, versions); herr != nil {
+			if herr := b.r.recordVersions(ctx, versions, own); herr != nil {
 				b.histErr = herr
 			}
 			return
 		}
 	}
-	if err := b.r.recordVersions(ctx, versions); err != nil {
+	if err := b.r.recordVersions(ctx, versions, own); err != nil {
 		b.histErr = err
 	}
 }

@@ -464,15 +464,15 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 // recordWrite records the version a write made and, beside it, the one
 // the row held before (before; nil when the write created the row).
 func (r *Repo[K, P]) recordWrite(ctx context.Context, version bson.D, before bson.Raw) error {
-	versions := []bson.D{version}
+	versions, own := []bson.D{version}, []bool{true}
 	if before != nil {
 		prior, err := r.priorVersion(before)
 		if err != nil {
 			return errorf(ErrHistoryPending, "the row before the write does not decode (%v); `persistgen-ops audit` reports it", err)
 		}
-		versions = append(versions, prior)
+		versions, own = append(versions, prior), append(own, false)
 	}
-	return r.recordVersions(ctx, versions)
+	return r.recordVersions(ctx, versions, own)
 }
 
 // Insert writes p under k only if k has no row yet, first writer wins (for
@@ -502,7 +502,7 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (ret 
 	existed := before != nil
 	var histErr error
 	if r.s.History != nil && err == nil && !existed {
-		histErr = r.recordVersions(ctx, []bson.D{r.firstVersion(doc)})
+		histErr = r.recordVersions(ctx, []bson.D{r.firstVersion(doc)}, []bool{true})
 	}
 	// Invalidated even when the row existed: Insert's answer is a read,
 	// and a later Get must agree with it.
