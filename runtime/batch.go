@@ -61,7 +61,7 @@ func (r *Repo[K, P]) PutMany(ctx context.Context, items []Item[K, P]) (retErr er
 	if r.s.History != nil {
 		b.writeEach(ctx, func(i int, rec time.Time) bson.D {
 			return versioned(b.models[i].(*mongo.UpdateOneModel).Update.(bson.D), rec)
-		}, func(i int, before bson.Raw, id bson.ObjectID, rec time.Time) bson.D {
+		}, func(i int, before bson.Raw, id bson.ObjectID, rec time.Time) (bson.D, error) {
 			update := b.models[i].(*mongo.UpdateOneModel).Update.(bson.D)
 			return r.nextVersion(b.vals[i], update[0].Value.(bson.D), id, before, rec)
 		})
@@ -122,8 +122,8 @@ func (r *Repo[K, P]) insertMany(ctx context.Context, items []Item[K, P], stored 
 	case r.s.History != nil:
 		b.writeEach(ctx, func(i int, _ time.Time) bson.D {
 			return bson.D{{Key: "$setOnInsert", Value: docs[i]}}
-		}, func(i int, _ bson.Raw, _ bson.ObjectID, _ time.Time) bson.D {
-			return r.firstVersion(docs[i])
+		}, func(i int, _ bson.Raw, _ bson.ObjectID, _ time.Time) (bson.D, error) {
+			return r.firstVersion(docs[i]), nil
 		})
 	case exact:
 		b.upsertAll(ctx)

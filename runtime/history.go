@@ -80,24 +80,31 @@ func versioned(update bson.D, rec time.Time) bson.D {
 
 // rowVersion reads a row's version bookkeeping: its number (0 when the row
 // has none: written before history began, or by another program) and its
-// recorded time (its updatedDate when it has none).
-func rowVersion(row bson.Raw) (int64, time.Time) {
+// recorded time. A row without one is taken as recorded at its
+// updatedDate, but never after seen (the recorded time of the write that
+// found it, or of the repair): another program's clock may be ahead, and
+// the versions after it must not be recorded before it.
+func rowVersion(row bson.Raw, seen time.Time) (int64, time.Time) {
 	n, ok := row.Lookup(FieldVersion).AsInt64OK()
-	if !ok {
-		return 0, timeOf(row.Lookup(FieldUpdatedDate))
+	if ok {
+		return n, timeOf(row.Lookup(FieldRecorded))
 	}
-	return n, timeOf(row.Lookup(FieldRecorded))
+	at := timeOf(row.Lookup(FieldUpdatedDate))
+	if at.IsZero() || at.After(seen) {
+		at = seen
+	}
+	return 0, at
 }
 
 // versionOfRow is the version a stored row holds, as the history keeps it:
 // the row's fields, its _id as _hrow, and its number and recorded time
-// (see rowVersion).
-func versionOfRow(id bson.ObjectID, row bson.Raw) (bson.D, error) {
+// (see rowVersion; seen bounds the recorded time of a row without one).
+func versionOfRow(id bson.ObjectID, row bson.Raw, seen time.Time) (bson.D, error) {
 	elems, err := row.Elements()
 	if err != nil {
 		return nil, err
 	}
-	n, rec := rowVersion(row)
+	n, rec := rowVersion(row, seen)
 	doc := make(bson.D, 0, len(elems)+3)
 	doc = append(doc, bson.E{Key: FieldID, Value: id})
 	for _, e := range elems {
@@ -112,28 +119,46 @@ func versionOfRow(id bson.ObjectID, row bson.Raw) (bson.D, error) {
 	return append(doc, bson.E{Key: FieldVersion, Value: n}, bson.E{Key: FieldRecorded, Value: rec}), nil
 }
 
-// nextVersion is the version a last-writer-wins write made: the fields it
-// set (set, from setFields, whose last element is updatedDate) on the key,
-// numbered after before (the row as it was, nil when the write created
-// it), recorded at rec or, if that is earlier, when before was.
-func (r *Repo[K, P]) nextVersion(vals []any, set bson.D, rowID bson.ObjectID, before bson.Raw, rec time.Time) bson.D {
-	n, created := int64(0), set[len(set)-1].Value
-	if before != nil {
-		var prev time.Time
-		n, prev = rowVersion(before)
-		if prev.After(rec) {
-			rec = prev
+// setAll is doc with each field of set replacing the field of that name,
+// or appended: a row after a $set of top-level fields.
+func setAll(doc, set bson.D) bson.D {
+	for _, e := range set {
+		i := slices.IndexFunc(doc, func(d bson.E) bool { return d.Key == e.Key })
+		if i < 0 {
+			doc = append(doc, e)
+			continue
 		}
-		if v, err := before.LookupErr(FieldCreateDate); err == nil {
-			created = v
-		}
+		doc[i] = e
 	}
-	doc := make(bson.D, 0, len(vals)+len(set)+5)
-	doc = append(doc, bson.E{Key: FieldID, Value: r.conn.ids.next()})
-	doc = append(doc, r.s.filter(vals)...)
-	doc = append(doc, set...)
-	return append(doc, bson.E{Key: FieldCreateDate, Value: created}, bson.E{Key: FieldRow, Value: rowID},
-		bson.E{Key: FieldVersion, Value: n + 1}, bson.E{Key: FieldRecorded, Value: rec})
+	return doc
+}
+
+// nextVersion is the version a last-writer-wins write made: the row as it
+// was (before; nil when the write created it) with the fields the write
+// set (set, from setFields, whose last element is updatedDate), numbered
+// after it, and recorded at rec or, if that is earlier, when before was:
+// the row after the update, as the server computes it ($set replaces
+// those fields and keeps the others, $inc and $max).
+func (r *Repo[K, P]) nextVersion(vals []any, set bson.D, rowID bson.ObjectID, before bson.Raw, rec time.Time) (bson.D, error) {
+	if before == nil {
+		doc := make(bson.D, 0, len(vals)+len(set)+5)
+		doc = append(doc, bson.E{Key: FieldID, Value: r.conn.ids.next()})
+		doc = append(doc, r.s.filter(vals)...)
+		doc = append(doc, set...)
+		return append(doc, bson.E{Key: FieldCreateDate, Value: set[len(set)-1].Value}, bson.E{Key: FieldRow, Value: rowID},
+			bson.E{Key: FieldVersion, Value: int64(1)}, bson.E{Key: FieldRecorded, Value: rec}), nil
+	}
+	doc, err := versionOfRow(r.conn.ids.next(), before, rec)
+	if err != nil {
+		return nil, err
+	}
+	n := len(doc)
+	prev, prevAt := doc[n-2].Value.(int64), doc[n-1].Value.(time.Time)
+	if prevAt.After(rec) {
+		rec = prevAt
+	}
+	doc = setAll(doc[:n-2], set)
+	return append(doc, bson.E{Key: FieldVersion, Value: prev + 1}, bson.E{Key: FieldRecorded, Value: rec}), nil
 }
 
 // firstVersion is the version an insert made: the document it inserted
@@ -152,53 +177,36 @@ func (r *Repo[K, P]) firstVersion(doc bson.D) bson.D {
 }
 
 // removedVersion is the version a Remove made of before (the row it
-// removed): the same row, removed, updated at now.
+// removed): the same row, removed, updated at now, numbered after it (its
+// payload's own removed flag set too, where the domain has one and the
+// payload is a document).
 func (r *Repo[K, P]) removedVersion(before bson.Raw, now time.Time, rec time.Time) (bson.D, error) {
-	doc, err := versionOfRow(r.conn.ids.next(), before)
+	doc, err := versionOfRow(r.conn.ids.next(), before, rec)
 	if err != nil {
 		return nil, err
 	}
-	for i, e := range doc {
-		switch e.Key {
-		case FieldRemoved:
-			doc[i].Value = true
-		case FieldUpdatedDate:
-			doc[i].Value = now
-		case FieldVersion:
-			doc[i].Value = e.Value.(int64) + 1
-		case FieldRecorded:
-			if prev := e.Value.(time.Time); prev.Before(rec) {
-				doc[i].Value = rec
+	n := len(doc)
+	prev, prevAt := doc[n-2].Value.(int64), doc[n-1].Value.(time.Time)
+	if prevAt.After(rec) {
+		rec = prevAt
+	}
+	doc = setAll(doc[:n-2], bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: now}})
+	if i := slices.IndexFunc(doc, func(e bson.E) bool { return e.Key == r.s.Payload }); r.s.PayloadRemoved && i >= 0 {
+		if rv, ok := doc[i].Value.(bson.RawValue); ok && rv.Type == bson.TypeEmbeddedDocument {
+			var p bson.D
+			if err := rv.Unmarshal(&p); err != nil {
+				return nil, err
 			}
-		case r.s.Payload:
-			if !r.s.PayloadRemoved {
-				continue
-			}
-			if rv, ok := e.Value.(bson.RawValue); ok && rv.Type == bson.TypeEmbeddedDocument {
-				var p bson.D
-				if err := rv.Unmarshal(&p); err != nil {
-					return nil, err
-				}
-				set := false
-				for j := range p {
-					if p[j].Key == FieldRemoved {
-						p[j].Value, set = true, true
-					}
-				}
-				if !set {
-					p = append(p, bson.E{Key: FieldRemoved, Value: true})
-				}
-				doc[i].Value = p
-			}
+			doc[i].Value = setAll(p, bson.D{{Key: FieldRemoved, Value: true}})
 		}
 	}
-	return doc, nil
+	return append(doc, bson.E{Key: FieldVersion, Value: prev + 1}, bson.E{Key: FieldRecorded, Value: rec}), nil
 }
 
 // priorVersion is the version before (a row a write replaced) holds, to be
 // recorded beside the write's own in case its writer could not.
-func (r *Repo[K, P]) priorVersion(before bson.Raw) (bson.D, error) {
-	return versionOfRow(r.conn.ids.next(), before)
+func (r *Repo[K, P]) priorVersion(before bson.Raw, rec time.Time) (bson.D, error) {
+	return versionOfRow(r.conn.ids.next(), before, rec)
 }
 
 // recordVersions stores versions in the history collection: one unordered
@@ -242,8 +250,18 @@ func (r *Repo[K, P]) recordChunk(ctx context.Context, versions []bson.D, own []b
 	// found checks the own versions the server did not insert (res: the
 	// bulk's result; dup: those refused as duplicates).
 	found := func(res *mongo.BulkWriteResult, dup map[int]race) error {
-		for i := range versions {
-			_, inserted := res.UpsertedIDs[int64(i)]
+		// By the _id each version carries, never by operation index: a
+		// server whose bulk results are inexact (FerretDB v1) reports
+		// every upsert at index 0.
+		upserted := make(map[bson.ObjectID]bool, len(res.UpsertedIDs))
+		for _, id := range res.UpsertedIDs {
+			if oid, ok := id.(bson.ObjectID); ok {
+				upserted[oid] = true
+			}
+		}
+		for i, v := range versions {
+			id, _ := v[0].Value.(bson.ObjectID) // every version's first field is its _id
+			inserted := upserted[id]
 			if _, refused := dup[i]; own[i] && (!inserted || refused) {
 				if err := r.checkOwnVersion(ctx, hist, filters[i], versions[i]); err != nil {
 					return err
@@ -322,8 +340,8 @@ func (r *Repo[K, P]) checkOwnVersion(ctx context.Context, hist *mongo.Collection
 		}
 		got, err := stored.LookupErr(e.Key)
 		if err != nil || got.Type != want.Type || !bytes.Equal(got.Value, want.Value) {
-			n, _ := rowVersion(stored)
-			return errorf(ErrHistoryPending, "the server gave this write version %d, which records another write of the key (field %s differs): it applied two writes of one document as if neither saw the other, so history cannot order them. Keep one writer per key on this server, or use one whose single-document updates are atomic (MongoDB, FerretDB v2)", n, e.Key)
+			n, _ := rowVersion(stored, time.Time{})
+			return errorf(ErrHistoryPending, "this write is version %d of the key, and the history already records another write as that version (field %s differs). Either the server applied two writes of one document as if neither saw the other (FerretDB v1: keep one writer per key there, or use a server whose single-document updates are atomic), or another program replaced the row whole and dropped its version counter %s (keep such writers off domains with history)", n, e.Key, FieldVersion)
 		}
 	}
 	return nil
@@ -420,7 +438,7 @@ func (r *Repo[K, P]) decodeVersion(raw bson.Raw) (Version[K, P], error) {
 		return Version[K, P]{}, err
 	}
 	rec.ID, _ = raw.Lookup(FieldRow).ObjectIDOK()
-	n, at := rowVersion(raw)
+	n, at := rowVersion(raw, time.Time{})
 	return Version[K, P]{Record: rec, Number: n, Recorded: at}, nil
 }
 
@@ -667,6 +685,8 @@ func (c *Conn) auditHistory(ctx context.Context, s *Schema, repair bool) (rows, 
 		return rows, found, c.secrets.scrubOp(&OpError{Op: op, Domain: s.Domain, Err: c.classify(ctx, err)})
 	}
 	hist := c.db.Collection(s.HistoryCollection())
+	// A row without a version is recorded as seen now at the latest.
+	seen := c.recordedTime()
 	callCtx, cancel := c.bound(ctx, 0)
 	defer func() { cancel() }()
 	cur, err := c.db.Collection(s.Collection).Find(callCtx, bson.D{}, options.Find().SetBatchSize(int32(c.cfg.ListBatch)))
@@ -721,11 +741,11 @@ func (c *Conn) auditHistory(ctx context.Context, s *Schema, repair bool) (rows, 
 		for _, k := range cs.Key {
 			filter = append(filter, bson.E{Key: k.Name, Value: cur.Current.Lookup(k.Name)})
 		}
-		n, _ := rowVersion(cur.Current)
+		n, _ := rowVersion(cur.Current, seen)
 		filter = append(filter, bson.E{Key: FieldVersion, Value: n})
 		filters = append(filters, filter)
 		if repair {
-			v, err := versionOfRow(c.ids.next(), cur.Current)
+			v, err := versionOfRow(c.ids.next(), cur.Current, seen)
 			if err != nil {
 				return fail(err)
 			}
@@ -746,7 +766,7 @@ func (c *Conn) auditHistory(ctx context.Context, s *Schema, repair bool) (rows, 
 // returns the row as it was (PutMany's upsert counts the version up), and
 // then every version made, with the versions the rows held before, goes
 // in one bulk write. Round trips: one per distinct key, plus one.
-func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time.Time) bson.D, version func(i int, before bson.Raw, id bson.ObjectID, rec time.Time) bson.D) {
+func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time.Time) bson.D, version func(i int, before bson.Raw, id bson.ObjectID, rec time.Time) (bson.D, error)) {
 	rec := b.r.conn.recordedTime()
 	var versions []bson.D
 	var own []bool
@@ -767,9 +787,14 @@ func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time
 				b.set = append(b.set, cache.Identity{Key: b.rks[i], ID: id})
 			}
 			b.done(i, Stored)
-			versions, own = append(versions, version(i, before, id, rec)), append(own, true)
+			v, verr := version(i, before, id, rec)
+			if verr != nil {
+				b.histErr = errorf(ErrHistoryPending, "a row before the write does not decode (%v)", verr)
+				continue
+			}
+			versions, own = append(versions, v), append(own, true)
 			if before != nil {
-				prior, perr := b.r.priorVersion(before)
+				prior, perr := b.r.priorVersion(before, rec)
 				if perr != nil {
 					b.histErr = errorf(ErrHistoryPending, "a row before the write does not decode (%v)", perr)
 					continue
@@ -820,13 +845,13 @@ func compareRaw(a, b bson.RawValue) int {
 	}
 	switch ra {
 	case 1:
+		if isInteger(a.Type) && isInteger(b.Type) {
+			ia, _ := a.AsInt64OK()
+			ib, _ := b.AsInt64OK()
+			return cmp.Compare(ia, ib)
+		}
 		fa, _ := a.AsFloat64OK()
 		fb, _ := b.AsFloat64OK()
-		if ia, ok := a.AsInt64OK(); ok {
-			if ib, ok := b.AsInt64OK(); ok {
-				return cmp.Compare(ia, ib)
-			}
-		}
 		return cmp.Compare(fa, fb)
 	case 2:
 		return cmp.Compare(a.StringValue(), b.StringValue())
@@ -840,6 +865,8 @@ func compareRaw(a, b bson.RawValue) int {
 	}
 	return 0
 }
+
+func isInteger(t bson.Type) bool { return t == bson.TypeInt32 || t == bson.TypeInt64 }
 
 func typeRank(t bson.Type) int {
 	switch t {

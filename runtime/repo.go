@@ -446,13 +446,17 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 		if row == nil {
 			id = newID
 		}
-		histErr = r.recordWrite(ctx, r.nextVersion(vals, set, id, row, rec), row)
+		if v, verr := r.nextVersion(vals, set, id, row, rec); verr != nil {
+			histErr = errorf(ErrHistoryPending, "the row before the write does not decode (%v); `persistgen-ops audit` reports it", verr)
+		} else {
+			histErr = r.recordWrite(ctx, v, row, rec)
+		}
 		row = nil // the value cache is invalidated, not filled: the write returned the row before
 	}
 	// The value cache keeps the row written (it comes back whole): the
 	// next read is a hit, when this write was the key's last.
 	if err := r.cache.End(ctx, cw, err, row); err != nil {
-		return r.opErr(ctx, opPut, vals, err)
+		return r.opErr(ctx, opPut, vals, errors.Join(err, histErr))
 	}
 	r.cache.Remember(ctx, []cache.Identity{{Key: keys[0], ID: id}}, nil)
 	if histErr != nil {
@@ -463,10 +467,10 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 
 // recordWrite records the version a write made and, beside it, the one
 // the row held before (before; nil when the write created the row).
-func (r *Repo[K, P]) recordWrite(ctx context.Context, version bson.D, before bson.Raw) error {
+func (r *Repo[K, P]) recordWrite(ctx context.Context, version bson.D, before bson.Raw, rec time.Time) error {
 	versions, own := []bson.D{version}, []bool{true}
 	if before != nil {
-		prior, err := r.priorVersion(before)
+		prior, err := r.priorVersion(before, rec)
 		if err != nil {
 			return errorf(ErrHistoryPending, "the row before the write does not decode (%v); `persistgen-ops audit` reports it", err)
 		}
@@ -507,7 +511,7 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (ret 
 	// Invalidated even when the row existed: Insert's answer is a read,
 	// and a later Get must agree with it.
 	if err := r.cache.End(ctx, cw, err, nil); err != nil {
-		return !existed && errors.Is(err, ErrNotInvalidated), r.opErr(ctx, opInsert, vals, err)
+		return !existed && errors.Is(err, ErrNotInvalidated) && histErr == nil, r.opErr(ctx, opInsert, vals, errors.Join(err, histErr))
 	}
 	if !existed {
 		id = newID
@@ -656,7 +660,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 				if verr != nil {
 					histErr = errorf(ErrHistoryPending, "the removed row does not decode (%v)", verr)
 				} else {
-					histErr = r.recordWrite(ctx, v, before)
+					histErr = r.recordWrite(ctx, v, before, rec)
 				}
 			}
 		} else {
@@ -668,7 +672,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 		switch {
 		case err == nil:
 			if err := r.cache.End(ctx, cw, nil, nil); err != nil {
-				return false, r.opErr(ctx, opRemove, vals, err)
+				return false, r.opErr(ctx, opRemove, vals, errors.Join(err, histErr))
 			}
 			if histErr != nil {
 				return false, r.opErr(ctx, opRemove, vals, histErr)

@@ -758,3 +758,134 @@ func TestHistoryRemovalSetsThePayloadsFlag(t *testing.T) {
 		t.Errorf("version 2's updatedDate %s, the row's %s", got, want)
 	}
 }
+
+// Found by the review of history (issue 22); each failed before its fix.
+
+// A write whose own version number another write's content holds fails
+// with ErrHistoryPending, also where the server reports every upsert of
+// a bulk at index 0 (FerretDB v1), which made the runtime take the
+// predecessor's insert for its own.
+func TestHistoryAWriteWhoseNumberIsTakenFails(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	ctx := t.Context()
+	r := newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	k := memKey{"s", "b", "taken"}
+	must(t, r.Put(ctx, k, memData{Value: 1}, ms(1)))
+	hist := env.Conn.Database().Collection("memory-items-history")
+	// Version 1 never recorded (its writer died), and version 2 taken by
+	// another write's content.
+	_, err := hist.DeleteOne(ctx, bson.D{{Key: "memoryId", Value: "taken"}, {Key: "_hv", Value: int64(1)}})
+	must(t, err)
+	_, err = hist.InsertOne(ctx, bson.D{{Key: "signalId", Value: "s"}, {Key: "bucketName", Value: "b"}, {Key: "memoryId", Value: "taken"},
+		{Key: "payload", Value: bson.D{{Key: "value", Value: 999}}}, {Key: "when", Value: float64(2)}, {Key: "_hv", Value: int64(2)}, {Key: "_hr", Value: time.Now().UTC()}})
+	must(t, err)
+	err = r.Put(ctx, k, memData{Value: 2}, ms(2))
+	if !errors.Is(err, runtime.ErrHistoryPending) || !strings.Contains(err.Error(), "already records another write") {
+		t.Fatalf("Put whose version number another write holds: %v, want ErrHistoryPending saying so", err)
+	}
+	vs := versionsOf(t, ctx, r, k)
+	if len(vs) != 2 || vs[0].Payload.Value != 1 {
+		t.Errorf("the version before was not recorded beside it: %v", numbers(vs))
+	}
+}
+
+// A row another program wrote (no removed field, a clock an hour ahead):
+// its removal is a removal in the history too, and recorded times never go
+// backwards after it.
+func TestHistoryOfARowAnotherProgramWrote(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	ctx := t.Context()
+	r := newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	rows := env.Conn.Database().Collection("memory-items")
+	ahead := time.Now().Add(time.Hour)
+	for _, id := range []string{"gone", "ahead"} {
+		_, err := rows.InsertOne(ctx, bson.D{{Key: "signalId", Value: "s"}, {Key: "bucketName", Value: "b"}, {Key: "memoryId", Value: id},
+			{Key: "payload", Value: bson.D{{Key: "value", Value: 7}}}, {Key: "when", Value: float64(5)}, {Key: "createDate", Value: ahead}, {Key: "updatedDate", Value: ahead}})
+		must(t, err)
+	}
+	gone := memKey{"s", "b", "gone"}
+	if ok, err := r.Remove(ctx, gone); err != nil || !ok {
+		t.Fatalf("Remove: %v %v", ok, err)
+	}
+	if _, err := r.GetAt(ctx, gone, time.Time{}, time.Now().Add(2*time.Hour)); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("GetAt after the removal: %v, want ErrNotFound", err)
+	}
+	listed, err := runtime.Collect(r.List(ctx, runtime.ListOptions{Prefix: []any{"s", "b", "gone"}, KnownAt: time.Now().Add(2 * time.Hour)}))
+	must(t, err)
+	if len(listed) != 0 {
+		t.Errorf("a known-at list shows the removed row: %+v", listed)
+	}
+	a := memKey{"s", "b", "ahead"}
+	for i := range 2 {
+		must(t, r.Put(ctx, a, memData{Value: i}, ms(6)))
+	}
+	vs := versionsOf(t, ctx, r, a)
+	checkDense(t, vs, 0)
+	if vs[0].Recorded.After(time.Now().Add(time.Minute)) {
+		t.Errorf("the other program's row is recorded at its clock, %s, ahead of the write that found it", vs[0].Recorded)
+	}
+}
+
+// A payload stored at the top level: a write replaces the fields it sets
+// and keeps the others ($set), and its version is the row as it became.
+func TestHistoryOfATopLevelPayload(t *testing.T) {
+	s := docSchema()
+	s.History = &runtime.History{}
+	env := setup(t, s)
+	ctx := t.Context()
+	r := newRepo[docKey, bson.M](t, env.Conn, s)
+	k := docKey{"d"}
+	must(t, r.Put(ctx, k, bson.M{"a": int32(1), "note": "old"}, time.Time{}))
+	must(t, r.Put(ctx, k, bson.M{"a": int32(2)}, time.Time{}))
+	now, err := r.Get(ctx, k)
+	must(t, err)
+	then, err := r.GetAt(ctx, k, time.Time{}, time.Now().Add(time.Hour))
+	must(t, err)
+	for _, f := range []string{"a", "note"} {
+		if fmt.Sprint(now.Payload[f]) != fmt.Sprint(then.Payload[f]) {
+			t.Errorf("field %s: the row holds %v, its version %v", f, now.Payload[f], then.Payload[f])
+		}
+	}
+}
+
+// A known-at list orders and bounds fractional numbers as the server does.
+func TestHistoryKnownAtListOfFractionalKeys(t *testing.T) {
+	s := &runtime.Schema{Domain: "num", Collection: "num-items", RedisPrefix: "num_cache", Payload: "payload",
+		Key: []runtime.KeyField{{Name: "name", Type: runtime.TypeString}, {Name: "num", Type: runtime.TypeFloat64}}, History: &runtime.History{}}
+	env := setup(t, s)
+	ctx := t.Context()
+	r := newRepo[numKeyOf, int](t, env.Conn, s)
+	for _, n := range []float64{1.7, 1.2, 1.5} {
+		must(t, r.Put(ctx, numKeyOf{"n", n}, int(n*10), time.Time{}))
+	}
+	at := time.Now().Add(time.Hour)
+	for _, o := range []runtime.ListOptions{
+		{Prefix: []any{"n"}, Range: &runtime.Range{Field: "num", From: 1.5, To: 1.8}},
+		{Prefix: []any{"n"}, Range: &runtime.Range{Field: "num", From: 1.3, To: 2.0}},
+		{Prefix: []any{"n"}, Sort: []runtime.SortField{{Field: "num"}}},
+		{Prefix: []any{"n"}, Sort: []runtime.SortField{{Field: "num", Desc: true}}, Limit: 1},
+	} {
+		live, err := runtime.Collect(r.List(ctx, o))
+		must(t, err)
+		o.KnownAt = at
+		known, err := runtime.Collect(r.List(ctx, o))
+		must(t, err)
+		var a, b []float64
+		for _, x := range live {
+			a = append(a, x.Key.Num)
+		}
+		for _, x := range known {
+			b = append(b, x.Key.Num)
+		}
+		if !slices.Equal(a, b) {
+			t.Errorf("%+v: live %v, known-at %v", o.Range, a, b)
+		}
+	}
+}
+
+type numKeyOf struct {
+	Name string  `bson:"name"`
+	Num  float64 `bson:"num"`
+}
+
+func (k numKeyOf) KeyValues() []any { return []any{k.Name, k.Num} }
