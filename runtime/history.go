@@ -148,17 +148,33 @@ func (r *Repo[K, P]) nextVersion(vals []any, set bson.D, rowID bson.ObjectID, be
 		return append(doc, bson.E{Key: FieldCreateDate, Value: set[len(set)-1].Value}, bson.E{Key: FieldRow, Value: rowID},
 			bson.E{Key: FieldVersion, Value: int64(1)}, bson.E{Key: FieldRecorded, Value: rec}), nil
 	}
-	doc, err := versionOfRow(r.conn.ids.next(), before, rec)
+	doc, next, rec, err := r.afterRow(before, rec)
 	if err != nil {
 		return nil, err
 	}
+	doc = setAll(doc, set)
+	return append(doc, bson.E{Key: FieldVersion, Value: next}, bson.E{Key: FieldRecorded, Value: rec}), nil
+}
+
+// afterRow starts the version a write made of before: before's fields
+// (its _id as _hrow), the next number, and the recorded time (rec, or
+// before's if that is later), for the caller to set fields and append
+// them.
+func (r *Repo[K, P]) afterRow(before bson.Raw, rec time.Time) (bson.D, int64, time.Time, error) {
+	doc, err := versionOfRow(r.conn.ids.next(), before, rec)
+	if err != nil {
+		return nil, 0, rec, err
+	}
 	n := len(doc)
 	prev, prevAt := doc[n-2].Value.(int64), doc[n-1].Value.(time.Time)
-	if prevAt.After(rec) {
-		rec = prevAt
+	return doc[:n-2], prev + 1, maxTime(rec, prevAt), nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	doc = setAll(doc[:n-2], set)
-	return append(doc, bson.E{Key: FieldVersion, Value: prev + 1}, bson.E{Key: FieldRecorded, Value: rec}), nil
+	return a
 }
 
 // firstVersion is the version an insert made: the document it inserted
@@ -181,16 +197,11 @@ func (r *Repo[K, P]) firstVersion(doc bson.D) bson.D {
 // payload's own removed flag set too, where the domain has one and the
 // payload is a document).
 func (r *Repo[K, P]) removedVersion(before bson.Raw, now time.Time, rec time.Time) (bson.D, error) {
-	doc, err := versionOfRow(r.conn.ids.next(), before, rec)
+	doc, next, rec, err := r.afterRow(before, rec)
 	if err != nil {
 		return nil, err
 	}
-	n := len(doc)
-	prev, prevAt := doc[n-2].Value.(int64), doc[n-1].Value.(time.Time)
-	if prevAt.After(rec) {
-		rec = prevAt
-	}
-	doc = setAll(doc[:n-2], bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: now}})
+	doc = setAll(doc, bson.D{{Key: FieldRemoved, Value: true}, {Key: FieldUpdatedDate, Value: now}})
 	if i := slices.IndexFunc(doc, func(e bson.E) bool { return e.Key == r.s.Payload }); r.s.PayloadRemoved && i >= 0 {
 		if rv, ok := doc[i].Value.(bson.RawValue); ok && rv.Type == bson.TypeEmbeddedDocument {
 			var p bson.D
@@ -200,7 +211,7 @@ func (r *Repo[K, P]) removedVersion(before bson.Raw, now time.Time, rec time.Tim
 			doc[i].Value = setAll(p, bson.D{{Key: FieldRemoved, Value: true}})
 		}
 	}
-	return append(doc, bson.E{Key: FieldVersion, Value: prev + 1}, bson.E{Key: FieldRecorded, Value: rec}), nil
+	return append(doc, bson.E{Key: FieldVersion, Value: next}, bson.E{Key: FieldRecorded, Value: rec}), nil
 }
 
 // priorVersion is the version before (a row a write replaced) holds, to be
@@ -497,29 +508,9 @@ func (r *Repo[K, P]) History(ctx context.Context, k K, o HistoryOptions) iter.Se
 	}
 }
 
-// eachVersion runs a find on the history collection and calls fn with each
-// document until it returns false; each round trip gets its own OpTimeout.
+// eachVersion runs a find on the history collection (Conn.eachDoc).
 func (r *Repo[K, P]) eachVersion(ctx context.Context, filter bson.D, fo *options.FindOptionsBuilder, fn func(bson.Raw) bool) error {
-	callCtx, cancel := r.conn.bound(ctx, 0)
-	defer func() { cancel() }()
-	cur, err := r.conn.db.Collection(r.s.HistoryCollection()).Find(callCtx, filter, fo)
-	if err != nil {
-		return err
-	}
-	defer closeCursor(ctx, cur)
-	for {
-		if cur.RemainingBatchLength() == 0 && cur.ID() != 0 {
-			cancel()
-			callCtx, cancel = r.conn.bound(ctx, 0)
-		}
-		if !cur.Next(callCtx) {
-			break
-		}
-		if !fn(cur.Current) {
-			return nil
-		}
-	}
-	return cur.Err()
+	return r.conn.eachDoc(ctx, r.conn.db.Collection(r.s.HistoryCollection()), filter, fo, fn)
 }
 
 // listAt is List with o.KnownAt: the rows as a reader would have listed

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/persistgen/persistgen/schema"
@@ -90,36 +91,44 @@ func (r *Repo[K, P]) List(ctx context.Context, o ListOptions) iter.Seq2[Record[K
 			yield(zero, r.opErr(ctx, opList, o.Prefix, err))
 			return
 		}
-		// Each round trip (the find, then every getMore) gets its own
-		// OpTimeout.
-		callCtx, cancel := r.conn.bound(ctx, 0)
-		defer func() { cancel() }()
-		cur, err := r.coll.Find(callCtx, filter, findOpts)
-		if err != nil {
-			yield(zero, r.opErr(ctx, opList, o.Prefix, err))
-			return
-		}
-		defer closeCursor(ctx, cur)
-		for {
-			if cur.RemainingBatchLength() == 0 && cur.ID() != 0 {
-				cancel()
-				callCtx, cancel = r.conn.bound(ctx, 0)
-			}
-			if !cur.Next(callCtx) {
-				break
-			}
-			rec, err := r.decode(cur.Current)
+		var decodeErr error
+		err = r.conn.eachDoc(ctx, r.coll, filter, findOpts, func(raw bson.Raw) bool {
+			rec, err := r.decode(raw)
 			if err != nil {
-				err = r.opErr(ctx, opList, o.Prefix, err)
+				decodeErr = r.opErr(ctx, opList, o.Prefix, err)
 			}
-			if !yield(rec, err) || err != nil {
-				return
-			}
-		}
-		if err := cur.Err(); err != nil {
+			return yield(rec, decodeErr) && decodeErr == nil
+		})
+		if err != nil {
 			yield(zero, r.opErr(ctx, opList, o.Prefix, err))
 		}
 	}
+}
+
+// eachDoc runs a find on coll and calls fn with each document until it
+// returns false. Each round trip (the find, then every getMore) gets its
+// own OpTimeout.
+func (c *Conn) eachDoc(ctx context.Context, coll *mongo.Collection, filter bson.D, fo *options.FindOptionsBuilder, fn func(bson.Raw) bool) error {
+	callCtx, cancel := c.bound(ctx, 0)
+	defer func() { cancel() }()
+	cur, err := coll.Find(callCtx, filter, fo)
+	if err != nil {
+		return err
+	}
+	defer closeCursor(ctx, cur)
+	for {
+		if cur.RemainingBatchLength() == 0 && cur.ID() != 0 {
+			cancel()
+			callCtx, cancel = c.bound(ctx, 0)
+		}
+		if !cur.Next(callCtx) {
+			break
+		}
+		if !fn(cur.Current) {
+			return nil
+		}
+	}
+	return cur.Err()
 }
 
 func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuilder, error) {
