@@ -120,7 +120,8 @@ func (r *Repo[K, P]) insertMany(ctx context.Context, items []Item[K, P], stored 
 	}
 	switch {
 	case r.s.History != nil:
-		b.writeEach(ctx, func(i int, _ time.Time) bson.D {
+		b.writeEach(ctx, func(i int, rec time.Time) bson.D {
+			restamp(docs[i], rec)
 			return bson.D{{Key: "$setOnInsert", Value: docs[i]}}
 		}, func(i int, _ bson.Raw, _ bson.ObjectID, _ time.Time) (bson.D, error) {
 			return r.firstVersion(docs[i]), nil

@@ -46,6 +46,15 @@ func (c *Conn) claim(s *Schema) (*collection, error) {
 				"collection %s is cached in %s mode by domain %s on this Conn; the series mode keeps elements in memory on the promise that nothing overwrites or removes them, which a Repo in %s mode could break: give both domains the series mode",
 				s.Collection, cl.mode, cl.domain, s.Mode())
 		}
+		if (cl.s.History == nil) != (s.History == nil) {
+			with, without := cl.domain, s.Domain
+			if cl.s.History == nil {
+				with, without = s.Domain, cl.domain
+			}
+			return nil, errorf(ErrInvalidArgument,
+				"collection %s is used by domain %s, which keeps history, and domain %s, which does not, on this Conn: the second's writes would change rows without recording their versions; give both the same history block",
+				s.Collection, with, without)
+		}
 		if schema.CacheFamily(cl.mode) != schema.CacheFamily(s.Mode()) {
 			return nil, errorf(ErrInvalidArgument,
 				"collection %s is cached in %s mode by domain %s on this Conn; a Repo in %s mode beside it would serve rows the other's writes do not invalidate: give both domains the same cache mode (identity and none mix, value and local mix)",
@@ -227,6 +236,9 @@ func (c *Conn) makeSureOfIndexes(ctx context.Context, s *Schema) error {
 			c.log.Warn("persistgen: an index could not be created; writes go on (persistgen-ops plan reports it)", "collection", s.Collection, "err", c.secrets.scrub(err))
 			c.setIndexed(s.Collection)
 			return nil
+		case (lostRace(err) == raceDuplicate || isDuplicateKeyIndexBuild(err)) && s.History != nil:
+			return errorf(ErrIndexMissing, "a unique index of %s (on %s) or of its history %s (on %s, %s) cannot be built: the collection holds documents that share a key (%v). Find them (persistgen-ops audit reports the rows' duplicate-key; the versions' by hand), keep one of each, then retry",
+				s.Collection, names, s.HistoryCollection(), names, FieldVersion, c.secrets.scrub(err))
 		case lostRace(err) == raceDuplicate || isDuplicateKeyIndexBuild(err):
 			return errorf(ErrIndexMissing, "a unique index of %s on (%s) cannot be built: the collection holds rows that share a key (%v). Find them with `persistgen-ops audit` (duplicate-key), keep one row of each key, then retry",
 				s.Collection, names, c.secrets.scrub(err))

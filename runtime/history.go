@@ -214,6 +214,13 @@ func (r *Repo[K, P]) removedVersion(before bson.Raw, now time.Time, rec time.Tim
 	return append(doc, bson.E{Key: FieldVersion, Value: next}, bson.E{Key: FieldRecorded, Value: rec}), nil
 }
 
+// expired reports whether a version recorded at at is past the domain's
+// keep at now: the TTL index removes it, and nothing should record it
+// again.
+func expired(s *Schema, at, now time.Time) bool {
+	return s.History != nil && s.History.Keep > 0 && at.Before(now.Add(-s.History.Keep))
+}
+
 // priorVersion is the version before (a row a write replaced) holds, to be
 // recorded beside the write's own in case its writer could not.
 func (r *Repo[K, P]) priorVersion(before bson.Raw, rec time.Time) (bson.D, error) {
@@ -380,11 +387,26 @@ func onlyDuplicates(bwe mongo.BulkWriteException, n int, res *mongo.BulkWriteRes
 // written with nobody to record its version; two such writes in a row
 // would leave a version that no later write can recover. Without an
 // OpTimeout (negative) the caller's context stays the only bound.
-func (r *Repo[K, P]) seenThrough(ctx context.Context) context.Context {
-	if r.s.History == nil || r.conn.cfg.OpTimeout < 0 {
+//
+// A write whose caller had given up before it was sent (or whose cache
+// wait ended with the caller: cw.Unsent) is not sent at all: the caller's
+// context goes to the driver, which sends nothing, as for a domain
+// without history.
+func (r *Repo[K, P]) seenThrough(ctx context.Context, cw cache.Write) context.Context {
+	if r.s.History == nil || r.conn.cfg.OpTimeout < 0 || ctx.Err() != nil || cw.Unsent() {
 		return ctx
 	}
 	return context.WithoutCancel(ctx)
+}
+
+// restamp sets the recorded time of an insert's document (insertDoc's
+// _hr) to rec: the time the write is sent.
+func restamp(doc bson.D, rec time.Time) {
+	for i := range doc {
+		if doc[i].Key == FieldRecorded {
+			doc[i].Value = rec
+		}
+	}
 }
 
 // historyOnly refuses a history read on a domain without history.
@@ -728,11 +750,14 @@ func (c *Conn) auditHistory(ctx context.Context, s *Schema, repair bool) (rows, 
 			break
 		}
 		rows++
+		n, at := rowVersion(cur.Current, seen)
+		if expired(s, at, seen) {
+			continue // its version is past keep: the TTL index removed it, as it should
+		}
 		filter := bson.D{}
 		for _, k := range cs.Key {
 			filter = append(filter, bson.E{Key: k.Name, Value: cur.Current.Lookup(k.Name)})
 		}
-		n, _ := rowVersion(cur.Current, seen)
 		filter = append(filter, bson.E{Key: FieldVersion, Value: n})
 		filters = append(filters, filter)
 		if repair {
@@ -758,17 +783,17 @@ func (c *Conn) auditHistory(ctx context.Context, s *Schema, repair bool) (rows, 
 // then every version made, with the versions the rows held before, goes
 // in one bulk write. Round trips: one per distinct key, plus one.
 func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time.Time) bson.D, version func(i int, before bson.Raw, id bson.ObjectID, rec time.Time) (bson.D, error)) {
-	rec := b.r.conn.recordedTime()
 	var versions []bson.D
 	var own []bool
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
 	for n, i := range b.reps {
-		if err := ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil || b.cw.Unsent() {
 			// Given up between items: the rest are not sent.
 			b.stop(b.reps[n:], NotStored, context.Cause(ctx))
 			break
 		}
-		id, before, err := b.r.upsertOne(b.r.seenThrough(ctx), b.r.s.filter(b.vals[i]), update(i, rec), opts)
+		rec := b.r.conn.recordedTime() // as this item is sent
+		id, before, err := b.r.upsertOne(b.r.seenThrough(ctx, b.cw), b.r.s.filter(b.vals[i]), update(i, rec), opts)
 		switch {
 		case err == nil && b.insert && before != nil:
 			b.done(i, Kept)
@@ -790,7 +815,9 @@ func (b *batch[K, P]) writeEach(ctx context.Context, update func(i int, rec time
 					b.histErr = errorf(ErrHistoryPending, "a row before the write does not decode (%v)", perr)
 					continue
 				}
-				versions, own = append(versions, prior), append(own, false)
+				if !expired(b.r.s.Schema, prior[len(prior)-1].Value.(time.Time), rec) {
+					versions, own = append(versions, prior), append(own, false)
+				}
 			}
 		case isRefusal(err) && lostRace(err) == noRace:
 			b.refuse(i, err)

@@ -399,6 +399,7 @@ func (c *Conn) ApplyPlan(ctx context.Context, steps []PlanStep) error {
 		return err
 	}
 	byColl := map[string][]mongo.IndexModel{}
+	ttl := map[string]bool{}
 	var order []string
 	for _, st := range steps {
 		if st.Action == PlanCreate {
@@ -406,11 +407,28 @@ func (c *Conn) ApplyPlan(ctx context.Context, steps []PlanStep) error {
 				order = append(order, st.Collection)
 			}
 			byColl[st.Collection] = append(byColl[st.Collection], st.model)
+			ttl[st.Collection] = ttl[st.Collection] || st.model.Options != nil && strings.Contains(st.What, "expiring after")
 		}
 	}
 	for _, coll := range order {
 		callCtx, cancel := c.bound(ctx, 0)
 		_, err := c.db.Collection(coll).Indexes().CreateMany(callCtx, byColl[coll])
+		if err != nil && ttl[coll] && isNotImplemented(err) {
+			// A server without TTL indexes (FerretDB v1): the others, so
+			// that the history's unique index is there; the plan keeps
+			// showing the TTL index as missing.
+			c.log.Warn("persistgen: this server has no TTL indexes, so versions are kept forever, not for the domain's keep", "collection", coll, "err", c.secrets.scrub(err))
+			var rest []mongo.IndexModel
+			for _, st := range steps {
+				if st.Action == PlanCreate && st.Collection == coll && !strings.Contains(st.What, "expiring after") {
+					rest = append(rest, st.model)
+				}
+			}
+			err = nil
+			if len(rest) > 0 {
+				_, err = c.db.Collection(coll).Indexes().CreateMany(callCtx, rest)
+			}
+		}
 		cancel()
 		if err != nil {
 			return &OpError{Op: "ApplyPlan", Key: coll, Err: c.classify(ctx, err)}

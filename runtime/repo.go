@@ -425,20 +425,21 @@ func (r *Repo[K, P]) Put(ctx context.Context, k K, p P, when time.Time) (retErr 
 	if !r.cache.KeepsRows() {
 		opts = r.conn.returnIDOnly(opts)
 	}
-	var rec time.Time
-	if r.s.History != nil {
-		// The row as it was comes back whole: the versions are made from
-		// it (history.go).
-		rec = r.conn.recordedTime()
-		update = versioned(update, rec)
-		opts = options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
-	}
 	keys := r.cacheKeys(vals)
 	cw, err := r.mark(ctx, keys)
 	if err != nil {
 		return r.opErr(ctx, opPut, vals, err)
 	}
-	wctx, cancel := within(r.seenThrough(ctx), cw)
+	var rec time.Time
+	if r.s.History != nil {
+		// The row as it was comes back whole: the versions are made from
+		// it (history.go). Recorded as the write is sent, after the
+		// cache's wait.
+		rec = r.conn.recordedTime()
+		update = versioned(update, rec)
+		opts = options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
+	}
+	wctx, cancel := within(r.seenThrough(ctx, cw), cw)
 	id, row, err := r.upsertOne(wctx, r.s.filter(vals), update, opts)
 	cancel()
 	var histErr error
@@ -474,7 +475,9 @@ func (r *Repo[K, P]) recordWrite(ctx context.Context, version bson.D, before bso
 		if err != nil {
 			return errorf(ErrHistoryPending, "the row before the write does not decode (%v); `persistgen-ops audit` reports it", err)
 		}
-		versions, own = append(versions, prior), append(own, false)
+		if !expired(r.s.Schema, prior[len(prior)-1].Value.(time.Time), rec) {
+			versions, own = append(versions, prior), append(own, false)
+		}
 	}
 	return r.recordVersions(ctx, versions, own)
 }
@@ -500,7 +503,10 @@ func (r *Repo[K, P]) Insert(ctx context.Context, k K, p P, when time.Time) (ret 
 	if err != nil {
 		return false, r.opErr(ctx, opInsert, vals, err)
 	}
-	wctx, cancel := within(r.seenThrough(ctx), cw)
+	if r.s.History != nil {
+		restamp(doc, r.conn.recordedTime()) // recorded as the write is sent
+	}
+	wctx, cancel := within(r.seenThrough(ctx, cw), cw)
 	id, before, err := r.upsertOne(wctx, r.s.filter(vals), update, opts)
 	cancel()
 	existed := before != nil
@@ -633,7 +639,7 @@ func (r *Repo[K, P]) Remove(ctx context.Context, k K) (ret bool, retErr error) {
 	if err != nil {
 		return false, r.opErr(ctx, opRemove, vals, err)
 	}
-	wctx, cancelW := within(r.seenThrough(ctx), cw)
+	wctx, cancelW := within(r.seenThrough(ctx, cw), cw)
 	defer cancelW()
 	for attempt := 0; ; attempt++ {
 		update := set

@@ -120,7 +120,8 @@ func (r *Repo[K, P]) seriesPrefix(prefix []any) ([]any, string, error) {
 // element is immutable once stored), skipping every element that is not
 // closed yet: axis + interval >= now (Config.Now), so a candle still forming
 // is never frozen. It returns how many were newly stored. Round trips: those
-// of InsertMany (2), however many elements.
+// of InsertMany (2, however many elements; on a domain with history, one
+// per element plus one).
 func PutSeries[K Key, P any](ctx context.Context, r *Repo[K, P], interval string, items []Item[K, P]) (int, error) {
 	step, err := IntervalStep(interval)
 	if err != nil {

@@ -379,6 +379,20 @@ func TestHistoryIndexesArePlannedAndCreated(t *testing.T) {
 			t.Errorf("after EnsureIndexes: %+v", st)
 		}
 	}
+	// plan -apply's way builds the indexes too, the unique one at least
+	// where the server refuses TTL indexes.
+	other := historySignalSchema()
+	other.Collection = "applied-items"
+	plan, err := env.Conn.PlanIndexes(ctx, other)
+	must(t, err)
+	must(t, env.Conn.ApplyPlan(ctx, plan))
+	plan, err = env.Conn.PlanIndexes(ctx, other)
+	must(t, err)
+	for _, st := range plan {
+		if st.Unique() && st.Action != runtime.PlanOK {
+			t.Errorf("after ApplyPlan: %+v", st)
+		}
+	}
 	// Writes go on either way.
 	r := newRepo[sigKey, sigRow](t, env.Conn, s)
 	must(t, r.Put(ctx, sigKey{"BTC", "st", "ex"}, sigRow{ID: "1"}, time.Time{}))
@@ -889,3 +903,63 @@ type numKeyOf struct {
 }
 
 func (k numKeyOf) KeyValues() []any { return []any{k.Name, k.Num} }
+
+// Found by the second review of history (issue 22); each failed before its
+// fix.
+
+// A write whose caller gave up before it was sent is not sent, with
+// history as without.
+func TestHistoryAWriteGivenUpBeforeItIsSentIsNotSent(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	r := newRepo[memKey, memData](t, env.Open(t), historyMemorySchema())
+	k := memKey{"s", "b", "gaveup"}
+	_, err := r.Get(t.Context(), k) // the Conn is ready, the collection not yet prepared for writes
+	wantNotFound(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := r.Put(ctx, k, memData{Value: 1}, ms(1)); err == nil {
+		t.Error("Put with a cancelled context returned nil")
+	}
+	if ok, err := r.Insert(ctx, k, memData{Value: 1}, ms(1)); err == nil || ok {
+		t.Errorf("Insert with a cancelled context: %v %v", ok, err)
+	}
+	if _, ok := storedDoc(t, t.Context(), env, "memory-items", bson.D{{Key: "memoryId", Value: "gaveup"}}); ok {
+		t.Error("a write whose caller gave up before it was sent was stored")
+	}
+}
+
+// One Conn never has a Repo with history and one without on a collection.
+func TestHistoryAndNoHistoryNeverShareACollectionOnAConn(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	if _, err := runtime.NewRepo[memKey, memData](env.Conn, memorySchema()); !errors.Is(err, runtime.ErrInvalidArgument) || !strings.Contains(err.Error(), "keeps history") {
+		t.Errorf("a Repo without history beside one with it: %v, want ErrInvalidArgument", err)
+	}
+}
+
+// A version past keep is gone on purpose: audit does not report it, and
+// the next write does not record it again; a recent missing one is found.
+func TestHistoryAuditLeavesExpiredVersionsAlone(t *testing.T) {
+	s := historyMemorySchema()
+	s.History.Keep = time.Hour
+	env := setup(t, s)
+	ctx := t.Context()
+	r := newRepo[memKey, memData](t, env.Conn, s)
+	rows, hist := env.Conn.Database().Collection("memory-items"), env.Conn.Database().Collection("memory-items-history")
+	for _, id := range []string{"old", "new"} {
+		must(t, r.Put(ctx, memKey{"s", "b", id}, memData{Value: 1}, ms(1)))
+		_, err := hist.DeleteMany(ctx, bson.D{{Key: "memoryId", Value: id}})
+		must(t, err)
+	}
+	_, err := rows.UpdateOne(ctx, bson.D{{Key: "memoryId", Value: "old"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "_hr", Value: time.Now().Add(-2 * time.Hour).UTC()}}}})
+	must(t, err)
+	n, missing, err := env.Conn.MissingVersions(ctx, s)
+	must(t, err)
+	if n != 2 || missing != 1 {
+		t.Errorf("MissingVersions: %d rows, %d missing; want 2 and 1 (the recent one)", n, missing)
+	}
+	must(t, r.Put(ctx, memKey{"s", "b", "old"}, memData{Value: 2}, ms(2)))
+	if vs := versionsOf(t, ctx, r, memKey{"s", "b", "old"}); len(vs) != 1 || vs[0].Number != 2 {
+		t.Errorf("after the next write: versions %v, want only 2 (1 is past keep)", numbers(vs))
+	}
+}
