@@ -51,6 +51,9 @@ type auditor struct {
 	found    map[string]int // per kind
 	fixed    int
 	skipped  int // repairs not made: the key changed since it was read
+	// historyFixed counts the versions audit -repair recorded (of the
+	// version-missing findings).
+	historyFixed int
 	// unowned counts findings not repaired because no marker shows the
 	// key prefix to be this database's alone (see owned).
 	unowned int
@@ -630,6 +633,10 @@ func (p *lineProgress) Add(n int) {
 
 func (p *lineProgress) Done() { fmt.Fprintf(p.w, "audit %s: %d checked, done\n", p.what, p.n) }
 
+// findGap is a hole in a key's version numbers (two faulted writes in a
+// row on one key): reported only.
+const findGap = "version-gap"
+
 // findVersion is a row whose version the domain's history lacks: its
 // writer died between its row and its version (or the row predates
 // history), and no write of the key has recorded it since.
@@ -640,6 +647,16 @@ const findVersion = "version-missing"
 // ones (runtime's RepairHistory: insert-only, so a repair never changes a
 // recorded version).
 func (a *auditor) auditHistory(ctx context.Context, s *runtime.Schema) error {
+	gaps, versions, err := a.conn.VersionGaps(ctx, s, 100)
+	if err != nil {
+		return err
+	}
+	for _, g := range gaps {
+		a.report(s, findGap, g.Key, fmt.Sprintf("versions %d to %d are missing between recorded ones; not repairable (no copy of those rows is left)", g.From, g.To))
+	}
+	if len(gaps) > 0 {
+		fmt.Fprintf(a.errOut, "audit %s: %d versions read, %d holes in their numbers (at most 100 listed)\n", s.Domain, versions, len(gaps))
+	}
 	rows, missing, err := a.conn.MissingVersions(ctx, s)
 	if err != nil {
 		return err
@@ -658,6 +675,7 @@ func (a *auditor) auditHistory(ctx context.Context, s *runtime.Schema) error {
 		return err
 	}
 	a.fixed += min(recorded, missing)
+	a.historyFixed += min(recorded, missing)
 	fmt.Fprintf(a.out, "%s\t%s\t%d rows\trecorded %d versions in %s\n", s.Domain, findVersion, missing, recorded, s.HistoryCollection())
 	return nil
 }

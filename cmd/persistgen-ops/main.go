@@ -261,7 +261,7 @@ func runAudit(ctx context.Context, a *auditor, schemas []*runtime.Schema, stderr
 	for _, n := range a.found {
 		total += n
 	}
-	fmt.Fprintf(stderr, "audit: %d found %v, %d repaired, %d left (changed since read, or not repairable here)\n", total, a.found, a.fixed, a.skipped+a.unowned+a.found[findBadKey]+a.found[findDuplicate]+a.found[findMode])
+	fmt.Fprintf(stderr, "audit: %d found %v, %d repaired, %d left (changed since read, or not repairable here)\n", total, a.found, a.fixed, a.skipped+a.unowned+a.found[findBadKey]+a.found[findDuplicate]+a.found[findMode]+a.found[findGap]+a.found[findVersion]-min(a.found[findVersion], a.historyFixed))
 	if total > a.fixed {
 		return exitPending
 	}

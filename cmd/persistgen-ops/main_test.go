@@ -601,4 +601,15 @@ func TestAuditAndInspectOfAHistoryDomain(t *testing.T) {
 	if out, errs, code := inspect("-known-at", "yesterday", "hpos"); code != exitUsage || !strings.Contains(errs, "RFC 3339") {
 		t.Fatalf("a bad -known-at: exit %d\n%s%s", code, out, errs)
 	}
+
+	// A hole in the numbers (what two faulted writes in a row leave) is
+	// reported, and no repair claims to fill it.
+	if _, err := e.conn.Database().Collection("hpos-items-history").DeleteOne(e.ctx, bson.D{{Key: "_hv", Value: int64(2)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"hpos"}, {"-repair", "hpos"}} {
+		if out, errs, code := audit(args...); code != exitPending || !strings.Contains(out, "hpos\tversion-gap\tmacd/BTCUSDT\tversions 2 to 2 are missing") {
+			t.Fatalf("audit %v of a hole: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
 }
