@@ -601,12 +601,14 @@ func (r *Repo[K, P]) listAt(ctx context.Context, o ListOptions, yield func(Recor
 		if removed, _ := raw.Lookup(FieldRemoved).BooleanOK(); removed && !o.IncludeRemoved {
 			return true
 		}
-		if !o.AsOf.IsZero() && compareRaw(raw.Lookup(FieldWhen), rawOf(asOfValue(o.AsOf))) > 0 {
+		// As a query's $lte, $gte and $lt: a missing or null field
+		// matches no bound.
+		if w := raw.Lookup(FieldWhen); !o.AsOf.IsZero() && (typeRank(w.Type) == 0 || compareRaw(w, rawOf(asOfValue(o.AsOf))) > 0) {
 			return true
 		}
-		if keyRange != nil {
+		if keyRange != nil && (bounds[0] != nil || bounds[1] != nil) {
 			v := raw.Lookup(versionField(keyRange.Field))
-			if bounds[0] != nil && compareRaw(v, rawOf(bounds[0])) < 0 || bounds[1] != nil && compareRaw(v, rawOf(bounds[1])) >= 0 {
+			if typeRank(v.Type) == 0 || bounds[0] != nil && compareRaw(v, rawOf(bounds[0])) < 0 || bounds[1] != nil && compareRaw(v, rawOf(bounds[1])) >= 0 {
 				return true
 			}
 		}

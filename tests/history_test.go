@@ -963,3 +963,30 @@ func TestHistoryAuditLeavesExpiredVersionsAlone(t *testing.T) {
 		t.Errorf("after the next write: versions %v, want only 2 (1 is past keep)", numbers(vs))
 	}
 }
+
+// A known-at list bounds a row without when (another program's) as the
+// live list does: a missing field matches no bound.
+func TestHistoryKnownAtListOfARowWithoutWhen(t *testing.T) {
+	env := setup(t, historyMemorySchema())
+	ctx := t.Context()
+	r := newRepo[memKey, memData](t, env.Conn, historyMemorySchema())
+	_, err := env.Conn.Database().Collection("memory-items").InsertOne(ctx, bson.D{{Key: "signalId", Value: "s"}, {Key: "bucketName", Value: "nowhen"}, {Key: "memoryId", Value: "x"},
+		{Key: "payload", Value: bson.D{{Key: "value", Value: 1}}}, {Key: "updatedDate", Value: time.Now().Add(-time.Minute)}})
+	must(t, err)
+	must(t, r.Put(ctx, memKey{"s", "nowhen", "y"}, memData{Value: 2}, ms(10)))
+	_, _, err = env.Conn.RepairHistory(ctx, historyMemorySchema())
+	must(t, err)
+	for _, o := range []runtime.ListOptions{
+		{Prefix: []any{"s", "nowhen"}, AsOf: ms(20)},
+		{Prefix: []any{"s", "nowhen"}, Range: &runtime.Range{Field: "when", To: int64(20)}},
+	} {
+		live, err := runtime.Collect(r.List(ctx, o))
+		must(t, err)
+		o.KnownAt = time.Now().Add(time.Hour)
+		known, err := runtime.Collect(r.List(ctx, o))
+		must(t, err)
+		if len(live) != len(known) {
+			t.Errorf("AsOf %v, Range %+v: live lists %d rows, known-at %d", o.AsOf, o.Range, len(live), len(known))
+		}
+	}
+}
