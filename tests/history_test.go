@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anishathalye/porcupine"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -540,7 +541,8 @@ type histOp struct {
 // has the smaller number; a read never returns a value older than a write
 // that returned before it began, nor one written after it returned; and a
 // known-at read at each version's recorded time returns the last version
-// recorded by then.
+// recorded by then. Porcupine checks the same history against a model of
+// the key's version.
 func TestHistoryOrderIsALinearization(t *testing.T) {
 	env := setup(t, historyMemorySchema())
 	ctx := t.Context()
@@ -616,6 +618,31 @@ func TestHistoryOrderIsALinearization(t *testing.T) {
 				t.Fatalf("a read returned %d before its write began", a.value)
 			}
 		}
+	}
+	// The same history, checked by porcupine against a model whose state
+	// is the key's version: a write takes the next number, a read returns
+	// the current one's value. A linearization must exist in which every
+	// write's number is the one the history gave it.
+	var pops []porcupine.Operation
+	for _, o := range ops {
+		if !o.ok {
+			continue
+		}
+		n := number[o.value] // a read of no row: 0
+		pops = append(pops, porcupine.Operation{Input: o.write, Call: int64(o.start), Output: n, Return: int64(o.end)})
+	}
+	model := porcupine.Model{
+		Init: func() any { return int64(0) },
+		Step: func(state, input, output any) (bool, any) {
+			s, write, n := state.(int64), input.(bool), output.(int64)
+			if write {
+				return n == s+1, n
+			}
+			return n == s, s
+		},
+	}
+	if !porcupine.CheckOperations(model, pops) {
+		t.Fatalf("porcupine: no linearization of the %d operations gives each write the version the history gave it", len(pops))
 	}
 	for i, v := range vs {
 		last := i
