@@ -147,8 +147,9 @@ type Config struct {
 	// UpsertRetries bounds the retries of a write that lost a race to
 	// another writer of the same key (a duplicate key error, or DocumentDB's
 	// deadlock and exclusion-constraint errors; see raceOf), each after a
-	// jittered wait growing to 256 ms (16 when zero: about two seconds of
-	// waiting at most).
+	// jittered wait growing to 256 ms (32 when zero: about six seconds of
+	// waiting at most; DocumentDB's deadlocks between writers of the same
+	// keys in bulk can repeat more than 16 times on a busy machine).
 	UpsertRetries int
 
 	// Logger receives warnings (Redis failures, healed identities). Silent
@@ -240,7 +241,7 @@ func (c Config) withDefaults() Config {
 		c.ListBatch = 1000
 	}
 	if c.UpsertRetries <= 0 {
-		c.UpsertRetries = 16
+		c.UpsertRetries = 32
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
