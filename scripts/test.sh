@@ -68,6 +68,12 @@ writers() {
 	case "$BACKEND" in ferretdb-*) echo one ;; *) echo many ;; esac
 }
 
+# go test's own limit is 10 minutes per package binary: a deadline a slow
+# machine can miss (the integration tests on the embedded SQLite server,
+# which scans whole collections, came near it). The limit stays, as a
+# guard against a hang, well past any run seen.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-timeout=45m"
+
 start_servers
 ran=("$BACKEND")
 SECONDS=0
