@@ -657,25 +657,30 @@ func (a *auditor) auditHistory(ctx context.Context, s *runtime.Schema) error {
 	if len(gaps) > 0 {
 		fmt.Fprintf(a.errOut, "audit %s: %d versions read, %d holes in their numbers (at most 100 listed)\n", s.Domain, versions, len(gaps))
 	}
+	// One pass over the rows either way: -repair records what is missing
+	// (insert-only upserts, so what it records is what was missing).
+	if a.repair {
+		rows, recorded, err := a.conn.RepairHistory(ctx, s)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.errOut, "audit %s: %d rows, %d without their version in %s\n", s.Domain, rows, recorded, s.HistoryCollection())
+		if recorded > 0 {
+			a.found[findVersion] += recorded
+			a.fixed += recorded
+			a.historyFixed += recorded
+			fmt.Fprintf(a.out, "%s\t%s\t%d rows\trecorded %d versions in %s\n", s.Domain, findVersion, recorded, recorded, s.HistoryCollection())
+		}
+		return nil
+	}
 	rows, missing, err := a.conn.MissingVersions(ctx, s)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(a.errOut, "audit %s: %d rows, %d without their version in %s\n", s.Domain, rows, missing, s.HistoryCollection())
-	if missing == 0 {
-		return nil
-	}
-	a.found[findVersion] += missing
-	if !a.repair {
+	if missing > 0 {
+		a.found[findVersion] += missing
 		fmt.Fprintf(a.out, "%s\t%s\t%d rows\tversions missing from %s (-repair records them)\n", s.Domain, findVersion, missing, s.HistoryCollection())
-		return nil
 	}
-	_, recorded, err := a.conn.RepairHistory(ctx, s)
-	if err != nil {
-		return err
-	}
-	a.fixed += min(recorded, missing)
-	a.historyFixed += min(recorded, missing)
-	fmt.Fprintf(a.out, "%s\t%s\t%d rows\trecorded %d versions in %s\n", s.Domain, findVersion, missing, recorded, s.HistoryCollection())
 	return nil
 }
