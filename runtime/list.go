@@ -132,16 +132,9 @@ func (c *Conn) eachDoc(ctx context.Context, coll *mongo.Collection, filter bson.
 }
 
 func (r *Repo[K, P]) listQuery(o ListOptions) (bson.D, *options.FindOptionsBuilder, error) {
-	if len(o.Prefix) > len(r.s.Key) {
-		return nil, nil, errorf(ErrInvalidKey, "prefix has %d values, the key has %d fields (%s)", len(o.Prefix), len(r.s.Key), r.s.KeyNames())
-	}
-	filter := bson.D{}
-	for i, v := range o.Prefix {
-		nv, err := r.s.Part(i, v)
-		if err != nil {
-			return nil, nil, errorf(ErrInvalidKey, "prefix: %s", schema.Message(err))
-		}
-		filter = append(filter, bson.E{Key: r.s.Key[i].Name, Value: nv})
+	filter, err := r.prefixFilter(o.Prefix)
+	if err != nil {
+		return nil, nil, err
 	}
 	if o.Range != nil {
 		if !r.sortable(o.Range.Field) {
